@@ -1,0 +1,135 @@
+"""Loading and saving model bundles (a folder: config.json, *.safetensors, README.md card)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from ..errors import BundleError
+from ..networks import build_autoencoder, build_controlnet, build_unet
+from .config import CARD_NAME, CONFIG_NAME, BundleConfig, read_config
+from .weights import load_into, load_weights, save_weights
+
+logger = logging.getLogger(__name__)
+
+AUTOENCODER_FILE = "autoencoder.safetensors"
+UNET_FILE = "unet.safetensors"
+INPAINT_UNET_FILE = "inpaint_unet.safetensors"
+CONTROLNET_FILE = "controlnet.safetensors"
+DEFAULT_BUNDLE_ENV = "BRAINGEN3D_BUNDLE"
+
+
+@dataclass
+class Bundle:
+    """A loaded bundle: its config, card and networks (in eval mode, on CPU until moved)."""
+
+    path: Path
+    config: BundleConfig
+    card: str
+    autoencoder: torch.nn.Module
+    unet: torch.nn.Module
+    inpaint_unet: torch.nn.Module | None = None
+    controlnet: torch.nn.Module | None = None
+
+    def to(self, device: torch.device) -> "Bundle":
+        for net in (self.autoencoder, self.unet, self.inpaint_unet, self.controlnet):
+            if net is not None:
+                net.to(device)
+        return self
+
+
+def embedded_bundle_path() -> Path:
+    """Where the default bundle ships inside the package."""
+    return Path(__file__).resolve().parent.parent / "bundles" / "default"
+
+
+def default_bundle_path() -> Path:
+    """The bundle used when none is given: ``$BRAINGEN3D_BUNDLE`` or the embedded default."""
+    env = os.environ.get(DEFAULT_BUNDLE_ENV)
+    path = Path(env) if env else embedded_bundle_path()
+    if not (path / CONFIG_NAME).is_file():
+        raise BundleError(
+            f"No default bundle at {path}. Pass --bundle FOLDER, set {DEFAULT_BUNDLE_ENV}, or reinstall braingen3d "
+            "from a checkout that includes src/braingen3d/bundles/default."
+        )
+    return path
+
+
+def _load_net(module: torch.nn.Module, bundle_dir: Path, filename: str, field: str) -> torch.nn.Module:
+    load_into(module, load_weights(bundle_dir / filename), field, filename)
+    return module.float().eval().requires_grad_(False)
+
+
+def load_bundle(path: str | os.PathLike | None = None, flash_attention: bool = True) -> Bundle:
+    """Load and validate a bundle folder; every mismatch raises ``BundleError`` naming the field."""
+    bundle_dir = Path(path) if path is not None else default_bundle_path()
+    if not bundle_dir.is_dir():
+        raise BundleError(f"Bundle folder {bundle_dir} does not exist. Pass --bundle with a folder holding {CONFIG_NAME}.")
+    config = read_config(bundle_dir)
+    try:
+        autoencoder = build_autoencoder(config.autoencoder_kwargs)
+        unet = build_unet(config.unet, flash_attention)
+    except (TypeError, ValueError, AssertionError) as exc:
+        raise BundleError(f"Bundle config fields 'autoencoder'/'unet' cannot build a network: {exc}") from exc
+    bundle = Bundle(
+        path=bundle_dir,
+        config=config,
+        card=(bundle_dir / CARD_NAME).read_text(encoding="utf-8") if (bundle_dir / CARD_NAME).is_file() else "",
+        autoencoder=_load_net(autoencoder, bundle_dir, AUTOENCODER_FILE, "autoencoder"),
+        unet=_load_net(unet, bundle_dir, UNET_FILE, "unet"),
+    )
+    if config.inpaint_unet is not None and (bundle_dir / INPAINT_UNET_FILE).exists():
+        bundle.inpaint_unet = _load_net(build_unet(config.inpaint_unet, flash_attention), bundle_dir, INPAINT_UNET_FILE, "inpaint_unet")
+    elif config.supports_inpaint("inpaint_unet"):
+        raise BundleError(f"Bundle declares capability 'inpaint_unet' but {INPAINT_UNET_FILE} is missing.")
+    if config.capabilities.get("controlnet"):
+        bundle.controlnet = _load_net(build_controlnet(config.controlnet, flash_attention), bundle_dir, CONTROLNET_FILE, "controlnet")
+    logger.info("Loaded bundle %s %s from %s", config.bundle_id, config.version, bundle_dir)
+    return bundle
+
+
+def save_bundle(
+    path: str | os.PathLike,
+    config: BundleConfig,
+    autoencoder: torch.nn.Module,
+    unet: torch.nn.Module,
+    card: str,
+    inpaint_unet: torch.nn.Module | None = None,
+    controlnet: torch.nn.Module | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Write a bundle folder atomically (a temporary sibling folder, then a rename)."""
+    target = Path(path)
+    if target.exists() and not overwrite:
+        raise BundleError(f"{target} already exists; pass overwrite=True to replace it.")
+    config.check_consistency()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        (staging / CONFIG_NAME).write_text(json.dumps(config.to_dict(), indent=2) + "\n", encoding="utf-8")
+        (staging / CARD_NAME).write_text(card, encoding="utf-8")
+        save_weights(autoencoder.state_dict(), staging / AUTOENCODER_FILE)
+        save_weights(unet.state_dict(), staging / UNET_FILE)
+        if inpaint_unet is not None:
+            save_weights(inpaint_unet.state_dict(), staging / INPAINT_UNET_FILE)
+        if controlnet is not None:
+            save_weights(controlnet.state_dict(), staging / CONTROLNET_FILE)
+        if target.exists():
+            backup = target.with_name(f".{target.name}.old")
+            shutil.rmtree(backup, ignore_errors=True)
+            target.rename(backup)
+            staging.rename(target)
+            shutil.rmtree(backup, ignore_errors=True)
+        else:
+            staging.rename(target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return target

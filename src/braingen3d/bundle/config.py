@@ -1,0 +1,202 @@
+"""The bundle's config.json: what a bundle declares about its networks, grid and defaults."""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import BundleError
+from ..geometry import Grid
+
+FORMAT_VERSION = 1
+CONFIG_NAME = "config.json"
+CARD_NAME = "README.md"
+KNOWN_SAMPLERS = ("ddim", "dpm++", "ddpm", "euler")
+KNOWN_INPAINT_METHODS = ("repaint", "inpaint_unet")
+KNOWN_PREDICTION_TYPES = ("epsilon", "v_prediction")
+
+
+@dataclass
+class BundleConfig:
+    """Everything a bundle declares, parsed from ``config.json``.
+
+    Args:
+        bundle_id: stable identifier, e.g. ``braingen3d-small-mni2mm``.
+        version: the bundle's own version string.
+        name: human-readable name.
+        grid: the voxel grid the models work on (shape, spacing, RAS affine).
+        autoencoder: keyword arguments of ``monai.networks.nets.AutoencoderKL`` plus ``scale_factor``.
+        unet: keyword arguments of ``monai.networks.nets.DiffusionModelUNet``.
+        text_encoder: ``id``, ``hidden_size`` and ``max_tokens`` of the prompt encoder.
+        noise_scheduler: ``num_train_timesteps``, ``beta_schedule``, ``beta_start``, ``beta_end``,
+            ``prediction_type`` used in training.
+        sampling_defaults: ``sampler``, ``steps`` and ``guidance_scale`` used when the caller gives none.
+        capabilities: ``text`` (bool), ``inpaint`` (list of methods), ``controlnet`` (bool).
+        intensity: how training images were normalised (``method``, ``percentiles``, ``range``).
+        modalities: modalities the bundle was trained on.
+        inpaint_unet: keyword arguments of the inpainting U-Net, if the bundle has one.
+        controlnet: keyword arguments of ``monai.networks.nets.ControlNet``, if the bundle has one.
+        training: free-form record of how the bundle was trained.
+    """
+
+    bundle_id: str
+    version: str
+    name: str
+    grid: Grid
+    autoencoder: dict[str, Any]
+    unet: dict[str, Any]
+    text_encoder: dict[str, Any]
+    noise_scheduler: dict[str, Any]
+    sampling_defaults: dict[str, Any]
+    capabilities: dict[str, Any]
+    intensity: dict[str, Any] = field(default_factory=lambda: {"method": "robust_normalise", "percentiles": [0.5, 99.5], "range": [0.0, 1.0]})
+    modalities: list[str] = field(default_factory=lambda: ["T1", "T2", "FLAIR", "PD"])
+    inpaint_unet: dict[str, Any] | None = None
+    controlnet: dict[str, Any] | None = None
+    training: dict[str, Any] = field(default_factory=dict)
+    format_version: int = FORMAT_VERSION
+
+    @property
+    def scale_factor(self) -> float:
+        return float(self.autoencoder.get("scale_factor", 1.0))
+
+    @property
+    def autoencoder_kwargs(self) -> dict[str, Any]:
+        return {k: v for k, v in self.autoencoder.items() if k != "scale_factor"}
+
+    @property
+    def latent_shape(self) -> tuple[int, ...]:
+        factor = 2 ** (len(self.autoencoder["channels"]) - 1)
+        return (int(self.autoencoder["latent_channels"]),) + tuple(s // factor for s in self.grid.shape)
+
+    def supports_inpaint(self, method: str) -> bool:
+        return method in self.capabilities.get("inpaint", [])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format_version": self.format_version,
+            "bundle_id": self.bundle_id,
+            "version": self.version,
+            "name": self.name,
+            "spatial": self.grid.to_dict(),
+            "intensity": self.intensity,
+            "modalities": self.modalities,
+            "autoencoder": self.autoencoder,
+            "unet": self.unet,
+            "inpaint_unet": self.inpaint_unet,
+            "controlnet": self.controlnet,
+            "text_encoder": self.text_encoder,
+            "noise_scheduler": self.noise_scheduler,
+            "sampling_defaults": self.sampling_defaults,
+            "capabilities": self.capabilities,
+            "training": self.training,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "BundleConfig":
+        data = copy.deepcopy(data)
+        version = data.get("format_version")
+        if version != FORMAT_VERSION:
+            raise BundleError(
+                f"Bundle config field 'format_version' is {version!r}; this engine reads format {FORMAT_VERSION}. "
+                "Upgrade braingen3d or re-export the bundle."
+            )
+        for key in ("bundle_id", "version", "name", "spatial", "autoencoder", "unet", "text_encoder",
+                    "noise_scheduler", "sampling_defaults", "capabilities"):
+            if key not in data or data[key] in (None, ""):
+                raise BundleError(f"Bundle config is missing the field '{key}'. Re-export the bundle with the training scripts.")
+        spatial = data["spatial"]
+        try:
+            affine = np.asarray(spatial["affine"], dtype=float)
+            shape = tuple(int(s) for s in spatial["shape"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise BundleError(f"Bundle config field 'spatial' needs 'shape' and a 4x4 'affine': {exc}") from exc
+        if affine.shape != (4, 4) or len(shape) != 3 or min(shape) < 1:
+            raise BundleError("Bundle config field 'spatial' must hold a 3-element 'shape' and a 4x4 'affine'.")
+        grid = Grid(shape, affine)
+        if "spacing" in spatial and not np.allclose(grid.spacing, spatial["spacing"], atol=1e-4):
+            raise BundleError(
+                f"Bundle config field 'spatial.spacing' {spatial['spacing']} disagrees with the affine's spacing {grid.spacing}."
+            )
+        config = cls(
+            bundle_id=str(data["bundle_id"]),
+            version=str(data["version"]),
+            name=str(data["name"]),
+            grid=grid,
+            autoencoder=data["autoencoder"],
+            unet=data["unet"],
+            text_encoder=data["text_encoder"],
+            noise_scheduler=data["noise_scheduler"],
+            sampling_defaults=data["sampling_defaults"],
+            capabilities=data["capabilities"],
+            intensity=data.get("intensity") or cls.__dataclass_fields__["intensity"].default_factory(),
+            modalities=list(data.get("modalities") or []),
+            inpaint_unet=data.get("inpaint_unet"),
+            controlnet=data.get("controlnet"),
+            training=data.get("training") or {},
+        )
+        config.check_consistency()
+        return config
+
+    def check_consistency(self) -> None:
+        """Check the fields against each other (weights are checked by the loader)."""
+        latent_channels = self.autoencoder.get("latent_channels")
+        for name, net in (("unet", self.unet), ("inpaint_unet", self.inpaint_unet)):
+            if net is None:
+                continue
+            if net.get("out_channels") != latent_channels:
+                raise BundleError(
+                    f"Bundle config field '{name}.out_channels' is {net.get('out_channels')} but "
+                    f"'autoencoder.latent_channels' is {latent_channels}; they must match."
+                )
+            if net.get("cross_attention_dim") != self.text_encoder.get("hidden_size"):
+                raise BundleError(
+                    f"Bundle config field '{name}.cross_attention_dim' is {net.get('cross_attention_dim')} but the text "
+                    f"encoder gives {self.text_encoder.get('hidden_size')}-d states ('text_encoder.hidden_size')."
+                )
+        if self.unet.get("in_channels") != latent_channels:
+            raise BundleError(
+                f"Bundle config field 'unet.in_channels' is {self.unet.get('in_channels')} but "
+                f"'autoencoder.latent_channels' is {latent_channels}; they must match."
+            )
+        ae_factor = 2 ** (len(self.autoencoder["channels"]) - 1)
+        unet_factor = 2 ** (len(self.unet["channels"]) - 1)
+        for size in self.grid.shape:
+            if size % (ae_factor * unet_factor):
+                raise BundleError(
+                    f"Bundle config field 'spatial.shape' {list(self.grid.shape)} must be divisible by "
+                    f"{ae_factor * unet_factor} (autoencoder x U-Net downsampling)."
+                )
+        prediction = self.noise_scheduler.get("prediction_type", "epsilon")
+        if prediction not in KNOWN_PREDICTION_TYPES:
+            raise BundleError(
+                f"Bundle config field 'noise_scheduler.prediction_type' is {prediction!r}; expected one of {KNOWN_PREDICTION_TYPES}."
+            )
+        sampler = self.sampling_defaults.get("sampler")
+        if sampler not in KNOWN_SAMPLERS:
+            raise BundleError(f"Bundle config field 'sampling_defaults.sampler' is {sampler!r}; expected one of {KNOWN_SAMPLERS}.")
+        unknown = [m for m in self.capabilities.get("inpaint", []) if m not in KNOWN_INPAINT_METHODS]
+        if unknown:
+            raise BundleError(f"Bundle config field 'capabilities.inpaint' names unknown methods {unknown}; known: {KNOWN_INPAINT_METHODS}.")
+        if "inpaint_unet" in self.capabilities.get("inpaint", []) and self.inpaint_unet is None:
+            raise BundleError("Bundle config declares capability 'inpaint_unet' but has no 'inpaint_unet' network field.")
+        if self.capabilities.get("controlnet") and self.controlnet is None:
+            raise BundleError("Bundle config declares capability 'controlnet' but has no 'controlnet' network field.")
+
+
+def read_config(bundle_dir: Path) -> BundleConfig:
+    path = Path(bundle_dir) / CONFIG_NAME
+    if not path.is_file():
+        raise BundleError(f"No {CONFIG_NAME} in bundle folder {bundle_dir}. Point --bundle at a folder written by the training scripts.")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BundleError(f"{path} is not valid JSON ({exc}). Restore it from the original bundle.") from exc
+    if not isinstance(data, dict):
+        raise BundleError(f"{path} must hold a JSON object.")
+    return BundleConfig.from_dict(data)

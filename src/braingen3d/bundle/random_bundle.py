@@ -1,0 +1,34 @@
+"""Randomly initialised bundles, for tests and timing only: they do not make brains."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+from ..networks import build_autoencoder, build_unet
+from .bundle import save_bundle
+from .config import BundleConfig
+from .presets import preset_config
+
+RANDOM_CARD = """# {name} (random weights)
+
+Randomly initialised networks with the `{preset}` architecture. This bundle exists for tests and
+timing. It does not generate brains.
+"""
+
+
+def small_config(**kwargs) -> BundleConfig:
+    return preset_config("small", **kwargs)
+
+
+def make_random_bundle(path: str | os.PathLike, preset: str = "tiny", seed: int = 0, overwrite: bool = False,
+                       config: BundleConfig | None = None) -> Path:
+    """Write a bundle with random weights for ``preset`` (or the given ``config``) at ``path``."""
+    config = config or preset_config(preset, bundle_id=f"random-{preset}", version="0.0.0")
+    torch.manual_seed(seed)
+    autoencoder = build_autoencoder(config.autoencoder_kwargs)
+    unet = build_unet(config.unet)
+    card = RANDOM_CARD.format(name=config.name, preset=preset)
+    return save_bundle(path, config, autoencoder, unet, card, overwrite=overwrite)

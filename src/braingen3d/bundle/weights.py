@@ -1,0 +1,84 @@
+"""Safe weight files: safetensors only, never unpickled."""
+
+from __future__ import annotations
+
+import json
+import struct
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from ..errors import BundleError
+
+_PICKLE_MAGIC = (b"\x80", b"PK\x03\x04")
+
+
+def _check_safetensors_header(path: Path) -> None:
+    with open(path, "rb") as handle:
+        head = handle.read(8)
+        if any(head.startswith(m) for m in _PICKLE_MAGIC):
+            raise BundleError(
+                f"{path.name} is a pickle/torch.save file renamed to .safetensors. BrainGen3D never unpickles "
+                "weights, because loading a pickle can run arbitrary code. Convert it with safetensors.torch.save_file "
+                "in a trusted environment."
+            )
+        if len(head) < 8:
+            raise BundleError(f"{path.name} is truncated ({len(head)} bytes). Restore the bundle's weights.")
+        (header_len,) = struct.unpack("<Q", head)
+        if header_len <= 1 or header_len > 100_000_000 or header_len > path.stat().st_size - 8:
+            raise BundleError(f"{path.name} is not a valid safetensors file (bad header length). Restore the bundle's weights.")
+        try:
+            json.loads(handle.read(header_len))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise BundleError(f"{path.name} is not a valid safetensors file (unreadable header). Restore the bundle's weights.") from exc
+
+
+def load_weights(path: Path) -> dict[str, torch.Tensor]:
+    """Read a ``.safetensors`` file after checking it is one."""
+    path = Path(path)
+    if not path.is_file():
+        raise BundleError(f"The weights file {path} is missing. Restore the bundle folder or re-export it.")
+    _check_safetensors_header(path)
+    try:
+        return load_file(str(path), device="cpu")
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise BundleError(f"{path.name} is corrupt ({exc}). Restore the bundle's weights.") from exc
+
+
+def save_weights(state_dict: dict[str, torch.Tensor], path: Path) -> None:
+    save_file({k: v.detach().cpu().contiguous() for k, v in state_dict.items()}, str(path))
+
+
+def _field_for_key(prefix: str, key: str) -> str:
+    if "attn2" in key and ("to_k" in key or "to_v" in key):
+        return f"{prefix}.cross_attention_dim"
+    if key.startswith(("conv_in", "encoder.blocks.0.")) :
+        return f"{prefix}.in_channels"
+    if key.startswith(("out.", "decoder.blocks")) and key.count(".") <= 3 and "out" in key.split(".")[0]:
+        return f"{prefix}.out_channels"
+    if "quant_conv" in key or "conv_mu" in key or "conv_sigma" in key:
+        return f"{prefix}.latent_channels"
+    return f"{prefix}.channels"
+
+
+def load_into(module: torch.nn.Module, state: dict[str, torch.Tensor], prefix: str, filename: str) -> None:
+    """Load ``state`` into ``module``, refusing any mismatch and naming the config field behind it."""
+    expected = module.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    if missing or unexpected:
+        detail = f"missing {missing[:3]}" if missing else f"unexpected {unexpected[:3]}"
+        raise BundleError(
+            f"{filename} does not match the config field '{prefix}' ({len(missing)} missing, {len(unexpected)} "
+            f"unexpected tensors, e.g. {detail}). Check '{prefix}.channels', '{prefix}.num_res_blocks' and "
+            f"'{prefix}.attention_levels' against the weights."
+        )
+    for key, tensor in expected.items():
+        if tuple(state[key].shape) != tuple(tensor.shape):
+            raise BundleError(
+                f"{filename}: tensor '{key}' has shape {tuple(state[key].shape)} but config field "
+                f"'{_field_for_key(prefix, key)}' implies {tuple(tensor.shape)}. The config does not match the weights."
+            )
+    module.load_state_dict(state, strict=True)

@@ -1,0 +1,1 @@
+"""The ``braingen3d`` command line."""

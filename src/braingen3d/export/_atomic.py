@@ -1,0 +1,138 @@
+"""Atomic file and folder writes for the exporters.
+
+A reader (nnU-Net, Slicer, a PACS import) must never see a half-written output, and a failed write
+(full disk, crash, Ctrl-C) must never leave a file that looks finished. Every output is written to a
+temporary name in the same folder, flushed to disk, and then moved into place with ``os.replace``.
+
+Temporary names start with a dot and end in ``.partial``, so they never match a file ending a
+reader looks for (``.nii.gz``, ``.nrrd``, ``.dcm``): an interrupted batch leaves nothing that
+nnU-Net or a DICOM importer would pick up.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from braingen3d.errors import OutputExistsError
+
+logger = logging.getLogger(__name__)
+
+PARTIAL_SUFFIX = ".partial"
+
+
+def temporary_sibling(path: Path) -> Path:
+    """A unique hidden name next to ``path`` that no reader mistakes for a finished output."""
+    return path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}{PARTIAL_SUFFIX}")
+
+
+def _open_temporary(path: Path) -> BinaryIO:
+    """Open the temporary file for writing. Kept separate so tests can simulate a full disk."""
+    return open(path, "xb")
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Make a rename durable. Not every platform can open a directory; that is not an error."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def refuse_existing(path: Path, overwrite: bool) -> None:
+    """Raise :class:`OutputExistsError` if ``path`` exists and ``overwrite`` is false."""
+    if path.exists() and not overwrite:
+        raise OutputExistsError(f"{path} already exists. Choose another output path or pass overwrite=True.")
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike, overwrite: bool = False) -> Iterator[BinaryIO]:
+    """Open ``path`` for binary writing so that it appears complete or not at all.
+
+    Args:
+        path: the final file name. Its folder must exist.
+        overwrite: replace an existing file; otherwise an existing file raises
+            :class:`~braingen3d.errors.OutputExistsError` before anything is written.
+
+    Yields:
+        a binary file object writing to a temporary sibling of ``path``. When the ``with`` block
+        ends without an exception, the data is flushed, fsynced and moved onto ``path``. On any
+        exception the temporary file is removed and ``path`` is left as it was.
+    """
+    path = Path(path)
+    refuse_existing(path, overwrite)
+    temporary = temporary_sibling(path)
+    handle = _open_temporary(temporary)
+    try:
+        with handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            handle.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
+    _fsync_directory(path.parent)
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes, overwrite: bool = False) -> None:
+    """Write ``data`` to ``path`` atomically (see :func:`atomic_output`)."""
+    with atomic_output(path, overwrite=overwrite) as handle:
+        handle.write(data)
+
+
+def atomic_write_text(path: str | os.PathLike, text: str, overwrite: bool = False) -> None:
+    """Write UTF-8 ``text`` to ``path`` atomically (see :func:`atomic_output`)."""
+    atomic_write_bytes(path, text.encode("utf-8"), overwrite=overwrite)
+
+
+@contextlib.contextmanager
+def atomic_directory(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Path]:
+    """Build a folder under a temporary name and move it into place when complete.
+
+    Args:
+        path: the final folder. Its parent must exist.
+        overwrite: replace an existing folder. The old folder is moved aside first and deleted only
+            after the new one is in place, so a failure never loses the old output.
+
+    Yields:
+        the temporary folder to fill. On any exception it is deleted and ``path`` is untouched.
+    """
+    path = Path(path)
+    refuse_existing(path, overwrite)
+    temporary = temporary_sibling(path)
+    temporary.mkdir()
+    retired = None
+    try:
+        yield temporary
+        for child in temporary.iterdir():
+            with open(child, "rb+") as handle:
+                os.fsync(handle.fileno())
+        if path.exists():
+            retired = temporary_sibling(path)
+            os.replace(path, retired)
+        os.replace(temporary, path)
+    except BaseException:
+        if retired is not None and not path.exists():
+            os.replace(retired, path)  # put the old output back
+        shutil.rmtree(temporary, ignore_errors=True)
+        raise
+    _fsync_directory(path.parent)
+    if retired is not None:
+        shutil.rmtree(retired, ignore_errors=True)
+        logger.info("Replaced existing folder %s", path)

@@ -1,0 +1,37 @@
+"""Voxel grids: shape, spacing and RAS affine."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A voxel grid: ``shape`` in (i, j, k) order and a 4x4 voxel-to-RAS affine in mm."""
+
+    shape: tuple[int, int, int]
+    affine: np.ndarray
+
+    @property
+    def spacing(self) -> tuple[float, float, float]:
+        return tuple(float(s) for s in np.linalg.norm(self.affine[:3, :3], axis=0))
+
+    def to_dict(self) -> dict:
+        return {"shape": list(self.shape), "spacing": list(self.spacing), "affine": self.affine.tolist(), "orientation": "RAS"}
+
+
+def mni_grid(shape: tuple[int, int, int], spacing: float, centre_mm: tuple[float, float, float] = (0.0, -17.0, 17.0)) -> Grid:
+    """An axis-aligned RAS grid of ``shape`` voxels of ``spacing`` mm centred on ``centre_mm`` (MNI).
+
+    The default centre is the centre of the MNI152 brain's bounding box.
+    """
+    affine = np.eye(4)
+    affine[:3, :3] *= spacing
+    half_extent = (np.asarray(shape, dtype=float) - 1) / 2 * spacing
+    affine[:3, 3] = np.asarray(centre_mm) - half_extent
+    return Grid(tuple(int(s) for s in shape), affine)
+
+
+DEFAULT_GRID = mni_grid((80, 96, 80), 2.0)

@@ -1,0 +1,39 @@
+"""File-name conventions for outputs and their sidecars."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import InvalidInputError
+
+VOLUME_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".seg.nrrd")
+
+
+def volume_suffix(path: Path) -> str:
+    name = Path(path).name.lower()
+    for suffix in sorted(VOLUME_SUFFIXES, key=len, reverse=True):
+        if name.endswith(suffix):
+            return suffix
+    raise InvalidInputError(f"Unsupported output type for {path}; use .nii.gz, .nii or .nrrd.")
+
+
+def stem(path: Path) -> str:
+    path = Path(path)
+    return path.name[: -len(volume_suffix(path))]
+
+
+def sidecar_path(path: Path) -> Path:
+    """``brain.nii.gz`` → ``brain.json``."""
+    return Path(path).with_name(stem(path) + ".json")
+
+
+def preview_path(path: Path) -> Path:
+    """``brain.nii.gz`` → ``brain.png``."""
+    return Path(path).with_name(stem(path) + ".png")
+
+
+def numbered(path: Path, index: int, count: int) -> Path:
+    """``brain.nii.gz`` → ``brain_002.nii.gz`` when a call writes several volumes."""
+    if count == 1:
+        return Path(path)
+    return Path(path).with_name(f"{stem(path)}_{index + 1:03d}{volume_suffix(path)}")

@@ -1,0 +1,60 @@
+"""Writing a generated volume: the image, its JSON sidecar and a PNG preview, all or nothing."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from pathlib import Path
+
+import numpy as np
+
+from ..volume import SyntheticVolume
+from .atomic import check_writable, write_text_atomic
+from .nifti import NIFTI_XFORM_MNI_152, write_nifti
+from .nrrd_io import write_nrrd
+from .paths import preview_path, sidecar_path, volume_suffix
+from .preview import write_preview
+
+
+def output_paths(path: Path, preview: bool = True) -> list[Path]:
+    """Every file ``write_volume`` creates for ``path``."""
+    paths = [Path(path), sidecar_path(path)]
+    if preview:
+        paths.append(preview_path(path))
+    return paths
+
+
+def check_outputs(path: Path, overwrite: bool, preview: bool = True) -> None:
+    """Raise before any work if any output of ``path`` exists (without overwrite) or is unwritable."""
+    volume_suffix(path)
+    for target in output_paths(path, preview):
+        check_writable(target, overwrite)
+
+
+def write_volume(volume: SyntheticVolume, path: Path, overwrite: bool = False, preview: bool = True,
+                 xform_code: int = NIFTI_XFORM_MNI_152) -> list[Path]:
+    """Write ``volume`` to ``path`` (.nii.gz, .nii or .nrrd) with sidecar and preview.
+
+    Each file is written atomically; the image is written last, and if anything fails the
+    files this call already wrote are removed, so no partial output is left behind.
+    """
+    path = Path(path)
+    check_outputs(path, overwrite, preview)
+    written: list[Path] = []
+    try:
+        sidecar = sidecar_path(path)
+        write_text_atomic(sidecar, json.dumps(volume.provenance, indent=2, sort_keys=True) + "\n", overwrite)
+        written.append(sidecar)
+        if preview:
+            written.append(write_preview(preview_path(path), volume.array, volume.spacing, overwrite))
+        if volume_suffix(path) == ".nrrd":
+            written.append(write_nrrd(path, volume.array.astype(np.float32), volume.affine, volume.provenance, overwrite))
+        else:
+            written.append(write_nifti(path, volume.array.astype(np.float32), volume.affine, volume.provenance,
+                                       overwrite, xform_code))
+    except BaseException:
+        for done in written:
+            with contextlib.suppress(FileNotFoundError):
+                done.unlink()
+        raise
+    return written

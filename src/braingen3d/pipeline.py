@@ -1,0 +1,170 @@
+"""Text-to-volume latent diffusion pipeline (the diffusers pipeline/scheduler split, MONAI networks)."""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import os
+import random
+import time
+
+import numpy as np
+import torch
+
+from .bundle import Bundle, load_bundle
+from .device import inference_context, resolve_device
+from .guidance import guided_prediction
+from .parameters import validate_generation
+from .progress import CancelToken, EtaClock, ProgressCallback, ProgressEvent
+from .provenance import make_provenance
+from .schedulers import make_sampler
+from .text_encoder import TextEncoder
+from .volume import GenerationOutput, SyntheticVolume
+
+logger = logging.getLogger(__name__)
+
+
+def initial_noise(shape: tuple[int, ...], seed: int) -> torch.Tensor:
+    """Seeded Gaussian noise drawn on the CPU, so the start point is the same on every device."""
+    return torch.randn(shape, generator=torch.Generator("cpu").manual_seed(seed))
+
+
+class BrainGenPipeline:
+    """Composes a bundle's autoencoder and U-Net, the text encoder and a swappable sampler.
+
+    Args:
+        bundle: a loaded ``Bundle``.
+        text_encoder: the prompt encoder named by the bundle.
+        device: where the networks run.
+    """
+
+    def __init__(self, bundle: Bundle, text_encoder: TextEncoder, device: torch.device) -> None:
+        self.bundle = bundle
+        self.config = bundle.config
+        self.text_encoder = text_encoder
+        self.device = device
+        bundle.to(device)
+        if device.type == "cpu":
+            # channels_last_3d measured 1.28x faster for the decoder on CPU.
+            bundle.autoencoder.to(memory_format=torch.channels_last_3d)
+
+    @classmethod
+    def from_bundle(cls, path: str | os.PathLike | None = None, device: str = "auto") -> "BrainGenPipeline":
+        """Load ``path`` (default: the embedded bundle) onto ``device`` (auto, cpu, cuda, cuda:N)."""
+        torch_device = resolve_device(device)
+        bundle = load_bundle(path, flash_attention=True)
+        text = bundle.config.text_encoder
+        encoder = TextEncoder(text["id"], int(text.get("max_tokens", 64)), device=torch_device)
+        if encoder.hidden_size != bundle.config.text_encoder.get("hidden_size"):
+            from .errors import BundleError
+
+            raise BundleError(
+                f"Bundle config field 'text_encoder.hidden_size' is {text.get('hidden_size')} but {text['id']} "
+                f"gives {encoder.hidden_size}-d states."
+            )
+        return cls(bundle, encoder, torch_device)
+
+    def encode_prompts(self, prompt: str, negative_prompt: str) -> torch.Tensor:
+        """Context for one guided step: ``[negative-or-empty, prompt]``, encoded once per call."""
+        return self.text_encoder.encode([negative_prompt, prompt]).to(self.device)
+
+    def denoise(self, latents: torch.Tensor, context: torch.Tensor, guidance_scale: float, sampler: str, steps: int,
+                seed: int, on_step=None, cancel: CancelToken | None = None) -> torch.Tensor:
+        """Run the reverse process from ``latents`` (already scaled noise) to a clean latent."""
+        scheduler = make_sampler(sampler, self.config.noise_scheduler)
+        scheduler.set_timesteps(steps, device=self.device)
+        latents = latents * scheduler.init_noise_sigma
+        # Stochastic samplers (ddpm) draw their per-step noise from a seeded CPU generator.
+        step_kwargs = {}
+        if "generator" in inspect.signature(scheduler.step).parameters:
+            step_kwargs["generator"] = torch.Generator("cpu").manual_seed(seed + 1)
+        for index, timestep in enumerate(scheduler.timesteps):
+            if cancel is not None:
+                cancel.check()
+            model_input = scheduler.scale_model_input(latents, timestep)
+            prediction = guided_prediction(self.bundle.unet, model_input, timestep, context, guidance_scale)
+            latents = scheduler.step(prediction, timestep, latents, **step_kwargs).prev_sample
+            if on_step is not None:
+                on_step(index + 1, len(scheduler.timesteps))
+        return latents
+
+    def decode(self, latents: torch.Tensor) -> np.ndarray:
+        """Latent → image in [0, 1], as a float32 (i, j, k) array."""
+        latents = latents / self.config.scale_factor
+        if self.device.type == "cpu":
+            latents = latents.contiguous(memory_format=torch.channels_last_3d)
+        image = self.bundle.autoencoder.decode(latents).float().clamp(0.0, 1.0)
+        return image[0, 0].cpu().numpy().astype(np.float32)
+
+    def __call__(
+        self,
+        prompt: str,
+        negative_prompt: str = "",
+        num_inference_steps: int | None = None,
+        guidance_scale: float | None = None,
+        sampler: str | None = None,
+        seed: int | None = None,
+        num_volumes: int = 1,
+        callback: ProgressCallback | None = None,
+        cancel: CancelToken | None = None,
+        allow_unconditional: bool = False,
+    ) -> GenerationOutput:
+        """Generate ``num_volumes`` volumes; volume ``k`` uses seed ``seed + k``.
+
+        Args:
+            prompt: what to generate; the empty prompt needs ``allow_unconditional``.
+            negative_prompt: replaces the empty prompt as the unconditional branch of guidance.
+            num_inference_steps: sampler steps (bundle default if None).
+            guidance_scale: classifier-free guidance weight; 1 disables guidance (bundle default if None).
+            sampler: ``dpm++``, ``ddim``, ``euler`` or ``ddpm`` (bundle default if None).
+            seed: base seed; a random one is drawn and recorded if None.
+            num_volumes: how many volumes to generate.
+            callback: receives a ``ProgressEvent`` after every step.
+            cancel: checked before every step; raises ``CancelledError`` when set.
+            allow_unconditional: permit an empty prompt.
+        """
+        defaults = self.config.sampling_defaults
+        params = validate_generation(
+            prompt, negative_prompt,
+            int(defaults["steps"]) if num_inference_steps is None else num_inference_steps,
+            float(defaults["guidance_scale"]) if guidance_scale is None else guidance_scale,
+            sampler or defaults["sampler"],
+            random.SystemRandom().randrange(0, 2**31) if seed is None else seed,
+            num_volumes, allow_unconditional,
+        )
+        timings: dict[str, float] = {}
+        start = time.perf_counter()
+        context = self.encode_prompts(params.prompt, params.negative_prompt)
+        timings["encode_seconds"] = time.perf_counter() - start
+        clock = EtaClock(params.num_volumes * (params.steps + 1))
+        volumes: list[SyntheticVolume] = []
+        with inference_context(self.device):
+            for k in range(params.num_volumes):
+                volume_seed = params.seed + k
+
+                def on_step(step: int, total: int, _k: int = k) -> None:
+                    elapsed, eta = clock.tick()
+                    if callback is not None:
+                        callback(ProgressEvent("denoise", step, total, _k + 1, params.num_volumes, elapsed, eta))
+
+                noise = initial_noise((1, *self.config.latent_shape), volume_seed).to(self.device)
+                latents = self.denoise(noise, context, params.guidance_scale, params.sampler, params.steps,
+                                       volume_seed, on_step, cancel)
+                if cancel is not None:
+                    cancel.check()
+                decode_start = time.perf_counter()
+                array = self.decode(latents)
+                timings["decode_seconds"] = time.perf_counter() - decode_start
+                elapsed, eta = clock.tick()
+                if callback is not None:
+                    callback(ProgressEvent("decode", params.steps, params.steps, k + 1, params.num_volumes, elapsed, eta))
+                provenance = make_provenance(
+                    "generate", self.config.bundle_id, self.config.version,
+                    prompt=params.prompt, negative_prompt=params.negative_prompt, seed=volume_seed,
+                    steps=params.steps, guidance_scale=params.guidance_scale, sampler=params.sampler,
+                    device=str(self.device), index=k, num_volumes=params.num_volumes,
+                    spacing_mm=list(self.config.grid.spacing), shape=list(self.config.grid.shape),
+                )
+                volumes.append(SyntheticVolume(array, self.config.grid.affine.copy(), provenance))
+        timings["total_seconds"] = time.perf_counter() - start
+        return GenerationOutput(volumes, timings)

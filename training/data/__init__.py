@@ -1,0 +1,1 @@
+"""Training data: manifests, dataset adapters, preprocessing and shared file helpers."""

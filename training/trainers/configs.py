@@ -1,0 +1,283 @@
+"""Training configurations: a network preset from ``braingen3d.bundle.presets`` plus training hyper-parameters.
+
+A config is a JSON file in ``training/configs/`` (``tiny``, ``small``, ``base``, ``large``) or any path.
+Command lines refine it with ``--set section.field=value`` (the value is parsed as JSON when it can be).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from braingen3d.bundle import PRESETS, BundleConfig, preset_config
+from braingen3d.geometry import Grid, mni_grid
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+
+
+class TrainingConfigError(ValueError):
+    """A training config or command-line override is not acceptable."""
+
+
+@dataclass
+class LoopConfig:
+    """What every trainer shares: steps, optimiser schedule, EMA and bookkeeping intervals.
+
+    Args:
+        batch_size: samples per micro-batch on each process.
+        grad_accum: micro-batches accumulated per optimiser step.
+        max_steps: optimiser steps to train for.
+        lr: peak learning rate.
+        warmup_steps: linear warm-up from 0 to ``lr``.
+        min_lr_ratio: the cosine decay ends at ``lr * min_lr_ratio``.
+        weight_decay: AdamW weight decay.
+        grad_clip: global gradient-norm clip (0 disables).
+        ema_decay: decay of the exponential moving average of the weights (exported in the bundle).
+        checkpoint_every: steps between checkpoints (one is also written at the end and on SIGTERM/SIGINT).
+        keep_checkpoints: numbered checkpoints kept besides ``checkpoint_last.pt``.
+        preview_every: steps between preview PNGs (0 disables).
+        log_every: steps between TensorBoard/log lines.
+        seed: seed of initialisation, sampling and noise.
+    """
+
+    batch_size: int = 2
+    grad_accum: int = 1
+    max_steps: int = 1000
+    lr: float = 1e-4
+    warmup_steps: int = 100
+    min_lr_ratio: float = 0.1
+    weight_decay: float = 0.0
+    grad_clip: float = 1.0
+    ema_decay: float = 0.999
+    checkpoint_every: int = 100
+    keep_checkpoints: int = 1
+    preview_every: int = 100
+    log_every: int = 10
+    seed: int = 0
+
+
+@dataclass
+class AutoencoderTrainConfig(LoopConfig):
+    """Autoencoder (KL) training on random patches.
+
+    Args:
+        patch_size: patch shape (each side divisible by the autoencoder's downsampling factor).
+        foreground_bias: probability that a patch is centred on a brain voxel rather than anywhere.
+        l1_weight: weight of the L1 reconstruction loss.
+        ssim_weight: weight of ``1 - SSIM`` (``monai.losses.SSIMLoss``).
+        ssim_win_size: SSIM window (voxels).
+        kl_weight: weight of the KL divergence of the posterior from N(0, I).
+        adv_weight: weight of the patch-adversarial loss (0 disables the discriminator).
+        adv_start_step: step from which the discriminator trains and the adversarial term is used.
+        adv_criterion: ``least_squares``, ``hinge`` or ``bce`` (``monai.losses.PatchAdversarialLoss``).
+        disc_lr: discriminator learning rate.
+        disc_channels: channels of the first ``PatchDiscriminator`` layer.
+        disc_layers: ``num_layers_d`` of the ``PatchDiscriminator``.
+        perceptual_weight: weight of ``monai.losses.PerceptualLoss`` (0 = off; needs locally cached weights).
+        perceptual_network: ``network_type`` of the perceptual loss.
+        eval_every: steps between held-out SSIM/PSNR evaluations (0 disables; always run at the end).
+        eval_subjects: held-out subjects used by each evaluation.
+    """
+
+    batch_size: int = 2
+    lr: float = 5e-4
+    patch_size: list[int] = field(default_factory=lambda: [48, 48, 48])
+    foreground_bias: float = 0.9
+    l1_weight: float = 1.0
+    ssim_weight: float = 0.5
+    ssim_win_size: int = 7
+    kl_weight: float = 1e-6
+    adv_weight: float = 0.005
+    adv_start_step: int = 500
+    adv_criterion: str = "least_squares"
+    disc_lr: float = 2e-4
+    disc_channels: int = 32
+    disc_layers: int = 3
+    perceptual_weight: float = 0.0
+    perceptual_network: str = "squeeze"
+    eval_every: int = 500
+    eval_subjects: int = 4
+
+
+@dataclass
+class DiffusionTrainConfig(LoopConfig):
+    """Latent diffusion U-Net training on cached latents.
+
+    Args:
+        prompt_dropout: probability of replacing a caption by the empty prompt (for classifier-free guidance).
+        min_snr_gamma: min-SNR loss weighting gamma (None disables the weighting).
+        sample_posterior: draw ``z = mu + sigma * eps`` from the cached posterior (else use ``mu``).
+        text_cache_size: prompt embeddings kept in memory (captions repeat a lot).
+        preview_steps: DPM++ steps of the preview sample.
+        preview_guidance: guidance scale of the preview sample.
+        preview_prompt: prompt of the preview sample.
+    """
+
+    batch_size: int = 8
+    lr: float = 2e-4
+    weight_decay: float = 0.01
+    warmup_steps: int = 200
+    checkpoint_every: int = 250
+    preview_every: int = 500
+    prompt_dropout: float = 0.1
+    min_snr_gamma: float | None = 5.0
+    sample_posterior: bool = True
+    text_cache_size: int = 8192
+    preview_steps: int = 15
+    preview_guidance: float = 3.0
+    preview_prompt: str = "T1-weighted MRI of a 70-year-old male brain"
+
+
+@dataclass
+class TrainingConfig:
+    """A complete training configuration.
+
+    Args:
+        name: the config's name (``small``...).
+        preset: architecture preset in ``braingen3d.bundle.presets.PRESETS``.
+        bundle_id: id written into the exported bundle.
+        description: one line for the model card.
+        grid: optional ``{"shape": [i, j, k], "spacing": mm}`` replacing the preset's grid.
+        architecture: optional ``{"autoencoder": {...}, "unet": {...}}`` merged over the preset's networks.
+        autoencoder: autoencoder training hyper-parameters.
+        diffusion: diffusion training hyper-parameters.
+    """
+
+    name: str
+    preset: str
+    bundle_id: str = ""
+    description: str = ""
+    grid: dict[str, Any] | None = None
+    architecture: dict[str, dict[str, Any]] = field(default_factory=dict)
+    autoencoder: AutoencoderTrainConfig = field(default_factory=AutoencoderTrainConfig)
+    diffusion: DiffusionTrainConfig = field(default_factory=DiffusionTrainConfig)
+
+    def bundle_config(self) -> BundleConfig:
+        """The bundle config (networks, grid, schedule) this training produces, before ``scale_factor`` is known."""
+        grid = None
+        if self.grid:
+            grid = mni_grid(tuple(int(s) for s in self.grid["shape"]), float(self.grid["spacing"]))
+        config = preset_config(self.preset, bundle_id=self.bundle_id or f"braingen3d-{self.name}", grid=grid)
+        for section in ("autoencoder", "unet"):
+            getattr(config, section).update(copy.deepcopy(self.architecture.get(section, {})))
+        config.check_consistency()
+        return config
+
+    @property
+    def grid_obj(self) -> Grid:
+        return self.bundle_config().grid
+
+    @property
+    def downsampling(self) -> int:
+        """Autoencoder downsampling factor (2 ** (levels - 1))."""
+        return 2 ** (len(self.bundle_config().autoencoder["channels"]) - 1)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def validate(self) -> None:
+        """Refuse configs that cannot train, naming the field."""
+        if self.preset not in PRESETS:
+            raise TrainingConfigError(f"Config field 'preset' is {self.preset!r}; choose one of {sorted(PRESETS)}.")
+        try:
+            bundle = self.bundle_config()
+        except Exception as exc:  # BundleError, KeyError from a bad override
+            raise TrainingConfigError(f"Config fields 'grid'/'architecture' do not give a valid bundle: {exc}") from exc
+        factor = self.downsampling
+        patch = self.autoencoder.patch_size
+        if len(patch) != 3 or any(p % factor or p <= 0 for p in patch):
+            raise TrainingConfigError(
+                f"Config field 'autoencoder.patch_size' {patch} must be 3 positive sizes divisible by {factor} "
+                "(the autoencoder's downsampling factor)."
+            )
+        if any(p > s for p, s in zip(patch, bundle.grid.shape)):
+            raise TrainingConfigError(
+                f"Config field 'autoencoder.patch_size' {patch} is larger than the grid {list(bundle.grid.shape)}."
+            )
+        if self.autoencoder.adv_criterion not in ("least_squares", "hinge", "bce"):
+            raise TrainingConfigError("Config field 'autoencoder.adv_criterion' must be least_squares, hinge or bce.")
+        for section in (self.autoencoder, self.diffusion):
+            name = "autoencoder" if section is self.autoencoder else "diffusion"
+            for key in ("batch_size", "grad_accum", "max_steps", "checkpoint_every", "log_every"):
+                if int(getattr(section, key)) < 1:
+                    raise TrainingConfigError(f"Config field '{name}.{key}' must be at least 1.")
+        if not 0.0 <= self.diffusion.prompt_dropout < 1.0:
+            raise TrainingConfigError("Config field 'diffusion.prompt_dropout' must be in [0, 1).")
+
+
+def _section(cls: type, data: dict[str, Any], name: str):
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise TrainingConfigError(f"Unknown field(s) {unknown} in config section '{name}'. Known: {sorted(known)}.")
+    return cls(**data)
+
+
+def config_from_dict(data: dict[str, Any]) -> TrainingConfig:
+    """Build and validate a ``TrainingConfig`` from plain JSON data."""
+    data = copy.deepcopy(data)
+    known = {f.name for f in fields(TrainingConfig)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise TrainingConfigError(f"Unknown top-level config field(s) {unknown}. Known: {sorted(known)}.")
+    if "name" not in data or "preset" not in data:
+        raise TrainingConfigError("A training config needs 'name' and 'preset'.")
+    config = TrainingConfig(
+        name=data["name"],
+        preset=data["preset"],
+        bundle_id=data.get("bundle_id", ""),
+        description=data.get("description", ""),
+        grid=data.get("grid"),
+        architecture=data.get("architecture") or {},
+        autoencoder=_section(AutoencoderTrainConfig, data.get("autoencoder") or {}, "autoencoder"),
+        diffusion=_section(DiffusionTrainConfig, data.get("diffusion") or {}, "diffusion"),
+    )
+    config.validate()
+    return config
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply ``section.field=value`` overrides (value parsed as JSON when possible) to config data."""
+    data = copy.deepcopy(data)
+    for item in overrides:
+        if "=" not in item:
+            raise TrainingConfigError(f"Override {item!r} must look like section.field=value, e.g. autoencoder.max_steps=10.")
+        path, value = item.split("=", 1)
+        keys = path.strip().split(".")
+        target = data
+        for key in keys[:-1]:
+            target = target.setdefault(key, {})
+            if not isinstance(target, dict):
+                raise TrainingConfigError(f"Override {item!r}: '{key}' is not a section.")
+        target[keys[-1]] = _parse_value(value)
+    return data
+
+
+def load_config(name_or_path: str, overrides: list[str] | None = None) -> TrainingConfig:
+    """Load ``training/configs/<name>.json`` (or a JSON file path) and apply overrides.
+
+    Args:
+        name_or_path: ``tiny``, ``small``, ``base``, ``large`` or a path to a JSON file.
+        overrides: ``section.field=value`` strings.
+    """
+    path = Path(name_or_path)
+    if not path.suffix:
+        path = CONFIG_DIR / f"{name_or_path}.json"
+    if not path.is_file():
+        available = sorted(p.stem for p in CONFIG_DIR.glob("*.json"))
+        raise TrainingConfigError(f"No training config {name_or_path!r} (looked for {path}). Available: {available}.")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise TrainingConfigError(f"{path} is not valid JSON: {exc}") from exc
+    return config_from_dict(apply_overrides(data, overrides or []))
