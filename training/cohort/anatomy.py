@@ -57,8 +57,9 @@ def lateral_ventricle_mask(
     sizes = ndi.sum_labels(np.ones(csf.shape, np.float32), components, index)
     centroids = np.asarray(ndi.center_of_mass(np.ones(csf.shape, np.float32), components, index))
     world = centroids @ affine[:3, :3].T + affine[:3, 3]
-    x_mm = (np.indices(csf.shape, dtype=np.float32).reshape(3, -1).T @ affine[:3, :3].T + affine[:3, 3])[:, 0]
-    midline = ndi.sum_labels((np.abs(x_mm) < 3.0).reshape(csf.shape).astype(np.float32), components, index) / sizes
+    i, j, k = np.ogrid[: csf.shape[0], : csf.shape[1], : csf.shape[2]]
+    x_mm = affine[0, 0] * i + affine[0, 1] * j + affine[0, 2] * k + affine[0, 3]
+    midline = ndi.sum_labels(np.broadcast_to(np.abs(x_mm) < 3.0, csf.shape), components, index) / sizes
     near = np.linalg.norm(world - VENTRICLE_REFERENCE_MM, axis=1) < max_distance_mm
     candidates = np.flatnonzero(near & (midline < max_midline_fraction))
     if candidates.size == 0:

@@ -23,6 +23,7 @@ class SubjectVolumes:
         labels: uint8 tissue labels (``anatomy.LABELS``).
         lesion_mask: uint8 binary white-matter lesion mask.
         brain: boolean brain mask.
+        fractions: the partial-volume tissue fractions the images were rendered from.
         lesions: the lesions that were placed.
     """
 
@@ -30,6 +31,7 @@ class SubjectVolumes:
     labels: np.ndarray
     lesion_mask: np.ndarray
     brain: np.ndarray
+    fractions: TissueFractions
     lesions: list[LesionSpec] = field(default_factory=list)
 
 
@@ -89,5 +91,6 @@ def synthesize_subject(
         labels=labels,
         lesion_mask=(labels == LABELS["lesion"]).astype(np.uint8),
         brain=brain,
+        fractions=fractions,
         lesions=specs,
     )

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import functools
+import importlib.util
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
+import nibabel as nib
 import numpy as np
 from scipy import ndimage as ndi
 
+from braingen3d.errors import InvalidInputError
 from braingen3d.geometry import Grid
 
 from ..data.resample import resample_to_grid
@@ -43,18 +47,47 @@ class TemplateSet:
     t1_tissue_means: dict[str, float]
 
 
-def _load_1mm() -> dict[str, np.ndarray]:
-    """The 1 mm templates as float32 arrays plus their affine (no network: nilearn package data)."""
-    from nilearn import datasets
+TEMPLATE_FILES = {
+    "t1": "mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz",
+    "gm": "mni_icbm152_gm_tal_nlin_sym_09a_converted.nii.gz",
+    "wm": "mni_icbm152_wm_tal_nlin_sym_09a_converted.nii.gz",
+}
+"""The MNI152 2009 (ICBM 2009a symmetric) files in nilearn's package data."""
 
-    t1_img = datasets.load_mni152_template(resolution=1)
-    maps = {
-        "t1": t1_img.get_fdata(dtype=np.float32),
-        "gm": datasets.load_mni152_gm_template(resolution=1).get_fdata(dtype=np.float32),
-        "wm": datasets.load_mni152_wm_template(resolution=1).get_fdata(dtype=np.float32),
-        "brain": datasets.load_mni152_brain_mask(resolution=1).get_fdata(dtype=np.float32),
-    }
-    maps["affine"] = np.asarray(t1_img.affine, dtype=float)
+BRAIN_MASK_THRESHOLD = 0.2
+"""T1 level above which a voxel is brain (nilearn's ``load_mni152_brain_mask`` default)."""
+
+
+def template_folder() -> Path:
+    """nilearn's package-data folder, found without importing nilearn (its import takes seconds).
+
+    Raises:
+        InvalidInputError: if nilearn is not installed (``pip install braingen3d[train]``).
+    """
+    spec = importlib.util.find_spec("nilearn")
+    if spec is None or not spec.submodule_search_locations:
+        raise InvalidInputError("The cohort needs the MNI152 templates shipped with nilearn; install it with pip install 'braingen3d[train]'.")
+    folder = Path(list(spec.submodule_search_locations)[0]) / "datasets" / "data"
+    missing = [name for name in TEMPLATE_FILES.values() if not (folder / name).is_file()]
+    if missing:
+        raise InvalidInputError(f"nilearn at {folder} lacks {missing}; reinstall nilearn (>= 0.10).")
+    return folder
+
+
+def _load_1mm() -> dict[str, np.ndarray]:
+    """The 1 mm templates as float32 in [0, 1] plus their affine, exactly as nilearn's
+    ``load_mni152_template``/``_gm_template``/``_wm_template``/``_brain_mask`` return them
+    (each file divided by its maximum; mask = T1 > 0.2). No network is used."""
+    folder = template_folder()
+    maps: dict[str, np.ndarray] = {}
+    affine = None
+    for name, filename in TEMPLATE_FILES.items():
+        image = nib.load(folder / filename)
+        data = np.asarray(image.dataobj, dtype=np.float32)
+        maps[name] = data / data.max()
+        affine = np.asarray(image.affine, dtype=float)
+    maps["brain"] = (maps["t1"] > BRAIN_MASK_THRESHOLD).astype(np.float32)
+    maps["affine"] = affine
     return maps
 
 

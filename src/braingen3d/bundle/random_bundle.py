@@ -19,6 +19,15 @@ timing. It does not generate brains.
 """
 
 
+def _randomise_zero_weights(module: torch.nn.Module, std: float = 0.05) -> None:
+    # MONAI zero-initialises output and attention projections (so training starts as identity);
+    # a test bundle must respond to its inputs, so those weights get small random values.
+    with torch.no_grad():
+        for parameter in module.parameters():
+            if parameter.ndim > 1 and not parameter.any():
+                parameter.normal_(0.0, std)
+
+
 def small_config(**kwargs) -> BundleConfig:
     return preset_config("small", **kwargs)
 
@@ -30,5 +39,6 @@ def make_random_bundle(path: str | os.PathLike, preset: str = "tiny", seed: int 
     torch.manual_seed(seed)
     autoencoder = build_autoencoder(config.autoencoder_kwargs)
     unet = build_unet(config.unet)
+    _randomise_zero_weights(unet)
     card = RANDOM_CARD.format(name=config.name, preset=preset)
     return save_bundle(path, config, autoencoder, unet, card, overwrite=overwrite)

@@ -14,7 +14,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import shutil
+import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,11 +27,47 @@ from braingen3d.errors import OutputExistsError
 logger = logging.getLogger(__name__)
 
 PARTIAL_SUFFIX = ".partial"
+_HOST = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname()) or "host"
+_PARTIAL_NAME = re.compile(r"\..+\.(?P<host>[A-Za-z0-9-]+)~(?P<pid>\d+)~[0-9a-f]{8}" + re.escape(PARTIAL_SUFFIX))
 
 
 def temporary_sibling(path: Path) -> Path:
-    """A unique hidden name next to ``path`` that no reader mistakes for a finished output."""
-    return path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}{PARTIAL_SUFFIX}")
+    """A unique hidden name next to ``path`` that no reader mistakes for a finished output.
+
+    The name records host and process id so that leftovers of a dead process can be recognised.
+    """
+    return path.with_name(f".{path.name}.{_HOST}~{os.getpid()}~{uuid.uuid4().hex[:8]}{PARTIAL_SUFFIX}")
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists but belongs to someone else, or the platform cannot tell
+        return True
+    return True
+
+
+def remove_stale_partials(folder: Path) -> int:
+    """Delete temporary files in ``folder`` left by dead processes of this host; return how many.
+
+    Leftovers of other hosts (a shared file system) or of running processes are never touched,
+    because a writer there may still be about to move its file into place.
+    """
+    removed = 0
+    if not folder.is_dir():
+        return 0
+    for child in folder.iterdir():
+        match = _PARTIAL_NAME.fullmatch(child.name)
+        if match and match["host"] == _HOST and not _process_alive(int(match["pid"])):
+            if child.is_dir():
+                shutil.rmtree(child, ignore_errors=True)
+            else:
+                with contextlib.suppress(FileNotFoundError):
+                    child.unlink()
+            removed += 1
+    return removed
 
 
 def _open_temporary(path: Path) -> BinaryIO:

@@ -76,8 +76,8 @@ def normalise_provenance(provenance: Mapping[str, Any] | None) -> dict[str, Any]
 
 
 def provenance_json(provenance: Mapping[str, Any]) -> str:
-    """Single-line, key-sorted JSON of ``provenance`` (safe for NRRD header values)."""
-    return json.dumps(normalise_provenance(provenance), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    """Single-line, key-sorted, ASCII-only JSON of ``provenance`` (safe for NRRD header values)."""
+    return json.dumps(normalise_provenance(provenance), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
 
 
 def provenance_digest(provenance: Mapping[str, Any], length: int = 12) -> str:

@@ -69,8 +69,10 @@ class SegmentSpec:
     def __post_init__(self) -> None:
         if not 1 <= int(self.label_value) <= 255:
             raise InvalidInputError(f"Segment label value {self.label_value} must be in 1..255 (0 is background).")
-        if not self.name or any(c in self.name for c in "|~^\n"):
-            raise InvalidInputError(f"Segment name {self.name!r} must be non-empty and contain none of | ~ ^ or newlines.")
+        if not self.name or not self.name.isascii() or not self.name.isprintable() or any(c in self.name for c in "|~^"):
+            raise InvalidInputError(
+                f"Segment name {self.name!r} must be non-empty printable ASCII without | ~ ^ (file headers are ASCII)."
+            )
         if len(self.color) != 3 or not all(0.0 <= float(c) <= 1.0 for c in self.color):
             raise InvalidInputError(f"Segment colour {self.color!r} must be three RGB values in [0, 1].")
 

@@ -1,0 +1,166 @@
+"""The bundle card shown in the panel, read from the bundle folder's own files (no torch).
+
+A bundle folder holds ``config.json`` (what the networks and grid are), ``README.md`` (the model
+card) and ``*.safetensors`` weights. Only the two text files are read here; the worker validates the
+weights when it loads the bundle.
+"""
+
+from __future__ import annotations
+
+import html
+import importlib.util
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .i18n import _
+
+CONFIG_NAME = "config.json"
+CARD_NAME = "README.md"
+BUNDLE_ENV = "BRAINGEN3D_BUNDLE"
+CARD_PREVIEW_CHARS = 600
+
+
+class BundleCardError(ValueError):
+    """The folder is not a readable bundle; the message says what to do."""
+
+
+@dataclass
+class BundleCard:
+    """What the panel shows about a bundle.
+
+    Attributes:
+        path: the bundle folder.
+        bundle_id, version, name: identity from config.json.
+        shape, spacing: the voxel grid the bundle generates.
+        modalities: modalities it was trained on.
+        sampling_defaults: ``sampler``, ``steps``, ``guidance_scale``.
+        capabilities: e.g. ``text``, ``inpaint``.
+        card: the model card's Markdown text.
+        weights: names of the ``.safetensors`` files present.
+    """
+
+    path: Path
+    bundle_id: str
+    version: str
+    name: str
+    shape: list[int]
+    spacing: list[float]
+    modalities: list[str] = field(default_factory=list)
+    sampling_defaults: dict[str, Any] = field(default_factory=dict)
+    capabilities: dict[str, Any] = field(default_factory=dict)
+    card: str = ""
+    weights: list[str] = field(default_factory=list)
+
+
+def engine_package_folder() -> Path | None:
+    """Where the ``braingen3d`` package is installed, found without importing it (and so torch)."""
+    spec = importlib.util.find_spec("braingen3d")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def source_checkout_root() -> Path | None:
+    """The repository root when this module runs from a source checkout (``src/braingen3d`` beside it)."""
+    root = Path(__file__).resolve().parents[2]
+    return root if (root / "pyproject.toml").is_file() and (root / "src" / "braingen3d").is_dir() else None
+
+
+def default_bundle_folder() -> Path | None:
+    """The bundle the engine uses when none is given: ``$BRAINGEN3D_BUNDLE``, else the embedded default.
+
+    Returns None when no such folder holds a config.json.
+    """
+    candidates = []
+    if os.environ.get(BUNDLE_ENV):
+        candidates.append(Path(os.environ[BUNDLE_ENV]))
+    else:
+        package = engine_package_folder()
+        if package is not None:
+            candidates.append(package / "bundles" / "default")
+        checkout = source_checkout_root()
+        if checkout is not None:
+            candidates.append(checkout / "src" / "braingen3d" / "bundles" / "default")
+    for folder in candidates:
+        if (folder / CONFIG_NAME).is_file():
+            return folder
+    return None
+
+
+def read_bundle_card(folder: str | os.PathLike) -> BundleCard:
+    """Read a bundle folder's config.json and README.md.
+
+    Raises:
+        BundleCardError: the folder or its config.json is missing or unreadable.
+    """
+    if str(folder).strip() in ("", "."):
+        raise BundleCardError(_("No bundle folder is chosen. Choose one, or tick 'Embedded default'."))
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise BundleCardError(_("Bundle folder '{folder}' does not exist. Choose a folder that holds config.json.").format(
+            folder=folder))
+    config_path = folder / CONFIG_NAME
+    if not config_path.is_file():
+        raise BundleCardError(_("'{folder}' has no config.json, so it is not a BrainGen3D bundle. Choose the folder "
+                                "written by the training scripts.").format(folder=folder))
+    try:
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+        if not isinstance(config, dict):
+            raise ValueError("not a JSON object")
+        spatial = config.get("spatial") or {}
+        card = BundleCard(
+            path=folder,
+            bundle_id=str(config["bundle_id"]),
+            version=str(config.get("version", "")),
+            name=str(config.get("name", config["bundle_id"])),
+            shape=[int(s) for s in spatial.get("shape", [])],
+            spacing=[round(float(s), 3) for s in spatial.get("spacing", [])],
+            modalities=list(config.get("modalities") or []),
+            sampling_defaults=dict(config.get("sampling_defaults") or {}),
+            capabilities=dict(config.get("capabilities") or {}),
+        )
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+        raise BundleCardError(_("{path} is not a valid bundle config ({error}). Restore it from the original "
+                                "bundle.").format(path=config_path, error=exc)) from exc
+    card_path = folder / CARD_NAME
+    if card_path.is_file():
+        card.card = card_path.read_text(encoding="utf-8", errors="replace")
+    card.weights = sorted(p.name for p in folder.glob("*.safetensors"))
+    return card
+
+
+def card_html(card: BundleCard) -> str:
+    """A compact rich-text summary of ``card`` for a QLabel."""
+    rows = [
+        (_("Bundle"), f"{card.name} ({card.bundle_id} {card.version})"),
+        (_("Grid"), " × ".join(map(str, card.shape)) + (f" @ {card.spacing[0]:g} mm" if card.spacing else "")),
+        (_("Modalities"), ", ".join(card.modalities) or _("not stated")),
+        (_("Defaults"), ", ".join(f"{k} {v}" for k, v in card.sampling_defaults.items()) or _("none")),
+        (_("Weights"), ", ".join(card.weights) or _("none found")),
+    ]
+    body = "".join(f"<tr><td><b>{html.escape(k)}:</b>&nbsp;</td><td>{html.escape(v)}</td></tr>" for k, v in rows)
+    preview = _card_preview(card.card)
+    if preview:
+        body += f"<tr><td colspan='2'><i>{html.escape(preview)}</i></td></tr>"
+    return f"<table>{body}</table>"
+
+
+def _card_preview(markdown: str) -> str:
+    """The first paragraph of prose in a Markdown card (headings skipped), shortened."""
+    lines = []
+    for line in markdown.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("#"):
+            if lines:
+                break
+            continue
+        if not stripped:
+            if lines:
+                break
+            continue
+        lines.append(stripped)
+    text = " ".join(lines)
+    return text if len(text) <= CARD_PREVIEW_CHARS else text[:CARD_PREVIEW_CHARS].rsplit(" ", 1)[0] + " …"

@@ -1,0 +1,220 @@
+"""The training loop both trainers share: steps, logging, checkpoints with exact resume, previews, stopping."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .checkpoint import (
+    capture_global_rng,
+    find_checkpoint,
+    load_checkpoint,
+    numpy_generator_state,
+    restore_global_rng,
+    save_checkpoint,
+    set_numpy_generator_state,
+)
+from .configs import LoopConfig, TrainingConfig
+from .distributed import DistEnv, all_gather_objects, any_rank, mean_over_ranks
+from .ema import EMA
+from .monitor import Monitor
+from .sampler import ShardedSampler
+from .stopping import StopFlag
+
+logger = logging.getLogger(__name__)
+
+
+class Trainer:
+    """Base class: subclasses build their networks and implement ``train_step``, ``preview`` and ``finish``.
+
+    Subclasses fill ``modules`` (raw networks, not DDP wrappers), ``emas``, ``optimizers``,
+    ``schedulers`` and ``scalers`` by name, create ``sampler``, then call ``_start()``.
+
+    Args:
+        config: the full training config.
+        section: this trainer's hyper-parameters (``config.autoencoder`` or ``config.diffusion``).
+        out_dir: the run folder (checkpoints, TensorBoard, previews, final weights).
+        env: the process's place in the distributed job.
+        resume: continue from ``out_dir/checkpoints/checkpoint_last.pt`` if it exists.
+    """
+
+    kind = "base"
+
+    def __init__(self, config: TrainingConfig, section: LoopConfig, out_dir: str | Path, env: DistEnv,
+                 resume: bool = False) -> None:
+        self.config = config
+        self.section = section
+        self.out_dir = Path(out_dir)
+        self.env = env
+        self.resume = resume
+        self.device = env.device
+        self.step = 0
+        self.elapsed_before = 0.0
+        self.last_logs: dict[str, float] = {}
+        self.modules: dict[str, torch.nn.Module] = {}
+        self.emas: dict[str, EMA] = {}
+        self.optimizers: dict[str, torch.optim.Optimizer] = {}
+        self.schedulers: dict[str, Any] = {}
+        self.scalers: dict[str, torch.amp.GradScaler] = {}
+        self.sampler: ShardedSampler | None = None
+        # Per-rank generators for data sampling and noise; their states are checkpointed.
+        self.rng = np.random.default_rng([section.seed, 1, env.rank])
+        self.generator = torch.Generator("cpu").manual_seed(section.seed * 1000 + 7 + env.rank)
+        self.monitor: Monitor | None = None
+        self.stop = StopFlag()
+
+    # --- subclass hooks -----------------------------------------------------------------------
+    def train_step(self) -> dict[str, float]:
+        """One optimiser step (with gradient accumulation); returns scalars to log."""
+        raise NotImplementedError
+
+    def preview(self) -> None:
+        """Write a preview PNG from a fixed seed (main process)."""
+
+    def finish(self) -> None:
+        """Called once training reached ``max_steps`` (all ranks; write outputs on the main process)."""
+
+    def run_metadata(self) -> dict[str, Any]:
+        """Extra fields stored in the checkpoint's metadata."""
+        return {}
+
+    # --- checkpointing --------------------------------------------------------------------------
+    @property
+    def checkpoint_dir(self) -> Path:
+        return self.out_dir / "checkpoints"
+
+    def _rank_state(self) -> dict[str, Any]:
+        return {
+            "global_rng": capture_global_rng(),
+            "numpy_generator": numpy_generator_state(self.rng),
+            "torch_generator": self.generator.get_state(),
+            "sampler": self.sampler.state_dict() if self.sampler is not None else {},
+        }
+
+    def _load_rank_state(self, state: dict[str, Any]) -> None:
+        restore_global_rng(state["global_rng"])
+        set_numpy_generator_state(self.rng, state["numpy_generator"])
+        self.generator.set_state(state["torch_generator"])
+        if self.sampler is not None and state.get("sampler"):
+            self.sampler.load_state_dict(state["sampler"])
+
+    def elapsed_seconds(self) -> float:
+        return self.elapsed_before + (time.perf_counter() - self._session_start)
+
+    def save(self) -> None:
+        """Checkpoint everything needed to continue bit-exactly (collective: call on every rank)."""
+        rank_states = all_gather_objects(self.env, self._rank_state())
+        if not self.env.is_main:
+            return
+        meta = {"config": self.config.to_dict(), "elapsed_seconds": self.elapsed_seconds(),
+                "world_size": self.env.world_size, "last_logs": self.last_logs, **self.run_metadata()}
+        state = {
+            "kind": self.kind,
+            "modules": {k: m.state_dict() for k, m in self.modules.items()},
+            "emas": {k: e.state_dict() for k, e in self.emas.items()},
+            "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
+            "schedulers": {k: s.state_dict() for k, s in self.schedulers.items()},
+            "scalers": {k: s.state_dict() for k, s in self.scalers.items()},
+            "ranks": rank_states,
+            "meta": json.dumps(meta),
+        }
+        save_checkpoint(self.checkpoint_dir, state, self.step, keep=self.section.keep_checkpoints)
+
+    def _maybe_resume(self) -> None:
+        path = find_checkpoint(self.checkpoint_dir)
+        if not self.resume or path is None:
+            if self.resume:
+                logger.info("No checkpoint in %s; starting from step 0.", self.checkpoint_dir)
+            elif path is not None:
+                raise FileExistsError(
+                    f"{self.out_dir} already holds a checkpoint. Pass --resume to continue it, or choose a new --out."
+                )
+            return
+        state = load_checkpoint(path, self.kind)
+        for key, module in self.modules.items():
+            module.load_state_dict(state["modules"][key])
+        for key, ema in self.emas.items():
+            ema.load_state_dict(state["emas"][key])
+        for key, optimizer in self.optimizers.items():
+            optimizer.load_state_dict(state["optimizers"][key])
+        for key, scheduler in self.schedulers.items():
+            scheduler.load_state_dict(state["schedulers"][key])
+        for key, scaler in self.scalers.items():
+            if state["scalers"].get(key):
+                scaler.load_state_dict(state["scalers"][key])
+        self.step = int(state["step"])
+        meta = json.loads(state["meta"])
+        self.elapsed_before = float(meta.get("elapsed_seconds", 0.0))
+        self.last_logs = meta.get("last_logs", {})
+        ranks = state["ranks"]
+        if len(ranks) == self.env.world_size:
+            self._load_rank_state(ranks[self.env.rank])
+        else:
+            logger.warning(
+                "Checkpoint was written by %d process(es), this run has %d: weights and optimiser resume exactly, "
+                "but data order and noise are re-seeded.", len(ranks), self.env.world_size,
+            )
+            self.sampler.epoch += 1  # a fresh permutation rather than a replay of epoch 0
+        logger.info("Resumed %s training from %s at step %d.", self.kind, path, self.step)
+
+    # --- the loop -----------------------------------------------------------------------------------
+    def _start(self) -> None:
+        """Resume if asked, then create the monitor (call at the end of the subclass constructor)."""
+        self._session_start = time.perf_counter()
+        self._maybe_resume()
+        self.monitor = Monitor(self.out_dir, self.env.is_main, self.step)
+
+    def fit(self, until_step: int | None = None) -> int:
+        """Train up to ``until_step`` (default ``max_steps``); returns the step reached.
+
+        Stops early, with a checkpoint, on SIGTERM/SIGINT. Calls ``finish`` when ``max_steps`` is reached.
+        """
+        section = self.section
+        target = min(section.max_steps, until_step if until_step is not None else section.max_steps)
+        self.stop.install()
+        try:
+            if self.step < target:
+                logger.info("Training %s from step %d to %d on %s (%d process(es)).", self.kind, self.step, target,
+                            self.device, self.env.world_size)
+            window: list[float] = []
+            while self.step < target:
+                started = time.perf_counter()
+                logs = self.train_step()
+                self.step += 1
+                window.append(time.perf_counter() - started)
+                stop = any_rank(self.env, self.stop.requested)
+                if self.step % section.log_every == 0 or self.step == target or stop:
+                    logs = mean_over_ranks(self.env, logs)
+                    logs["lr"] = self._current_lr()
+                    logs["step_seconds"] = float(np.mean(window))
+                    self.last_logs = logs
+                    self.monitor.scalars(self.step, logs)
+                    window.clear()
+                if self.step % section.checkpoint_every == 0 or self.step == target or stop:
+                    self.save()
+                if section.preview_every and self.step % section.preview_every == 0 and self.env.is_main:
+                    with torch.random.fork_rng(devices=[]):
+                        self.preview()
+                if stop:
+                    logger.info("Stopped at step %d; continue with --resume.", self.step)
+                    break
+            if self.step >= section.max_steps and not self.stop.requested:
+                self.finish()
+        finally:
+            self.stop.uninstall()
+            self.monitor.flush()
+        return self.step
+
+    def _current_lr(self) -> float:
+        first = next(iter(self.optimizers.values()))
+        return float(first.param_groups[0]["lr"])
+
+    def close(self) -> None:
+        if self.monitor is not None:
+            self.monitor.close()

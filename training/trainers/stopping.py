@@ -1,0 +1,39 @@
+"""SIGTERM/SIGINT handling: finish the current step, save a checkpoint, exit cleanly."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+
+logger = logging.getLogger(__name__)
+
+
+class StopFlag:
+    """Set by SIGTERM or SIGINT; the training loop checks it after every step.
+
+    A second signal of the same kind restores the default behaviour (so Ctrl-C twice kills).
+    """
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: dict[int, object] = {}
+
+    def install(self) -> "StopFlag":
+        if threading.current_thread() is not threading.main_thread():
+            return self
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame) -> None:
+        if self.requested:
+            signal.signal(signum, signal.SIG_DFL)
+        self.requested = True
+        logger.warning("Received %s: finishing the current step, saving a checkpoint and exiting.",
+                       signal.Signals(signum).name)
+
+    def uninstall(self) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous.clear()
