@@ -78,6 +78,7 @@ class BrainGen3DWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.initializeParameterNode()
 
     def cleanup(self) -> None:
+        self.setParameterNode(None)
         for section in self.sections:
             section.cleanup()
         self.logic.file_keeper.forget_all()

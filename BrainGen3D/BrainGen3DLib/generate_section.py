@@ -16,7 +16,7 @@ from .bundle_card import BundleCardError, card_html, default_bundle_folder, read
 from .dependencies import DependencyError, ensure_dependencies
 from .devices import DeviceInfo, DeviceProbe
 from .i18n import _
-from .logic import SettingsError, worker_python
+from .logic import SettingsError, default_worker_command
 from .parameters import DEVICES, MAX_PANEL_SEED, SAMPLERS, compose_prompt, generation_settings, quick_picks
 from .process import RunOutcome, RunStatus, qt_timer_factory
 from .provenance import SYNTHETIC_ATTRIBUTE, SYNTHETIC_VALUE, ProvenanceError, regeneration_settings
@@ -342,7 +342,5 @@ def _path_text(path: pathlib.Path) -> str:
 
 
 def make_device_probe() -> DeviceProbe:
-    """A probe that runs with the worker's Python and is polled by a QTimer."""
-    from .devices import PROBE_SCRIPT
-
-    return DeviceProbe(command=[worker_python(), str(PROBE_SCRIPT)], timer_factory=qt_timer_factory)
+    """A probe that runs the worker's ``probe`` task, polled by a QTimer."""
+    return DeviceProbe(default_worker_command(), timer_factory=qt_timer_factory)

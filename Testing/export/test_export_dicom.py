@@ -72,7 +72,9 @@ def test_series_geometry_and_values_match_the_ras_affine_in_simpleitk(series):
     # Every voxel of the original grid lands on a voxel centre of the series, with its value
     # (within half a quantisation step).
     stored = sample_sitk(image, volume.shape, affine)
-    np.testing.assert_allclose(stored * written.value_slope + written.value_intercept, volume, atol=written.value_slope / 2 + 1e-6)
+    np.testing.assert_allclose(
+        stored * written.value_slope + written.value_intercept, volume, atol=written.value_slope / 2 + 1e-6
+    )
 
     # Voxel (0, 0, 0) of the original is a corner of the series, and each original axis is
     # (anti)parallel to one series axis, in LPS.
@@ -81,7 +83,7 @@ def test_series_geometry_and_values_match_the_ras_affine_in_simpleitk(series):
     corner_index = np.linalg.solve(to_lps[:3, :3], corner_lps - to_lps[:3, 3])
     size = np.array(image.GetSize()) - 1
     assert np.allclose(corner_index, np.rint(corner_index), atol=1e-4)
-    assert all(np.isclose(c, 0) or np.isclose(c, s) for c, s in zip(corner_index, size))
+    assert all(np.isclose(c, 0) or np.isclose(c, s) for c, s in zip(corner_index, size, strict=True))
     original_axes = (LPS_FROM_RAS[:3, :3] @ affine[:3, :3]) / np.linalg.norm(affine[:3, :3], axis=0)
     series_axes = np.array(image.GetDirection()).reshape(3, 3)
     cosines = np.abs(original_axes.T @ series_axes)
@@ -100,11 +102,17 @@ def test_series_geometry_and_values_in_pydicom(series):
     for ds in datasets:
         position = np.array(ds.ImagePositionPatient, dtype=float)
         rows, cols = np.meshgrid(np.arange(ds.Rows), np.arange(ds.Columns), indexing="ij")
-        points = position[:, None, None] + row_dir[:, None, None] * cols * col_spacing + col_dir[:, None, None] * rows * row_spacing
+        points = (
+            position[:, None, None]
+            + row_dir[:, None, None] * cols * col_spacing
+            + col_dir[:, None, None] * rows * row_spacing
+        )
         ijk = inverse @ np.vstack([points.reshape(3, -1), np.ones((1, rows.size))])
         assert np.allclose(ijk[:3], np.rint(ijk[:3]), atol=1e-3), "pixel centres must be voxel centres of the original"
         i, j, k = np.rint(ijk[:3]).astype(int)
-        values = ds.pixel_array.reshape(-1) * float(mapping.RealWorldValueSlope) + float(mapping.RealWorldValueIntercept)
+        values = ds.pixel_array.reshape(-1) * float(mapping.RealWorldValueSlope) + float(
+            mapping.RealWorldValueIntercept
+        )
         np.testing.assert_allclose(values, volume[i, j, k], atol=float(mapping.RealWorldValueSlope) / 2 + 1e-6)
     assert float(first.SpacingBetweenSlices) == pytest.approx(2.5)
     assert float(first.WindowWidth) >= 1.0
@@ -140,12 +148,14 @@ def _seg_frames_in_original_grid(seg_path, affine, shape) -> dict[int, np.ndarra
     inverse = np.linalg.inv(LPS_FROM_RAS @ affine)
     masks = {int(s.SegmentNumber): np.zeros(shape, dtype=bool) for s in seg.SegmentSequence}
     pixels = seg.pixel_array.reshape(int(seg.NumberOfFrames), seg.Rows, seg.Columns)
-    for frame, group in zip(pixels, seg.PerFrameFunctionalGroupsSequence):
+    for frame, group in zip(pixels, seg.PerFrameFunctionalGroupsSequence, strict=True):
         identification = group if "SegmentIdentificationSequence" in group else shared  # shared when one segment
         number = int(identification.SegmentIdentificationSequence[0].ReferencedSegmentNumber)
         position = np.array(group.PlanePositionSequence[0].ImagePositionPatient, dtype=float)
         rows, cols = np.nonzero(frame)
-        points = position[:, None] + orientation[:3, None] * cols * col_spacing + orientation[3:, None] * rows * row_spacing
+        points = (
+            position[:, None] + orientation[:3, None] * cols * col_spacing + orientation[3:, None] * rows * row_spacing
+        )
         ijk = np.rint(inverse @ np.vstack([points, np.ones((1, rows.size))]))[:3].astype(int)
         masks[number][tuple(ijk)] = True
     return masks
@@ -162,7 +172,10 @@ def test_seg_passes_dciodvfy_and_overlays_the_series(tmp_path, series, provenanc
     assert seg.SegmentationType == "BINARY"
     assert seg.ReferencedSeriesSequence[0].SeriesInstanceUID == written.series_instance_uid
     assert seg.FrameOfReferenceUID == written.frame_of_reference_uid
-    assert seg.StudyInstanceUID == written.study_instance_uid and seg.PatientID == pydicom.dcmread(written.files[0]).PatientID
+    assert (
+        seg.StudyInstanceUID == written.study_instance_uid
+        and seg.PatientID == pydicom.dcmread(written.files[0]).PatientID
+    )
     segment = seg.SegmentSequence[0]
     assert segment.SegmentLabel == "White matter lesion"
     assert segment.SegmentedPropertyTypeCodeSequence[0].CodeValue == "52988006"
@@ -178,7 +191,9 @@ def test_seg_with_several_segments_and_an_empty_mask(tmp_path, series, provenanc
     written, _, affine, label = series
     tissue = np.where(label == 1, 5, 0).astype(np.uint8)
     tissue[0:2, 0:3, 0:2] = 2
-    path = export_dicom_seg(tmp_path / "tissue.dcm", tissue, affine, written.folder, provenance, segments=TISSUE_SEGMENTS)
+    path = export_dicom_seg(
+        tmp_path / "tissue.dcm", tissue, affine, written.folder, provenance, segments=TISSUE_SEGMENTS
+    )
     assert dciodvfy_errors(path) == []
     masks = _seg_frames_in_original_grid(path, affine, label.shape)
     for number, spec in enumerate(TISSUE_SEGMENTS, start=1):

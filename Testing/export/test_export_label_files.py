@@ -9,6 +9,9 @@ import nrrd
 import numpy as np
 import pytest
 import SimpleITK as sitk
+
+from braingen3d.errors import InvalidInputError, OutputExistsError
+from braingen3d.export import LESION_SEGMENT, TISSUE_SEGMENTS, export_labels_nifti, export_seg_nrrd
 from Testing.export.export_readers import (
     ras_points_of,
     sample_ijk_array,
@@ -16,9 +19,6 @@ from Testing.export.export_readers import (
     slicer_read_segmentation,
     slicer_read_volume,
 )
-
-from braingen3d.errors import InvalidInputError, OutputExistsError
-from braingen3d.export import LESION_SEGMENT, TISSUE_SEGMENTS, export_labels_nifti, export_seg_nrrd
 
 
 # -- NIfTI label map --------------------------------------------------------------------------
@@ -112,6 +112,10 @@ def test_seg_nrrd_reads_identically_in_slicer_simpleitk_and_pynrrd(tmp_path, obl
     path = export_seg_nrrd(tmp_path / "tissue.seg.nrrd", mask, affine, provenance, segments=TISSUE_SEGMENTS)
 
     np.testing.assert_array_equal(sample_sitk(sitk.ReadImage(str(path)), mask.shape, affine), mask)
+
+    # Slicer can also load the file as a plain labelmap volume (vtkMRMLVolumeArchetypeStorageNode).
+    array, ijk_to_ras = slicer_read_volume(path, labelmap=True)
+    np.testing.assert_array_equal(sample_ijk_array(array, ijk_to_ras, mask.shape, affine), mask)
 
     segments = slicer_read_segmentation(path)
     assert list(segments) == [s.name for s in TISSUE_SEGMENTS]

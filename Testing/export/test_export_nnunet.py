@@ -11,29 +11,8 @@ import pytest
 
 from braingen3d.errors import InvalidInputError, OutputExistsError
 from braingen3d.export import NnunetDatasetWriter, read_provenance
-from braingen3d.geometry import mni_grid
 from Testing.export.export_readers import slicer_read_volume
-
-GRID = mni_grid((16, 16, 16), 4.0)
-
-
-def make_case(seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """A 16^3 float image and a lesion mask (the lesion sits where the image is bright)."""
-    rng = np.random.default_rng(seed)
-    volume = rng.random(GRID.shape).astype(np.float32)
-    centre = rng.integers(4, 12, size=3)
-    label = np.zeros(GRID.shape, dtype=np.uint8)
-    label[tuple(slice(c - 2, c + 2) for c in centre)] = 1
-    volume[label == 1] += 1.0
-    return volume, label
-
-
-def write_cases(writer: NnunetDatasetWriter, seeds, provenance) -> list[bool]:
-    results = []
-    for seed in seeds:
-        volume, label = make_case(seed)
-        results.append(writer.write_case(f"synth_{seed:03d}", volume, GRID.affine, label, dict(provenance, seed=seed)))
-    return results
+from Testing.export.nnunet_cases import GRID, make_case, write_cases
 
 
 def verify(folder) -> None:
@@ -127,13 +106,17 @@ def test_modes_new_resume_overwrite(tmp_path, provenance):
     assert resumed.has_case("synth_000") and not resumed.has_case("synth_002")
     assert write_cases(resumed, range(4), provenance) == [False, False, True, True]
     after = writer.image_path("synth_000").stat()
-    assert (after.st_ino, after.st_mtime_ns) == (first.st_ino, first.st_mtime_ns), "resume must not rewrite finished cases"
+    assert (after.st_ino, after.st_mtime_ns) == (first.st_ino, first.st_mtime_ns), (
+        "resume must not rewrite finished cases"
+    )
     assert resumed.finalise() == 4
 
     replaced = NnunetDatasetWriter(tmp_path, 510, "Modes", mode="overwrite")
     assert replaced.finished_cases() == []
     assert json.loads((replaced.folder / "dataset.json").read_text())["numTraining"] == 0
-    assert (replaced.folder / "README_mine.txt").read_text() == "user notes", "overwrite deletes only the dataset's own files"
+    assert (replaced.folder / "README_mine.txt").read_text() == "user notes", (
+        "overwrite deletes only the dataset's own files"
+    )
     with pytest.raises(OutputExistsError, match="unique"):
         write_cases(replaced, [7, 7], provenance)
 
@@ -146,7 +129,9 @@ def _worker(root: str, seeds: list[int], provenance: dict) -> None:
 def test_concurrent_writers_keep_dataset_json_consistent(tmp_path, provenance):
     NnunetDatasetWriter(tmp_path, 520, "Parallel")  # rank 0 creates the dataset
     context = multiprocessing.get_context("fork")
-    processes = [context.Process(target=_worker, args=(str(tmp_path), seeds, provenance)) for seeds in ([0, 2, 4], [1, 3, 5])]
+    processes = [
+        context.Process(target=_worker, args=(str(tmp_path), seeds, provenance)) for seeds in ([0, 2, 4], [1, 3, 5])
+    ]
     for process in processes:
         process.start()
     for process in processes:

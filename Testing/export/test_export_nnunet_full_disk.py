@@ -8,7 +8,7 @@ import json
 import pytest
 
 from braingen3d.export import NnunetDatasetWriter, _atomic
-from Testing.export.test_export_nnunet import write_cases
+from Testing.export.nnunet_cases import write_cases
 
 SEEDS = range(5)
 

@@ -41,7 +41,12 @@ def test_round_trip_through_every_exported_file_type(tmp_path, oblique_case, pro
 
 def test_nrrd_volume_keys_written_per_field(tmp_path):
     """NRRD volumes from braingen3d.io carry braingen3d_<key> fields; they are read back typed."""
-    header = {"braingen3d_synthetic": "true", "braingen3d_seed": "42", "braingen3d_prompt": "T1 brain", "braingen3d_guidance_scale": "4.5"}
+    header = {
+        "braingen3d_synthetic": "true",
+        "braingen3d_seed": "42",
+        "braingen3d_prompt": "T1 brain",
+        "braingen3d_guidance_scale": "4.5",
+    }
     nrrd.write(str(tmp_path / "v.nrrd"), np.zeros((2, 2, 2), np.float32), header)
     read = read_provenance(tmp_path / "v.nrrd")
     assert read == {"synthetic": True, "seed": 42, "prompt": "T1 brain", "guidance_scale": 4.5}
@@ -54,7 +59,9 @@ def test_nifti_falls_back_to_descrip_and_nested_sidecars(tmp_path):
     assert read_provenance(tmp_path / "bare.nii.gz")["synthetic"] is True
 
     nib.save(image, tmp_path / "nested.nii.gz")
-    (tmp_path / "nested.json").write_text(json.dumps({"provenance": {"synthetic": True, "seed": 3}, "shape": [2, 2, 2]}))
+    (tmp_path / "nested.json").write_text(
+        json.dumps({"provenance": {"synthetic": True, "seed": 3}, "shape": [2, 2, 2]})
+    )
     assert read_provenance(tmp_path / "nested.nii.gz") == {"synthetic": True, "seed": 3}
 
 
@@ -91,3 +98,11 @@ def test_long_prompts_are_shortened_in_dicom_not_refused(tmp_path, oblique_case,
     read = read_provenance(series.files[0])
     assert read["prompt_truncated"] is True and read["seed"] == provenance["seed"]
     assert long["prompt"].startswith(read["prompt"])
+
+
+def test_nifti_written_by_engine_io_is_read(tmp_path, provenance):
+    """braingen3d.io embeds the record in a NIfTI header extension; no sidecar is needed to read it."""
+    from braingen3d.io.nifti import write_nifti
+
+    path = write_nifti(tmp_path / "brain.nii.gz", np.zeros((3, 3, 3), np.float32), np.eye(4), provenance)
+    _same_record(read_provenance(path), provenance)

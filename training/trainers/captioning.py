@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Mapping, Protocol
 
 import numpy as np
 
-from .data import Record
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +55,9 @@ def load_caption_builder(manifest_path: Path) -> tuple[_Builder, str]:
 
 
 class CaptionSource:
-    """Draws a caption for a record: the manifest ``caption`` column if set, else a new paraphrase.
+    """Draws a caption for a manifest row: its ``caption`` column if set, else a new paraphrase.
+
+    Every call draws afresh from ``rng``, so a subject is seen with many phrasings over training.
 
     Args:
         builder: an object with ``caption(record_dict, rng) -> str``.
@@ -65,8 +66,8 @@ class CaptionSource:
     def __init__(self, builder: _Builder) -> None:
         self.builder = builder
 
-    def __call__(self, record: Record, rng: np.random.Generator) -> str:
-        override = record.fields.get("caption", "")
+    def __call__(self, fields: Mapping[str, str], rng: np.random.Generator) -> str:
+        override = str(fields.get("caption", "") or "").strip()
         if override:
             return override
-        return self.builder.caption(record.fields, rng)
+        return self.builder.caption(fields, rng)

@@ -3,8 +3,14 @@
 * MRML comes from the ``slicer-core`` wheel (real vtkMRMLScene, nodes and storage nodes).
 * Qt comes from PySide6 (offscreen) through ``qt_compat`` (see qt_compat/README.md), loaded only
   by the widget tests.
-* The worker is either the real ``python -m braingen3d.worker`` with a tiny random bundle, or
-  ``bg3d_standin_worker.py``, which speaks the same protocol and can crash on demand.
+* The worker is either the real ``python -m braingen3d.worker`` with the shared ``tiny_bundle``
+  (Testing/conftest.py), or ``bg3d_standin_worker.py``, which speaks the same protocol and can crash
+  on demand.
+
+These files sit in ``Testing/slicer/module/``, not in ``Testing/slicer/``: slicer-core's ``slicer``
+package extends its ``__path__`` with every ``slicer`` folder on ``sys.path`` and imports each module
+it finds there, and pytest puts ``Testing/`` on ``sys.path``. A module directly in
+``Testing/slicer/`` would be imported as ``slicer.<name>`` by every ``import slicer``.
 """
 
 from __future__ import annotations
@@ -16,17 +22,13 @@ from pathlib import Path
 import pytest
 
 HERE = Path(__file__).resolve().parent
-REPO = HERE.parents[1]
+REPO = HERE.parents[2]
 MODULE_DIR = REPO / "BrainGen3D"
 STANDIN_WORKER = HERE / "bg3d_standin_worker.py"
 
 for path in (MODULE_DIR, HERE):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
-
-
-def real_worker_available() -> bool:
-    return (REPO / "src" / "braingen3d" / "worker.py").is_file() or (REPO / "src" / "braingen3d" / "worker" / "__main__.py").is_file()
 
 
 @pytest.fixture
@@ -50,14 +52,6 @@ def standin_command():
         return [sys.executable, str(STANDIN_WORKER), "--mode", mode, "--step-seconds", str(step_seconds)]
 
     return command
-
-
-@pytest.fixture(scope="session")
-def tiny_bundle(tmp_path_factory) -> Path:
-    """A random-weight bundle with the ``tiny`` preset (16³ voxels), made once per session."""
-    from braingen3d.bundle import make_random_bundle
-
-    return make_random_bundle(tmp_path_factory.mktemp("bundles") / "tiny", preset="tiny")
 
 
 @pytest.fixture

@@ -20,7 +20,9 @@ from braingen3d.export._atomic import atomic_write_bytes
 _GZIP_LEVEL = 1
 
 
-def nifti_bytes(array: np.ndarray, affine: np.ndarray, descrip: str, intent: str | None = None, gzipped: bool = True) -> bytes:
+def nifti_bytes(
+    array: np.ndarray, affine: np.ndarray, descrip: str, intent: str | None = None, gzipped: bool = True
+) -> bytes:
     """Encode ``array`` (i, j, k) with its RAS ``affine`` as a NIfTI-1 file (qform and sform, code 1 = scanner).
 
     Args:
@@ -42,11 +44,20 @@ def nifti_bytes(array: np.ndarray, affine: np.ndarray, descrip: str, intent: str
     return gzip.compress(data, compresslevel=_GZIP_LEVEL, mtime=0) if gzipped else data
 
 
-def write_nifti(path: str | Path, array: np.ndarray, affine: np.ndarray, descrip: str, intent: str | None = None, overwrite: bool = False) -> Path:
+def write_nifti(
+    path: str | Path,
+    array: np.ndarray,
+    affine: np.ndarray,
+    descrip: str,
+    intent: str | None = None,
+    overwrite: bool = False,
+) -> Path:
     """Write a NIfTI file atomically; gzip when the name ends in ``.nii.gz``. Returns the path."""
     path = Path(path)
     lower = path.name.lower()
     if not (lower.endswith(".nii.gz") or lower.endswith(".nii")):
         raise InvalidInputError(f"NIfTI output {path} must end in .nii.gz or .nii.")
-    atomic_write_bytes(path, nifti_bytes(array, affine, descrip, intent, gzipped=lower.endswith(".gz")), overwrite=overwrite)
+    atomic_write_bytes(
+        path, nifti_bytes(array, affine, descrip, intent, gzipped=lower.endswith(".gz")), overwrite=overwrite
+    )
     return path

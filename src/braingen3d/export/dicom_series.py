@@ -31,7 +31,12 @@ from pydicom.valuerep import format_number_as_ds
 
 from braingen3d.errors import InvalidInputError
 from braingen3d.export._atomic import atomic_directory
-from braingen3d.export.dicom_identity import DERIVATION_DESCRIPTION, add_synthetic_identity, creation_datetime, provenance_comment
+from braingen3d.export.dicom_identity import (
+    DERIVATION_DESCRIPTION,
+    add_synthetic_identity,
+    creation_datetime,
+    provenance_comment,
+)
 from braingen3d.export.orientation import ras_to_lps_affine, reorient_to_lps
 from braingen3d.export.provenance import normalise_provenance
 from braingen3d.export.validation import check_affine, check_volume
@@ -83,7 +88,11 @@ def _ds(value: float) -> str:
 
 
 def quantise(volume: np.ndarray) -> tuple[np.ndarray, float, float]:
-    """Map ``volume`` linearly onto 0..65535; return (uint16 array, slope, intercept) with value = stored * slope + intercept."""
+    """Map ``volume`` linearly onto 0..65535.
+
+    Returns:
+        the uint16 array, slope and intercept, with original value = stored * slope + intercept.
+    """
     low, high = float(volume.min()), float(volume.max())
     slope = (high - low) / _STORED_MAX if high > low else 1.0
     stored = np.clip(np.round((volume.astype(np.float64) - low) / slope), 0, _STORED_MAX).astype(np.uint16)
@@ -123,7 +132,11 @@ def series_geometry(affine: np.ndarray) -> dict[str, Any]:
     axes = lps[:3, :3]
     spacing = np.linalg.norm(axes, axis=0)
     unit = axes / spacing
-    if abs(unit[:, 0] @ unit[:, 1]) > 1e-4 or abs(unit[:, 0] @ unit[:, 2]) > 1e-4 or abs(unit[:, 1] @ unit[:, 2]) > 1e-4:
+    if (
+        abs(unit[:, 0] @ unit[:, 1]) > 1e-4
+        or abs(unit[:, 0] @ unit[:, 2]) > 1e-4
+        or abs(unit[:, 1] @ unit[:, 2]) > 1e-4
+    ):
         raise InvalidInputError(
             "affine has non-orthogonal (sheared) voxel axes, which a DICOM image series cannot represent; "
             "resample the volume onto an orthogonal grid first."

@@ -48,6 +48,7 @@ logger = logging.getLogger(__name__)
 Mode = Literal["new", "resume", "overwrite"]
 FILE_ENDING = ".nii.gz"
 DEFAULT_LABELS: Mapping[str, int] = {"background": 0, "lesion": 1}
+DEFAULT_LICENCE = "Synthetic data generated with BrainGen3D; see the bundle's licence and model card for terms of use."
 MODALITIES = ("T1", "T2", "FLAIR", "PD")
 _OWNED = ("imagesTr", "labelsTr", "provenance", "dataset.json")
 _LOCK_NAME = ".braingen3d.lock"
@@ -95,7 +96,7 @@ class NnunetDatasetWriter:
         mode: Mode = "new",
         labels: Mapping[str, int] = DEFAULT_LABELS,
         description: str | None = None,
-        licence: str = "Synthetic data generated with BrainGen3D; see the model bundle's licence and model card for terms of use.",
+        licence: str = DEFAULT_LICENCE,
     ) -> None:
         if mode not in ("new", "resume", "overwrite"):
             raise InvalidInputError(f"mode must be 'new', 'resume' or 'overwrite', got {mode!r}.")
@@ -186,7 +187,9 @@ class NnunetDatasetWriter:
         if not self.images_dir.is_dir():
             return []
         return sorted(
-            p.name[: -len(_CHANNEL_SUFFIX)] for p in self.images_dir.iterdir() if p.name.endswith(_CHANNEL_SUFFIX) and not p.name.startswith(".")
+            p.name[: -len(_CHANNEL_SUFFIX)]
+            for p in self.images_dir.iterdir()
+            if p.name.endswith(_CHANNEL_SUFFIX) and not p.name.startswith(".")
         )
 
     def dataset_json(self, num_training: int) -> dict[str, Any]:
@@ -297,18 +300,25 @@ class NnunetDatasetWriter:
         Returns:
             the number of finished cases (``numTraining``).
         """
-        removed = sum(remove_stale_partials(d) for d in (self.folder, self.images_dir, self.labels_dir, self.provenance_dir))
+        removed = sum(
+            remove_stale_partials(d) for d in (self.folder, self.images_dir, self.labels_dir, self.provenance_dir)
+        )
         if removed:
             logger.info("Removed %d temporary file(s) left by interrupted runs", removed)
         count = self._update_dataset_json()
         finished = set(self.finished_cases())
-        orphans = sorted(p.name for p in self.labels_dir.iterdir() if p.name.endswith(FILE_ENDING) and p.name[: -len(FILE_ENDING)] not in finished)
+        orphans = sorted(
+            p.name
+            for p in self.labels_dir.iterdir()
+            if p.name.endswith(FILE_ENDING) and p.name[: -len(FILE_ENDING)] not in finished
+        )
         if orphans:
             logger.warning("%d label file(s) have no image (unfinished cases): %s", len(orphans), orphans[:5])
         missing = sorted(c for c in finished if not self.label_path(c).is_file())
         if missing:
             raise InvalidInputError(
-                f"Cases {missing[:5]} have an image but no label in {self.labels_dir}; nnU-Net will refuse the dataset. "
+                f"Cases {missing[:5]} have an image but no label in {self.labels_dir}; nnU-Net will refuse the "
+                "dataset. "
                 "Restore the labels or delete those images, then run again with --resume."
             )
         logger.info("nnU-Net dataset %s: %d training cases", self.folder, count)

@@ -107,3 +107,11 @@ def sidecar_text(provenance: Mapping[str, Any], export_info: Mapping[str, Any] |
     if export_info:
         record["export"] = _to_json_value(export_info)
     return json.dumps(record, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def read_dicom_provenance(path: str | Path) -> dict[str, Any]:
+    """Provenance of a DICOM file; kept for ``braingen3d.provenance_reader``, which predates
+    :func:`braingen3d.export.read_provenance` (that one reads every exported format)."""
+    from braingen3d.export.provenance_reader import read_provenance
+
+    return read_provenance(path)

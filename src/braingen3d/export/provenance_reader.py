@@ -3,7 +3,8 @@
 Where each format keeps it:
 
 * NIfTI: the JSON sidecar ``<stem>.json`` (full record); in an nnU-Net dataset,
-  ``provenance/<case>.json``; failing both, the ``descrip`` field (synthetic flag only).
+  ``provenance/<case>.json``; else a JSON header extension (as ``braingen3d.io`` writes); failing
+  all, the ``descrip`` field (synthetic flag only).
 * NRRD / ``.seg.nrrd``: the header key ``braingen3d_provenance`` (JSON), and per-field
   ``braingen3d_<key>`` header keys as written by ``braingen3d.io``.
 * DICOM (a file or a series folder): Synthetic Data (0008,001C) and the JSON in Image Comments.
@@ -68,10 +69,20 @@ def _from_nifti(path: Path) -> dict[str, Any]:
     nnunet = _nnunet_sidecar(path, name)
     if nnunet is not None:
         return _from_json_file(nnunet)
-    descrip = bytes(nib.load(path).header["descrip"]).rstrip(b"\0").decode("ascii", "replace")
+    header = nib.load(path).header
+    for extension in header.extensions:  # braingen3d.io also embeds the record as a JSON comment extension
+        try:
+            record = json.loads(extension.get_content())
+        except (ValueError, TypeError):
+            continue
+        if isinstance(record, dict) and ("synthetic" in record or record.get("generator") == "BrainGen3D"):
+            return record
+    descrip = bytes(header["descrip"]).rstrip(b"\0").decode("ascii", "replace")
     if "SYNTHETIC" in descrip.upper():
         return {"synthetic": True, "descrip": descrip}
-    raise ProvenanceNotFoundError(f"{path} has no BrainGen3D sidecar ({sidecar.name}) and its descrip does not say SYNTHETIC.")
+    raise ProvenanceNotFoundError(
+        f"{path} has no BrainGen3D sidecar ({sidecar.name}) and its descrip does not say SYNTHETIC."
+    )
 
 
 def _parse_header_value(value: Any) -> Any:

@@ -69,7 +69,12 @@ class SegmentSpec:
     def __post_init__(self) -> None:
         if not 1 <= int(self.label_value) <= 255:
             raise InvalidInputError(f"Segment label value {self.label_value} must be in 1..255 (0 is background).")
-        if not self.name or not self.name.isascii() or not self.name.isprintable() or any(c in self.name for c in "|~^"):
+        if (
+            not self.name
+            or not self.name.isascii()
+            or not self.name.isprintable()
+            or any(c in self.name for c in "|~^")
+        ):
             raise InvalidInputError(
                 f"Segment name {self.name!r} must be non-empty printable ASCII without | ~ ^ (file headers are ASCII)."
             )
@@ -107,7 +112,9 @@ TISSUE_SEGMENTS: tuple[SegmentSpec, ...] = (
     SegmentSpec(2, "Gray matter", (0.55, 0.40, 0.35), TISSUE, GRAY_MATTER, BRAIN),
     SegmentSpec(3, "White matter", (0.93, 0.93, 0.87), TISSUE, WHITE_MATTER, BRAIN),
     SegmentSpec(4, "Lateral ventricle", (0.10, 0.35, 0.80), ANATOMICAL_STRUCTURE, LATERAL_VENTRICLE),
-    SegmentSpec(5, "White matter lesion", (0.94, 0.78, 0.19), MORPHOLOGICALLY_ABNORMAL_STRUCTURE, LESION, CEREBRAL_WHITE_MATTER),
+    SegmentSpec(
+        5, "White matter lesion", (0.94, 0.78, 0.19), MORPHOLOGICALLY_ABNORMAL_STRUCTURE, LESION, CEREBRAL_WHITE_MATTER
+    ),
 )
 """The tissue label convention of ``docs/architecture.md`` (1 CSF .. 5 white-matter lesion)."""
 

@@ -43,12 +43,15 @@ def _scripted_loadable_module():
     class ScriptedLoadableModuleWidget:
         def __init__(self, parent=None):
             self.moduleName = self.__class__.__name__[: -len("Widget")]
-            if parent is None:
+            own_parent = parent is None
+            if own_parent:
                 parent = slicer.qMRMLWidget()
                 parent.setLayout(qt.QVBoxLayout())
                 parent.setMRMLScene(slicer.mrmlScene)
             self.parent = parent
             self.layout = parent.layout()
+            if own_parent:  # as in Slicer: a widget without a parent sets itself up
+                self.setup()
 
         def resourcePath(self, filename):
             module_dir = os.path.dirname(os.path.abspath(sys.modules[type(self).__module__].__file__))
@@ -76,7 +79,6 @@ def _scripted_loadable_module():
             node = scene.GetSingletonNode(self.moduleName, "vtkMRMLScriptedModuleNode")
             if node is None:
                 node = slicer.vtkMRMLScriptedModuleNode()
-                node.UnRegister(None)
                 node.SetSingletonTag(self.moduleName)
                 node.SetAttribute("ModuleName", self.moduleName)
                 node.SetName(scene.GenerateUniqueName(self.moduleName))

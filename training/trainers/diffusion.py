@@ -1,0 +1,254 @@
+"""Text-conditioned latent diffusion U-Net trainer on the autoencoder run's cached latents.
+
+Each sample is ``z = (mu + sigma * eps) * scale_factor`` from the latent cache, a caption drawn
+afresh (manifest override or a new paraphrase), replaced by the empty prompt with probability
+``prompt_dropout`` so that classifier-free guidance has an unconditional branch. The loss is the
+MSE to the noise (``epsilon``) or to the velocity (``v_prediction``), optionally min-SNR weighted.
+
+Random flips are not used: flipping a cached latent is not the latent of the flipped image (the
+autoencoder is not flip-equivariant), and captions may name a side (e.g. a left-hemisphere lesion).
+
+Outputs in the run folder: ``checkpoints/``, ``tensorboard/``, ``previews/`` and
+``final/unet.safetensors`` + ``final/diffusion.json`` (written last: the stage is complete).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.nn.parallel import DistributedDataParallel
+
+from braingen3d.bundle import Bundle
+from braingen3d.bundle.weights import load_into, load_weights, save_weights
+from braingen3d.networks import build_autoencoder, build_unet, count_parameters
+from braingen3d.pipeline import BrainGenPipeline
+from braingen3d.schedulers import make_training_scheduler
+from braingen3d.text_encoder import TextEncoder
+
+from .autoencoder import FINAL_WEIGHTS as AE_WEIGHTS
+from .autoencoder import final_dir, read_final_record
+from .captioning import CaptionSource, load_caption_builder
+from .configs import TrainingConfig, TrainingConfigError
+from .distributed import DistEnv, barrier
+from .ema import EMA
+from .latents import LatentCache, file_digest, write_json_atomic
+from .loop import Trainer
+from .monitor import slice_panel
+from .precision import autocast, enable_unet_checkpointing, make_grad_scaler
+from .sampler import ShardedSampler
+from .schedule import warmup_cosine
+
+logger = logging.getLogger(__name__)
+
+UNET_WEIGHTS = "unet.safetensors"
+FINAL_RECORD = "diffusion.json"
+
+
+def min_snr_weights(alphas_cumprod: torch.Tensor, timesteps: torch.Tensor, gamma: float, prediction_type: str) -> torch.Tensor:
+    """Min-SNR-gamma loss weights (Hang et al. 2023) for epsilon or v targets.
+
+    Args:
+        alphas_cumprod: the schedule's cumulative alphas.
+        timesteps: the sampled timesteps.
+        gamma: the SNR clamp.
+        prediction_type: ``epsilon`` or ``v_prediction``.
+    """
+    alpha = alphas_cumprod[timesteps]
+    snr = alpha / (1.0 - alpha)
+    clamped = torch.clamp(snr, max=gamma)
+    return clamped / (snr + 1.0) if prediction_type == "v_prediction" else clamped / snr
+
+
+def load_trained_autoencoder(autoencoder_dir: str | Path, kwargs: dict[str, Any]) -> torch.nn.Module:
+    """The finished autoencoder run's EMA weights in an ``AutoencoderKL`` built from ``kwargs``."""
+    network = build_autoencoder(kwargs)
+    load_into(network, load_weights(final_dir(autoencoder_dir) / AE_WEIGHTS), "autoencoder", AE_WEIGHTS)
+    return network.eval().requires_grad_(False)
+
+
+class DiffusionTrainer(Trainer):
+    """Trains the bundle's ``DiffusionModelUNet`` (cross-attention on token-level text states).
+
+    Args:
+        config: the training config (``config.diffusion`` holds the hyper-parameters).
+        autoencoder_dir: a finished autoencoder run (its ``final/`` and ``latents/`` folders).
+        out_dir: the run folder.
+        env: the distributed environment.
+        resume: continue from the run folder's last checkpoint.
+    """
+
+    kind = "diffusion"
+
+    def __init__(self, config: TrainingConfig, autoencoder_dir: str | Path, out_dir: str | Path, env: DistEnv,
+                 resume: bool = False) -> None:
+        super().__init__(config, config.diffusion, out_dir, env, resume)
+        cfg = config.diffusion
+        self.autoencoder_dir = Path(autoencoder_dir).resolve()
+        self.ae_record = read_final_record(self.autoencoder_dir)
+        if self.ae_record is None:
+            raise FileNotFoundError(
+                f"{self.autoencoder_dir} is not a finished autoencoder run (no final/autoencoder.json). "
+                "Train it first: python -m training.train_autoencoder --out " + str(self.autoencoder_dir)
+            )
+        self.latents = LatentCache(self.ae_record["latents"])
+        weights = final_dir(self.autoencoder_dir) / AE_WEIGHTS
+        if file_digest(weights) != self.latents.autoencoder_sha256:
+            raise TrainingConfigError(
+                f"The latent cache {self.ae_record['latents']} was made with other autoencoder weights than {weights}. "
+                "Re-encode with: python -m training.train_autoencoder --encode-only --out " + str(self.autoencoder_dir)
+            )
+        self.bundle_config = config.bundle_config()
+        self.bundle_config.autoencoder["scale_factor"] = self.latents.scale_factor
+        expected = tuple(self.bundle_config.latent_shape)
+        if tuple(self.latents.mu.shape[1:]) != expected:
+            raise TrainingConfigError(
+                f"Cached latents have shape {tuple(self.latents.mu.shape[1:])} but config {config.name!r} implies {expected}; "
+                "train the diffusion model with the same config as the autoencoder."
+            )
+        self.train_rows = self.latents.indices("train")
+        if self.train_rows.size == 0:
+            raise TrainingConfigError("The latent cache holds no 'train' rows.")
+        builder, self.caption_builder_name = load_caption_builder(self.latents.manifest)
+        self.captions = CaptionSource(builder)
+        text = self.bundle_config.text_encoder
+        self.text_encoder = TextEncoder(text["id"], int(text.get("max_tokens", 64)), device=self.device,
+                                        cache_size=cfg.text_cache_size)
+        self.noise_scheduler = make_training_scheduler(self.bundle_config.noise_scheduler)
+        self.prediction_type = self.bundle_config.noise_scheduler.get("prediction_type", "epsilon")
+        self.alphas_cumprod = self.noise_scheduler.alphas_cumprod.float()
+
+        torch.manual_seed(cfg.seed)
+        self.unet = build_unet(self.bundle_config.unet, flash_attention=True).to(self.device)
+        self.modules["unet"] = self.unet
+        self.emas["unet"] = EMA(self.unet, cfg.ema_decay)
+        self.optimizers["unet"] = torch.optim.AdamW(self.unet.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.schedulers["unet"] = warmup_cosine(self.optimizers["unet"], cfg.warmup_steps, cfg.max_steps, cfg.min_lr_ratio)
+        self.scalers["unet"] = make_grad_scaler(self.device)
+        self.sampler = ShardedSampler(len(self.train_rows), cfg.seed, env.rank, env.world_size)
+        self._start()
+
+        if self.device.type == "cuda":
+            enable_unet_checkpointing(self.unet)
+        self.unet_train: torch.nn.Module = self.unet
+        if env.distributed:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.unet_train = DistributedDataParallel(self.unet, device_ids=ids)
+        self._pipeline: BrainGenPipeline | None = None
+        if env.is_main:
+            logger.info("U-Net: %.2fM parameters; %d training latents %s; %s; captions: %s.",
+                        count_parameters(self.unet) / 1e6, len(self.train_rows), list(expected), self.prediction_type,
+                        self.caption_builder_name)
+
+    # --- one step ---------------------------------------------------------------------------------------
+    def _draw_captions(self, rows: np.ndarray) -> list[str]:
+        dropout = self.config.diffusion.prompt_dropout
+        captions = []
+        for row in rows:
+            caption = self.captions(self.latents.rows[int(row)], self.rng)
+            captions.append("" if self.rng.random() < dropout else caption)
+        return captions
+
+    def train_step(self) -> dict[str, float]:
+        cfg = self.config.diffusion
+        self.unet_train.train()
+        total = 0.0
+        unweighted = 0.0
+        for micro in range(cfg.grad_accum):
+            rows = self.train_rows[self.sampler.next_indices(cfg.batch_size)]
+            index = torch.from_numpy(rows)
+            mu, sigma = self.latents.mu[index], self.latents.sigma[index]
+            if cfg.sample_posterior:
+                mu = mu + sigma * torch.randn(mu.shape, generator=self.generator)
+            latents = mu * self.latents.scale_factor
+            context = self.text_encoder.encode(self._draw_captions(rows)).to(self.device)
+            noise = torch.randn(latents.shape, generator=self.generator)
+            timesteps = torch.randint(0, self.noise_scheduler.config.num_train_timesteps, (len(rows),), generator=self.generator)
+            noisy = self.noise_scheduler.add_noise(latents, noise, timesteps)
+            target = noise if self.prediction_type == "epsilon" else self.noise_scheduler.get_velocity(latents, noise, timesteps)
+            sync = micro == cfg.grad_accum - 1 or not self.env.distributed
+            with self.unet_train.no_sync() if not sync else contextlib.nullcontext():
+                with autocast(self.device):
+                    prediction = self.unet_train(noisy.to(self.device), timesteps.to(self.device), context=context)
+                per_sample = (prediction.float() - target.to(self.device)).pow(2).flatten(1).mean(1)
+                if cfg.min_snr_gamma:
+                    weights = min_snr_weights(self.alphas_cumprod, timesteps, cfg.min_snr_gamma, self.prediction_type)
+                    loss = (per_sample * weights.to(self.device)).mean()
+                else:
+                    loss = per_sample.mean()
+                self.scalers["unet"].scale(loss / cfg.grad_accum).backward()
+            total += float(loss.detach()) / cfg.grad_accum
+            unweighted += float(per_sample.detach().mean()) / cfg.grad_accum
+        optimizer, scaler = self.optimizers["unet"], self.scalers["unet"]
+        if cfg.grad_clip > 0:
+            scaler.unscale_(optimizer)
+            torch.nn.utils.clip_grad_norm_(self.unet.parameters(), cfg.grad_clip)
+        scaler.step(optimizer)
+        scaler.update()
+        optimizer.zero_grad(set_to_none=True)
+        self.schedulers["unet"].step()
+        self.emas["unet"].update(self.unet)
+        return {"loss": total, "mse": unweighted}
+
+    # --- previews and final outputs -------------------------------------------------------------------
+    def pipeline(self) -> BrainGenPipeline:
+        """An engine pipeline over the EMA U-Net and the trained autoencoder (built once, reused)."""
+        if self._pipeline is None:
+            autoencoder = load_trained_autoencoder(self.autoencoder_dir, self.bundle_config.autoencoder_kwargs)
+            bundle = Bundle(path=self.out_dir, config=copy.deepcopy(self.bundle_config), card="",
+                            autoencoder=autoencoder, unet=self.emas["unet"].shadow)
+            self._pipeline = BrainGenPipeline(bundle, self.text_encoder, self.device)
+        return self._pipeline
+
+    def preview(self) -> None:
+        cfg = self.config.diffusion
+        output = self.pipeline()(cfg.preview_prompt, num_inference_steps=cfg.preview_steps,
+                                 guidance_scale=cfg.preview_guidance, sampler="dpm++", seed=0)
+        path = self.monitor.image(self.step, "sample", slice_panel([output.volumes[0].array]))
+        logger.info("Preview (%d DPM++ steps, seed 0, %r): %s", cfg.preview_steps, cfg.preview_prompt, path)
+
+    def run_metadata(self) -> dict[str, Any]:
+        return {"autoencoder_dir": str(self.autoencoder_dir)}
+
+    def finish(self) -> None:
+        """Write the EMA U-Net and the stage record (main process)."""
+        if self.env.is_main:
+            write_diffusion_outputs(self)
+        barrier(self.env)
+
+
+def write_diffusion_outputs(trainer: DiffusionTrainer) -> dict[str, Any]:
+    """``final/unet.safetensors`` (EMA) and ``final/diffusion.json`` (written last)."""
+    folder = final_dir(trainer.out_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / FINAL_RECORD).unlink(missing_ok=True)
+    temporary = folder / f".{UNET_WEIGHTS}.tmp"
+    save_weights(trainer.emas["unet"].shadow.state_dict(), temporary)
+    os.replace(temporary, folder / UNET_WEIGHTS)
+    modalities = sorted({trainer.latents.rows[int(i)].get("modality", "") for i in trainer.train_rows} - {""})
+    datasets = sorted({trainer.latents.rows[int(i)].get("dataset", "") for i in trainer.train_rows} - {""})
+    record = {
+        "config": trainer.config.to_dict(),
+        "autoencoder_dir": str(trainer.autoencoder_dir),
+        "scale_factor": trainer.latents.scale_factor,
+        "steps": trainer.step,
+        "training_seconds": trainer.elapsed_seconds(),
+        "world_size": trainer.env.world_size,
+        "device": str(trainer.device),
+        "final_losses": trainer.last_logs,
+        "num_training_latents": int(len(trainer.train_rows)),
+        "modalities": modalities,
+        "datasets": datasets,
+        "manifest": str(trainer.latents.manifest),
+        "caption_builder": trainer.caption_builder_name,
+        "prediction_type": trainer.prediction_type,
+    }
+    write_json_atomic(folder / FINAL_RECORD, record)
+    logger.info("Diffusion stage complete after %d steps -> %s", trainer.step, folder)
+    return record

@@ -1,0 +1,158 @@
+"""Export a finished autoencoder + diffusion run as a bundle the engine loads (``braingen3d.bundle.save_bundle``).
+
+The bundle holds ``config.json`` (the preset's networks and grid, ``autoencoder.scale_factor`` and a
+``training`` record), the EMA weights of both networks as safetensors, and a ``README.md`` model card
+whose quality section stays marked "not yet measured" until the quality report fills it.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import logging
+import platform
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from braingen3d import __version__ as engine_version
+from braingen3d.bundle import save_bundle
+from braingen3d.bundle.weights import load_into, load_weights
+from braingen3d.networks import build_unet
+
+from .autoencoder import final_dir, read_final_record
+from .configs import config_from_dict
+from .diffusion import FINAL_RECORD as DIFFUSION_RECORD
+from .diffusion import UNET_WEIGHTS, load_trained_autoencoder
+
+logger = logging.getLogger(__name__)
+
+QUALITY_PLACEHOLDER = "## Measured quality\n\n**Not yet measured.** The quality report fills this section."
+
+
+def _hours(seconds: float) -> str:
+    return f"{seconds / 3600:.2f} h"
+
+
+def training_record(ae: dict[str, Any], diffusion: dict[str, Any]) -> dict[str, Any]:
+    """The bundle config's ``training`` field: data, steps, wall time, final losses and held-out AE quality."""
+    return {
+        "exported": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "engine_version": engine_version,
+        "torch_version": torch.__version__,
+        "machine": platform.machine(),
+        "config": diffusion["config"]["name"],
+        "data": {
+            "manifest": diffusion["manifest"],
+            "datasets": diffusion["datasets"],
+            "modalities": diffusion["modalities"],
+            "training_volumes": diffusion["num_training_latents"],
+            "caption_builder": diffusion["caption_builder"],
+        },
+        "autoencoder": {
+            "steps": ae["steps"],
+            "wall_seconds": round(ae["training_seconds"], 1),
+            "device": ae["device"],
+            "processes": ae["world_size"],
+            "final_losses": ae["final_losses"],
+            "held_out_reconstruction": ae["held_out"],
+        },
+        "diffusion": {
+            "steps": diffusion["steps"],
+            "wall_seconds": round(diffusion["training_seconds"], 1),
+            "device": diffusion["device"],
+            "processes": diffusion["world_size"],
+            "final_losses": diffusion["final_losses"],
+            "prediction_type": diffusion["prediction_type"],
+            "prompt_dropout": diffusion["config"]["diffusion"]["prompt_dropout"],
+            "min_snr_gamma": diffusion["config"]["diffusion"]["min_snr_gamma"],
+        },
+        "hyperparameters": {**diffusion["config"], "autoencoder": ae["config"]["autoencoder"]},
+    }
+
+
+def model_card(config, record: dict[str, Any]) -> str:
+    """The bundle's ``README.md``."""
+    data, ae, diff = record["data"], record["autoencoder"], record["diffusion"]
+    held = ae["held_out_reconstruction"]
+    shape = " x ".join(str(s) for s in config.grid.shape)
+    spacing = config.grid.spacing[0]
+    return f"""# {config.name} ({config.bundle_id} {config.version})
+
+Text-conditioned 3D latent diffusion model for **synthetic** brain MRI, {shape} voxels at {spacing:g} mm
+(MNI152-aligned RAS grid), intensities in [0, 1]. Every output is synthetic and must be labelled so.
+Research use only; not for diagnosis.
+
+## Model
+
+- Autoencoder: MONAI `AutoencoderKL`, channels {config.autoencoder['channels']}, latent channels
+  {config.autoencoder['latent_channels']}, latent {list(config.latent_shape)}, `scale_factor` {config.scale_factor:.5f}.
+- U-Net: MONAI `DiffusionModelUNet`, channels {config.unet['channels']}, cross-attention on
+  {config.text_encoder['id']} token states ({config.text_encoder['hidden_size']}-d, {config.text_encoder['max_tokens']} tokens).
+- Noise schedule: {config.noise_scheduler['beta_schedule']} betas {config.noise_scheduler['beta_start']}-{config.noise_scheduler['beta_end']},
+  {config.noise_scheduler['num_train_timesteps']} steps, `{diff['prediction_type']}` target; prompt dropout
+  {diff['prompt_dropout']} for classifier-free guidance.
+- Weights: exponential moving averages, safetensors.
+
+## Training data
+
+- Manifest: `{data['manifest']}`; datasets: {', '.join(data['datasets']) or 'unknown'}.
+- {data['training_volumes']} training volumes; modalities {', '.join(data['modalities'])}.
+- Captions: {data['caption_builder']}, a new paraphrase drawn every time a volume is sampled.
+
+## Training
+
+| stage | steps | wall time | device | processes | final losses |
+| --- | --- | --- | --- | --- | --- |
+| autoencoder | {ae['steps']} | {_hours(ae['wall_seconds'])} | {ae['device']} | {ae['processes']} | {_losses(ae['final_losses'])} |
+| diffusion | {diff['steps']} | {_hours(diff['wall_seconds'])} | {diff['device']} | {diff['processes']} | {_losses(diff['final_losses'])} |
+
+Autoencoder reconstruction of {held['subjects']} held-out volume(s), measured by the trainer inside the
+brain mask: SSIM {held['ssim']:.4f} (worst {held['ssim_min']:.4f}), PSNR {held['psnr']:.2f} dB (worst {held['psnr_min']:.2f} dB).
+
+Exported {record['exported']} with braingen3d {record['engine_version']}, torch {record['torch_version']}.
+Full hyper-parameters: `training.hyperparameters` in `config.json`.
+
+{QUALITY_PLACEHOLDER}
+"""
+
+
+def _losses(values: dict[str, float]) -> str:
+    keys = [k for k in ("loss", "l1", "ssim", "mse") if k in values]
+    return ", ".join(f"{k} {values[k]:.4g}" for k in keys) or "-"
+
+
+def export_bundle(autoencoder_dir: str | Path, diffusion_dir: str | Path, target: str | Path,
+                  version: str = "0.1.0", overwrite: bool = False) -> Path:
+    """Write a bundle from a finished autoencoder run and a finished diffusion run.
+
+    Args:
+        autoencoder_dir: the autoencoder run folder (``final/autoencoder.json`` present).
+        diffusion_dir: the diffusion run folder (``final/diffusion.json`` present).
+        target: the bundle folder to write (atomically).
+        version: the bundle's version string.
+        overwrite: replace an existing bundle folder.
+    """
+    ae_record = read_final_record(autoencoder_dir)
+    diffusion_path = final_dir(diffusion_dir) / DIFFUSION_RECORD
+    if ae_record is None or not diffusion_path.is_file():
+        raise FileNotFoundError(
+            f"Export needs finished runs: {final_dir(autoencoder_dir)}/autoencoder.json and {diffusion_path}. "
+            "Finish training (or --resume it) first."
+        )
+    diffusion_record = json.loads(diffusion_path.read_text(encoding="utf-8"))
+    training = config_from_dict(diffusion_record["config"])
+    config = training.bundle_config()
+    config.version = version
+    config.autoencoder["scale_factor"] = float(diffusion_record["scale_factor"])
+    config.modalities = diffusion_record["modalities"] or config.modalities
+    config.training = training_record(ae_record, diffusion_record)
+    if training.description:
+        config.training["description"] = training.description
+    autoencoder = load_trained_autoencoder(autoencoder_dir, config.autoencoder_kwargs)
+    unet = build_unet(config.unet)
+    load_into(unet, load_weights(final_dir(diffusion_dir) / UNET_WEIGHTS), "unet", UNET_WEIGHTS)
+    path = save_bundle(target, config, autoencoder, unet, model_card(config, config.training), overwrite=overwrite)
+    logger.info("Exported bundle %s %s to %s", config.bundle_id, version, path)
+    return path
