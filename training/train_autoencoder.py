@@ -17,10 +17,12 @@ import logging
 import sys
 
 from training.trainers.autoencoder import AutoencoderTrainer
+from training.trainers.checkpoint import CheckpointError
 from training.trainers.cli import add_common_arguments, configure
 from training.trainers.configs import TrainingConfigError
 from training.trainers.data import DataError
 from training.trainers.distributed import cleanup_distributed
+from training.trainers.loop import RunFolderBusyError
 
 logger = logging.getLogger("training.train_autoencoder")
 
@@ -45,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             trainer.fit(args.until_step)
         trainer.close()
-    except (TrainingConfigError, DataError, FileExistsError, FileNotFoundError) as exc:
+    except (TrainingConfigError, DataError, RunFolderBusyError, CheckpointError, FileExistsError, FileNotFoundError) as exc:
         logger.error("%s", exc)
         return 2
     finally:

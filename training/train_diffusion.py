@@ -24,6 +24,7 @@ from training.trainers.configs import TrainingConfigError
 from training.trainers.data import DataError
 from training.trainers.diffusion import DiffusionTrainer
 from training.trainers.distributed import cleanup_distributed
+from training.trainers.loop import RunFolderBusyError
 from training.trainers.export import export_bundle
 
 logger = logging.getLogger("training.train_diffusion")
@@ -53,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.export_bundle and finished and env.is_main:
             export_bundle(args.autoencoder, args.out, args.export_bundle, version=args.bundle_version,
                           overwrite=args.overwrite_bundle)
-    except (TrainingConfigError, DataError, CheckpointError, FileExistsError, FileNotFoundError, BrainGenError) as exc:
+    except (TrainingConfigError, DataError, RunFolderBusyError, CheckpointError, FileExistsError, FileNotFoundError, BrainGenError) as exc:
         logger.error("%s", exc)
         return 2
     finally:

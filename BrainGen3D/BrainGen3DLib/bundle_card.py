@@ -133,7 +133,7 @@ def read_bundle_card(folder: str | os.PathLike) -> BundleCard:
 
 
 def card_html(card: BundleCard) -> str:
-    """A compact rich-text summary of ``card`` for a QLabel."""
+    """A compact rich-text summary of ``card`` for a QLabel (one line per item, then the card's summary)."""
     rows = [
         (_("Bundle"), f"{card.name} ({card.bundle_id} {card.version})"),
         (_("Grid"), " × ".join(map(str, card.shape)) + (f" @ {card.spacing[0]:g} mm" if card.spacing else "")),
@@ -141,11 +141,11 @@ def card_html(card: BundleCard) -> str:
         (_("Defaults"), ", ".join(f"{k} {v}" for k, v in card.sampling_defaults.items()) or _("none")),
         (_("Weights"), ", ".join(card.weights) or _("none found")),
     ]
-    body = "".join(f"<tr><td><b>{html.escape(k)}:</b>&nbsp;</td><td>{html.escape(v)}</td></tr>" for k, v in rows)
+    lines = [f"<b>{html.escape(k)}:</b> {html.escape(v)}" for k, v in rows]
     preview = _card_preview(card.card)
     if preview:
-        body += f"<tr><td colspan='2'><i>{html.escape(preview)}</i></td></tr>"
-    return f"<table>{body}</table>"
+        lines.append(f"<i>{html.escape(preview)}</i>")
+    return "<br>".join(lines)
 
 
 def _card_preview(markdown: str) -> str:

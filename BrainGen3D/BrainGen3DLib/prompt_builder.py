@@ -34,7 +34,7 @@ class Modality(enum.Enum):
     @property
     def phrase(self) -> str:
         return {Modality.T1: "T1-weighted", Modality.T2: "T2-weighted", Modality.FLAIR: "FLAIR",
-                Modality.PD: "proton density-weighted"}[self]
+                Modality.PD: "proton-density-weighted"}[self]
 
 
 class Sex(enum.Enum):
@@ -77,40 +77,39 @@ class QuickPicks:
     lesions: Lesions = Lesions.ANY
 
 
-def compose_prompt(picks: QuickPicks) -> str:
-    """Compose English prompt text from the quick picks.
+def _article(word: str) -> str:
+    """``an`` before a spoken vowel (an 80-year-old, an 18-year-old, an 11-year-old), else ``a``."""
+    spoken_vowel = word[:1].lower() in "aeiou" or word.startswith(("8", "11-", "18-"))
+    return "an" if spoken_vowel else "a"
 
-    The prompt is English whatever the interface language, because the text encoder was trained on
-    English captions.
+
+def _join_and(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def compose_prompt(picks: QuickPicks) -> str:
+    """Compose English prompt text from the quick picks, in the training captions' wording.
+
+    The phrases are those of ``training/captions/phrases.py`` (its first sentence template), so the
+    text encoder sees the wording the model was trained on. The prompt is English whatever the
+    interface language.
 
     Args:
-        picks: the quick-pick state.
+        picks: the quick-pick state; ``any`` leaves a part out.
 
     Returns:
-        e.g. ``"T1-weighted brain MRI of a 72-year-old male with enlarged ventricles and multiple
-        white matter lesions"``.
+        e.g. ``"FLAIR MRI of a 72-year-old man with enlarged ventricles and multiple white-matter
+        lesions"``.
     """
-    subject = "brain MRI"
-    if picks.age != ANY_AGE and picks.sex != Sex.ANY:
-        subject += f" of a {picks.age}-year-old {picks.sex.value}"
-    elif picks.age != ANY_AGE:
-        subject += f" of a {picks.age}-year-old adult"
-    elif picks.sex != Sex.ANY:
-        subject += f" of a {picks.sex.value} adult"
-
+    noun = {Sex.ANY: "person", Sex.FEMALE: "woman", Sex.MALE: "man"}[picks.sex]
+    subject = f"{picks.age}-year-old {noun}" if picks.age != ANY_AGE else noun
     findings = []
-    if picks.ventricles == Ventricles.NORMAL:
-        findings.append("normal-sized ventricles")
-    elif picks.ventricles == Ventricles.ENLARGED:
-        findings.append("enlarged ventricles")
-    if picks.lesions == Lesions.NONE:
-        findings.append("no white matter lesions")
-    elif picks.lesions == Lesions.ONE:
-        findings.append("a single white matter lesion")
-    elif picks.lesions == Lesions.MULTIPLE:
-        findings.append("multiple white matter lesions")
-
-    text = f"{picks.modality.phrase} {subject}"
+    if picks.ventricles != Ventricles.ANY:
+        findings.append(f"{picks.ventricles.value} ventricles")
+    if picks.lesions != Lesions.ANY:
+        findings.append({Lesions.NONE: "no lesions", Lesions.ONE: "a white-matter lesion",
+                         Lesions.MULTIPLE: "multiple white-matter lesions"}[picks.lesions])
+    text = f"{picks.modality.phrase} MRI of {_article(subject)} {subject}"
     if findings:
-        text += " with " + " and ".join(findings)
-    return text
+        text += " with " + _join_and(findings)
+    return text[:1].upper() + text[1:]

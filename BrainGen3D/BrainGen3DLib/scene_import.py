@@ -24,7 +24,8 @@ from .provenance import set_provenance
 logger = logging.getLogger(__name__)
 
 FOLDER_NAME = "BrainGen3D"
-MAX_NAME_LENGTH = 40
+MAX_NAME_LENGTH = 48
+DANGLING_WORDS = {"a", "an", "and", "of", "the", "with"}
 VOLUME_RENDERING_PRESET = "MR-Default"
 WINDOW_PERCENTILES = (0.5, 99.5)
 
@@ -45,13 +46,15 @@ def volume_name(prompt: str, seed: Any, max_length: int = MAX_NAME_LENGTH) -> st
         max_length: the longest prompt part kept.
 
     Returns:
-        e.g. ``"T1-weighted brain MRI of a 72-year-old [seed 42]"``.
+        e.g. ``"FLAIR MRI of a 72-year-old woman with enlarged [seed 42]"`` (never ending on "with").
     """
     text = re.sub(r"[^\w\s-]", " ", prompt or "", flags=re.UNICODE)
     text = re.sub(r"\s+", " ", text).strip() or "BrainGen3D"
     if len(text) > max_length:
-        cut = text[:max_length + 1].rsplit(" ", 1)[0]
-        text = (cut if len(cut) >= max_length // 2 else text[:max_length]).rstrip(" -")
+        words = text[:max_length + 1].split(" ")[:-1] or [text[:max_length]]
+        while len(words) > 1 and words[-1].lower() in DANGLING_WORDS:
+            words.pop()
+        text = " ".join(words).rstrip(" -")
     return f"{text} [seed {seed}]"
 
 

@@ -13,7 +13,7 @@ from braingen3d.errors import OutputExistsError
 from braingen3d.geometry import DEFAULT_GRID
 from braingen3d.io import read_volume, write_volume
 from braingen3d.provenance import make_provenance
-from braingen3d.provenance_reader import read_provenance
+from braingen3d.export.provenance_reader import read_provenance
 from braingen3d.volume import SyntheticVolume
 
 
@@ -70,13 +70,29 @@ def test_sidecar_json_has_full_provenance(volume, tmp_path):
 
 
 def test_failed_write_leaves_no_partial_files(volume, tmp_path, monkeypatch):
-    def failing_save(image, filename):
-        with open(filename, "wb") as handle:
-            handle.write(b"half a file")
-        raise OSError(28, "No space left on device")
+    from braingen3d.io import atomic
 
-    monkeypatch.setattr(nib, "save", failing_save)
-    with pytest.raises(OSError):
+    class FullDisk:
+        def __init__(self, path):
+            self.handle = open(path, "xb")
+
+        def write(self, data):
+            self.handle.write(data[:100])
+            raise OSError(28, "No space left on device")
+
+        def __getattr__(self, name):
+            return getattr(self.handle, name)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.handle.close()
+
+    real_open = atomic._open_temporary
+    monkeypatch.setattr(atomic, "_open_temporary",
+                        lambda path: FullDisk(path) if ".nii.gz" in path.name else real_open(path))
+    with pytest.raises(OSError, match="No space"):
         write_volume(volume, tmp_path / "v.nii.gz")
     assert list(tmp_path.iterdir()) == []
 

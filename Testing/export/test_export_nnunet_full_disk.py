@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from braingen3d.export import NnunetDatasetWriter, _atomic
+from braingen3d.export import NnunetDatasetWriter
+from braingen3d.io import atomic as _atomic
 from Testing.export.nnunet_cases import write_cases
 
 SEEDS = range(5)

@@ -10,7 +10,7 @@ import pytest
 
 from braingen3d.geometry import mni_grid
 from training.cohort import load_templates, sample_attributes, synthesize_subject
-from training.cohort.deform import VentricleFlow
+from training.cohort.deform import ventricle_flow
 from training.cohort.generate import main as generate_main
 from training.cohort.population import expected_ventricle_ratio
 from training.data.manifest import read_manifest
@@ -21,8 +21,7 @@ MODALITIES = ("T1", "T2", "FLAIR", "PD")
 
 @pytest.fixture(scope="module")
 def model():
-    templates = load_templates(GRID)
-    return templates, VentricleFlow.from_templates(templates.ventricles, GRID)
+    return load_templates(GRID), ventricle_flow(GRID)
 
 
 def synthesize(model, seed: int = 0, **overrides):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import nibabel as nib
 import numpy as np
 import pytest
@@ -74,10 +76,13 @@ def test_lps_anisotropic_input_lands_ras_on_the_grid(tmp_path):
 def test_outputs_are_cached_by_input_and_parameters(tmp_path):
     manifest = _phantom(tmp_path)
     first = read_manifest(preprocess_manifest(manifest, tmp_path / "prep", PARAMS, progress=False))[0]
-    stamp = (tmp_path / "prep" / first["image"]).stat().st_mtime_ns if not first["image"].startswith("/") else __import__("os").stat(first["image"]).st_mtime_ns
+    stamp = os.stat(first["image"]).st_mtime_ns
     again = read_manifest(preprocess_manifest(manifest, tmp_path / "prep", PARAMS, progress=False))[0]
     assert again["image"] == first["image"]
-    assert __import__("os").stat(again["image"]).st_mtime_ns == stamp  # not recomputed
+    assert os.stat(again["image"]).st_mtime_ns == stamp  # not recomputed
+    os.utime(tmp_path / "lps.nii.gz", ns=(stamp + 10**9, stamp + 10**9))  # a newer input is processed anew
+    touched = read_manifest(preprocess_manifest(manifest, tmp_path / "prep", PARAMS, progress=False))[0]
+    assert touched["image"] != first["image"]
     other = read_manifest(preprocess_manifest(manifest, tmp_path / "prep", PreprocessParams((32, 40, 32), 5.0), progress=False))[0]
     assert other["image"] != first["image"] and nib.load(other["image"]).shape == (32, 40, 32)
 

@@ -89,8 +89,9 @@ def _masks_cached(shape: tuple[int, int, int], affine_key: tuple[float, ...]) ->
     roi = ndi.binary_dilation(ventricles, iterations=max(1, int(round(12.0 / spacing)))) & brain & (depth > 8.0)
     masks = {
         "wm": ndi.binary_erosion(templates.wm > 0.9, iterations=erode),
-        # Cortical GM: the outer ribbon, 3-12 mm below the brain surface (not the deep nuclei).
-        "gm": ndi.binary_erosion(templates.gm > 0.7, iterations=1) & (depth >= 3.0) & (depth < 12.0),
+        # Cortical band: mostly GM, 2-15 mm below the surface. An eroded GM core would be more
+        # specific, but the ribbon is 1-2 voxels thick and misses the cortex of smaller brains.
+        "gm": (templates.gm > 0.5) & (depth >= 2.0) & (depth < 15.0),
         # Deep GM (basal ganglia, thalamus, insula): close to the centre, so robust to head size.
         "deep_gm": (templates.gm > 0.7) & (depth > 25.0),
         "ventricles": ventricles,
@@ -110,12 +111,26 @@ def template_tissue_masks(grid: Grid) -> dict[str, np.ndarray]:
         grid: an MNI-aligned grid (e.g. a bundle's grid).
 
     Returns:
-        ``wm`` (eroded WM > 0.9), ``gm`` (cortical GM > 0.7, one voxel eroded, 3-12 mm below the
-        brain surface), ``deep_gm`` (GM > 0.7 deeper than 25 mm), ``ventricles`` (template lateral ventricles > 0.5) and ``ventricle_roi``
+        ``wm`` (eroded WM > 0.9), ``gm`` (cortical band: GM > 0.5, 2-15 mm below the brain
+        surface), ``deep_gm`` (GM > 0.7 deeper than 25 mm), ``ventricles`` (template lateral ventricles > 0.5) and ``ventricle_roi``
         (ventricles dilated by 12 mm, at least 8 mm deep in the brain: where enlarged ventricles
         can extend).
     """
     return _masks_cached(tuple(int(s) for s in grid.shape), tuple(float(v) for v in np.asarray(grid.affine).ravel()))
+
+
+def _mode(values: np.ndarray, floor: float) -> float:
+    """Most frequent intensity above ``floor`` (smoothed 50-bin histogram between the 1st and 99th percentiles)."""
+    values = values[values > floor]
+    if values.size < 10:
+        return float(np.median(values)) if values.size else 0.0
+    low, high = np.percentile(values, (1, 99))
+    if high <= low:
+        return float(low)
+    counts, edges = np.histogram(values, bins=50, range=(low, high))
+    smooth = ndi.gaussian_filter1d(counts.astype(float), 1.5)
+    peak = int(np.argmax(smooth))
+    return float((edges[peak] + edges[peak + 1]) / 2)
 
 
 def _trimmed_mean(values: np.ndarray) -> float:
@@ -125,7 +140,11 @@ def _trimmed_mean(values: np.ndarray) -> float:
 
 
 def tissue_means(image: np.ndarray, grid: Grid) -> dict[str, float]:
-    """Mean image intensity (10-90% trimmed) in each core template mask.
+    """Typical image intensity of each template tissue.
+
+    WM, deep GM and ventricles: 10-90% trimmed mean in their core masks. Cortical GM: the mode of
+    the cortical band's intensities above 5% of the WM level (the band mixes GM with CSF, WM and,
+    for brains smaller than the template, background; GM is its most common tissue).
 
     Args:
         image: volume on ``grid`` (e.g. a generated volume).
@@ -138,7 +157,9 @@ def tissue_means(image: np.ndarray, grid: Grid) -> dict[str, float]:
     if tuple(image.shape) != tuple(grid.shape):
         raise InvalidInputError(f"The image has shape {image.shape} but the grid has {grid.shape}; resample it to the grid first.")
     masks = template_tissue_masks(grid)
-    return {name: _trimmed_mean(image[masks[name]]) for name in ("wm", "gm", "deep_gm", "ventricles")}
+    means = {name: _trimmed_mean(image[masks[name]]) for name in ("wm", "deep_gm", "ventricles")}
+    means["gm"] = _mode(image[masks["gm"]], 0.05 * means["wm"])
+    return means
 
 
 CSF_IS_DARK = {"T1": True, "FLAIR": True, "T2": False, "PD": False}
@@ -161,7 +182,8 @@ def ventricle_volume_ml(image: np.ndarray, modality: str, grid: Grid) -> float:
         grid: the image's grid.
 
     Returns:
-        Estimated volume in ml (0 when the image has no CSF contrast).
+        Estimated volume in ml; 0 (with a warning) when the image shows no CSF contrast of the
+        expected sign (CSF not standing out from GM/WM by half their contrast).
     """
     if modality not in CSF_IS_DARK:
         raise InvalidInputError(f"Unknown modality {modality!r}; expected one of {sorted(CSF_IS_DARK)}.")
@@ -170,7 +192,8 @@ def ventricle_volume_ml(image: np.ndarray, modality: str, grid: Grid) -> float:
     values = np.asarray(image, dtype=np.float32)[roi]
     csf = float(np.percentile(values, 5.0 if CSF_IS_DARK[modality] else 95.0))
     tissue = min((means["deep_gm"], means["wm"]), key=lambda value: abs(value - csf))
-    if (csf < tissue) != CSF_IS_DARK[modality] or abs(tissue - csf) < 1e-6:
+    # CSF must stand out from its neighbour tissue by at least half the GM-WM contrast.
+    if (csf < tissue) != CSF_IS_DARK[modality] or abs(tissue - csf) < 0.5 * abs(means["wm"] - means["deep_gm"]) or abs(tissue - csf) < 1e-6:
         logger.warning("The image has no %s-like CSF contrast in the ventricle region; reporting 0 ml.", modality)
         return 0.0
     fraction = np.clip((values - tissue) / (csf - tissue), 0.0, 1.0)

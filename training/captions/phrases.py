@@ -57,7 +57,8 @@ def lesion_phrase(count: int, diameter_mm: float, modality: str | None, rng: np.
         return "multiple white-matter lesions"
     if diameter_mm > 0 and rng.random() < 1.0 / 3.0:
         noun = "lesion" if modality == "T1" else "hyperintensity"
-        return f"a {int(round(diameter_mm))} mm white-matter {noun}"
+        size = str(int(round(diameter_mm)))
+        return f"{article(size)} {size} mm white-matter {noun}"
     return "a white-matter lesion"
 
 

@@ -7,6 +7,7 @@ through the same coordinates with linear interpolation (so partial volumes stay 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -184,6 +185,22 @@ class VentricleFlow:
     def amplitude_for_ratio(self, ratio: float) -> float:
         """Flow amplitude (mm) that multiplies the template ventricle volume by ``ratio`` (clamped)."""
         return float(np.interp(ratio, self.volume_ratios, self.amplitudes))
+
+
+@functools.lru_cache(maxsize=4)
+def _cached_flow(shape: tuple[int, int, int], affine_key: tuple[float, ...]) -> VentricleFlow:
+    from .templates import load_templates
+
+    grid = Grid(shape, np.asarray(affine_key).reshape(4, 4))
+    return VentricleFlow.from_templates(load_templates(grid).ventricles, grid)
+
+
+def ventricle_flow(grid: Grid) -> VentricleFlow:
+    """The calibrated ventricle flow of the template on ``grid`` (computed once per grid).
+
+    Treat the result as read-only: it is shared.
+    """
+    return _cached_flow(tuple(int(s) for s in grid.shape), tuple(float(v) for v in np.asarray(grid.affine).ravel()))
 
 
 def similarity_inverse(scale: float, rotation_deg: np.ndarray, translation_mm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

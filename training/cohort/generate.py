@@ -31,7 +31,7 @@ from ..captions.measure import MEASUREMENT_COLUMNS, structure_volumes
 from ..captions.norms import CohortNorms
 from ..data.atomic import save_nifti_atomic, write_text_atomic
 from ..data.manifest import write_manifest
-from .deform import VentricleFlow
+from .deform import VentricleFlow, ventricle_flow
 from .population import sample_attributes
 from .render import MODALITIES
 from .subject import synthesize_subject
@@ -88,7 +88,7 @@ def _prepare(spec: CohortSpec) -> None:
     templates = load_templates(spec.grid)
     _WORKER_STATE["spec"] = spec
     _WORKER_STATE["templates"] = templates
-    _WORKER_STATE["flow"] = VentricleFlow.from_templates(templates.ventricles, spec.grid)
+    _WORKER_STATE["flow"] = ventricle_flow(spec.grid)
 
 
 def _make_subject(index: int) -> dict:

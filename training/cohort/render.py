@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from braingen3d.errors import InvalidInputError
 from braingen3d.geometry import Grid
 from braingen3d.intensity import robust_normalise
 
@@ -91,7 +92,7 @@ def render_clean(
             + fractions.lesion * (lesion_signal - t1_signal["wm"])
         ).astype(np.float32)
     if modality not in TISSUE_CONTRAST:
-        raise ValueError(f"Unknown modality {modality!r}; expected one of {MODALITIES}.")
+        raise InvalidInputError(f"Unknown modality {modality!r}; expected one of {MODALITIES}.")
     contrast = {tissue: value * jitter.get(tissue, 1.0) for tissue, value in TISSUE_CONTRAST[modality].items()}
     signal = (
         contrast["csf"] * (fractions.csf + fractions.ventricles)

@@ -141,6 +141,7 @@ class AutoencoderTrainer(Trainer):
             self.ae_train = DistributedDataParallel(self.autoencoder, device_ids=ids)
             if self.discriminator is not None:
                 self.disc_train = DistributedDataParallel(self.discriminator, device_ids=ids)
+            self._sync_emas()
         if env.is_main:
             logger.info("Autoencoder: %.2fM parameters; %d training and %d held-out volumes; patch %s, batch %d x %d.",
                         count_parameters(self.autoencoder) / 1e6, len(self.store), len(self.eval_store), self.patch,

@@ -140,6 +140,7 @@ class DiffusionTrainer(Trainer):
         if env.distributed:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.unet_train = DistributedDataParallel(self.unet, device_ids=ids)
+            self._sync_emas()
         self._pipeline: BrainGenPipeline | None = None
         if env.is_main:
             logger.info("U-Net: %.2fM parameters; %d training latents %s; %s; captions: %s.",

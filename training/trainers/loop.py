@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -25,9 +26,14 @@ from .distributed import DistEnv, all_gather_objects, any_rank, mean_over_ranks
 from .ema import EMA
 from .monitor import Monitor
 from .sampler import ShardedSampler
+from .schedule import WarmupCosine
 from .stopping import StopFlag
 
 logger = logging.getLogger(__name__)
+
+
+class RunFolderBusyError(RuntimeError):
+    """Another process is training in the same run folder."""
 
 
 class Trainer:
@@ -145,6 +151,7 @@ class Trainer:
             optimizer.load_state_dict(state["optimizers"][key])
         for key, scheduler in self.schedulers.items():
             scheduler.load_state_dict(state["schedulers"][key])
+            self._apply_schedule_config(scheduler)
         for key, scaler in self.scalers.items():
             if state["scalers"].get(key):
                 scaler.load_state_dict(state["scalers"][key])
@@ -163,10 +170,54 @@ class Trainer:
             self.sampler.epoch += 1  # a fresh permutation rather than a replay of epoch 0
         logger.info("Resumed %s training from %s at step %d.", self.kind, path, self.step)
 
+    def _apply_schedule_config(self, scheduler: Any) -> None:
+        """The config, not the checkpoint, decides the LR horizon (so a run can be extended with a larger max_steps)."""
+        for schedule in getattr(scheduler, "lr_lambdas", []):
+            if isinstance(schedule, WarmupCosine):
+                if schedule.total_steps != self.section.max_steps:
+                    logger.warning("max_steps changed from %d to %d: the cosine LR schedule now ends at step %d.",
+                                   schedule.total_steps, self.section.max_steps, self.section.max_steps)
+                schedule.warmup_steps = int(self.section.warmup_steps)
+                schedule.total_steps = int(self.section.max_steps)
+                schedule.min_ratio = float(self.section.min_lr_ratio)
+
+    def _sync_emas(self) -> None:
+        """After DDP has broadcast rank 0's initial weights, start every EMA from them (fresh runs only)."""
+        if self.step == 0:
+            for key, ema in self.emas.items():
+                ema.shadow.load_state_dict(self.modules[key].state_dict())
+
     # --- the loop -----------------------------------------------------------------------------------
+    def _lock_run_folder(self) -> None:
+        """Refuse to run two trainers on one run folder (an exclusive lock held while the process lives)."""
+        if not self.env.is_main:
+            return
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            import fcntl
+        except ImportError:  # Windows: no advisory locks; the user must not start two runs on one folder
+            return
+        path = self.out_dir / ".lock"
+        self._lock_handle = open(path, "a+")
+        try:
+            fcntl.flock(self._lock_handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._lock_handle.seek(0)
+            owner = self._lock_handle.read().strip() or "unknown"
+            self._lock_handle.close()
+            raise RunFolderBusyError(
+                f"{self.out_dir} is in use by another training process (pid {owner}). Wait for it to finish or stop it "
+                "(it saves a checkpoint on SIGTERM), then --resume."
+            ) from None
+        self._lock_handle.seek(0)
+        self._lock_handle.truncate()
+        self._lock_handle.write(str(os.getpid()))
+        self._lock_handle.flush()
+
     def _start(self) -> None:
-        """Resume if asked, then create the monitor (call at the end of the subclass constructor)."""
+        """Lock the run folder, resume if asked, create the monitor (call at the end of the subclass constructor)."""
         self._session_start = time.perf_counter()
+        self._lock_run_folder()
         self._maybe_resume()
         self.monitor = Monitor(self.out_dir, self.env.is_main, self.step)
 
@@ -218,3 +269,6 @@ class Trainer:
     def close(self) -> None:
         if self.monitor is not None:
             self.monitor.close()
+        handle = getattr(self, "_lock_handle", None)
+        if handle is not None and not handle.closed:
+            handle.close()

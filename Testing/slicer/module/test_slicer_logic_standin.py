@@ -49,7 +49,7 @@ def test_generate_imports_every_volume_with_geometry_and_provenance(scene, stand
     for index, node in enumerate(nodes):
         seed = 7 + index
         assert scene.IsNodePresent(node)
-        assert node.GetName() == f"T1-weighted brain MRI of a 70-year-old [seed {seed}]"
+        assert node.GetName() == f"T1-weighted brain MRI of a 70-year-old male [seed {seed}]"
         # Slicer's array is the nibabel array transposed, and IJK-to-RAS is the NIfTI affine.
         np.testing.assert_array_equal(slicer.util.arrayFromVolume(node), standin.volume(seed).transpose(2, 1, 0))
         np.testing.assert_allclose(ijk_to_ras(node), standin.AFFINE)
@@ -191,6 +191,24 @@ def test_a_missing_worker_program_fails_cleanly(scene, work_root):
     assert logic.state == ProcessState.IDLE
     assert outcomes[0].status == RunStatus.FAILED and outcomes[0].error_kind == "start"
     assert "could not be started" in outcomes[0].message
+
+
+@pytest.mark.parametrize(
+    "prompt, expected",
+    [
+        ("FLAIR MRI of a 72-year-old woman with enlarged ventricles and multiple white-matter lesions",
+         "FLAIR MRI of a 72-year-old woman with enlarged [seed 5]"),
+        ("T1: axial/brain <MRI> \"quoted\"\n  second line", "T1 axial brain MRI quoted second line [seed 5]"),
+        ("Hirn-MRT, T2-gewichtet, ältere Frau", "Hirn-MRT T2-gewichtet ältere Frau [seed 5]"),
+        ("x" * 80, "x" * 48 + " [seed 5]"),
+        ("   ", "BrainGen3D [seed 5]"),
+        ("a brain of a person with a and with of with and the an", "a brain of a person [seed 5]"),
+    ],
+)
+def test_volume_names_are_short_and_clean(prompt, expected):
+    from BrainGen3DLib.scene_import import volume_name
+
+    assert volume_name(prompt, 5) == expected
 
 
 def test_nibabel_import_matches_slicers_own_nifti_reader(scene, tmp_path):

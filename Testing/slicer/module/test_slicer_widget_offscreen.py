@@ -50,7 +50,7 @@ def test_panel_binds_every_control_to_the_parameter_node(panel_factory, scene):
     assert texts(ui.samplerComboBox) == ["dpm++", "ddim"]
     assert texts(ui.deviceComboBox) == ["auto", "cpu", "cuda"]
     assert ui.ageSpinBox.text() == "any"
-    assert ui.promptTextEdit.toPlainText() == "T1-weighted brain MRI"
+    assert ui.promptTextEdit.toPlainText() == "T1-weighted MRI of a person"
     assert ui.generateButton.text() == "Generate" and ui.generateButton.isEnabled()
 
     # Devices come from the (stand-in) worker probe; CUDA is greyed out when absent.
@@ -84,7 +84,7 @@ def test_quick_picks_write_the_prompt_until_the_user_edits_it(panel_factory):
     ui.sexComboBox.setCurrentIndex(2)
     ui.ventriclesComboBox.setCurrentIndex(2)
     ui.lesionsComboBox.setCurrentIndex(3)
-    expected = "FLAIR brain MRI of a 72-year-old male with enlarged ventricles and multiple white matter lesions"
+    expected = "FLAIR MRI of a 72-year-old man with enlarged ventricles and multiple white-matter lesions"
     assert ui.promptTextEdit.toPlainText() == expected == parameters.prompt
 
     # Typing keeps every key in order (the binding never rewrites the widget under the cursor).
@@ -95,7 +95,7 @@ def test_quick_picks_write_the_prompt_until_the_user_edits_it(panel_factory):
     assert ui.promptTextEdit.toPlainText() == "axial FLAIR, elderly"
 
     ui.applyQuickPicksButton.click()
-    assert parameters.prompt.endswith("with enlarged ventricles and no white matter lesions")
+    assert parameters.prompt == "FLAIR MRI of a 72-year-old man with enlarged ventricles and no lesions"
     assert "Written by the quick picks" in ui.promptStatusLabel.text()
     type_text(ui.negativePromptTextEdit, "motion artifacts")
     assert parameters.negativePrompt == "motion artifacts"
@@ -126,8 +126,8 @@ def test_generate_shows_progress_and_adds_the_volume(panel_factory, scene, stand
     assert ui.progressBar.value() == ui.progressBar.maximum() == 12
 
     nodes = volumes(scene)
-    assert [n.GetName() for n in nodes] == ["T2-weighted brain MRI of a 30-year-old [seed 40]",
-                                            "T2-weighted brain MRI of a 30-year-old [seed 41]"]
+    assert [n.GetName() for n in nodes] == ["T2-weighted brain MRI of a 30-year-old female [seed 40]",
+                                            "T2-weighted brain MRI of a 30-year-old female [seed 41]"]
     assert ui.statusLabel.text().startswith("Generated 2 volume(s)")
     assert ui.generatedVolumeSelector.currentNode() is nodes[1]
     log = ui.logTextEdit.toPlainText()
@@ -229,7 +229,7 @@ def test_saving_and_reloading_the_scene_restores_the_panel(panel_factory, scene,
     scene.Commit()
 
     scene.Clear(0)  # File > Close scene: the panel returns to defaults
-    assert ui.stepsSpinBox.value() == 25 and ui.promptTextEdit.toPlainText() == "T1-weighted brain MRI"
+    assert ui.stepsSpinBox.value() == 25 and ui.promptTextEdit.toPlainText() == "T1-weighted MRI of a person"
 
     scene.SetURL(str(tmp_path / "scene.mrml"))
     scene.Import()

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from ..provenance_reader import read_provenance
+from ..export.provenance_reader import read_provenance
 from .common import EXIT_OK
 
 

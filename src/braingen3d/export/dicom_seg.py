@@ -25,7 +25,7 @@ from pydicom.uid import generate_uid
 
 from braingen3d import __version__ as ENGINE_VERSION
 from braingen3d.errors import InvalidInputError
-from braingen3d.export._atomic import atomic_output
+from braingen3d.io.atomic import atomic_output
 from braingen3d.export.dicom_identity import MANUFACTURER, MODEL_NAME, provenance_comment
 from braingen3d.export.orientation import ras_to_lps_affine, reorient_to_lps
 from braingen3d.export.provenance import normalise_provenance

@@ -30,7 +30,7 @@ from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
 from pydicom.valuerep import format_number_as_ds
 
 from braingen3d.errors import InvalidInputError
-from braingen3d.export._atomic import atomic_directory
+from braingen3d.io.atomic import atomic_directory
 from braingen3d.export.dicom_identity import (
     DERIVATION_DESCRIPTION,
     add_synthetic_identity,

@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 
 from braingen3d.errors import InvalidInputError
-from braingen3d.export._atomic import atomic_write_text, refuse_existing
-from braingen3d.export._nifti import write_nifti
+from braingen3d.io.atomic import atomic_write_text, refuse_existing
+from braingen3d.io.nifti import NIFTI_XFORM_SCANNER, write_nifti
 from braingen3d.export.provenance import nifti_descrip, sidecar_path, sidecar_text
 from braingen3d.export.segments import LESION_SEGMENT, SegmentSpec, check_segments
 from braingen3d.export.validation import check_affine, check_label
@@ -59,7 +59,8 @@ def export_labels_nifti(
     refuse_existing(path, overwrite)
     refuse_existing(sidecar, overwrite)
     text = sidecar_text(provenance, {"kind": "label_map", "file": path.name, "segments": segments_info(segments)})
-    write_nifti(path, label, affine, nifti_descrip("label map"), intent="label", overwrite=overwrite)
+    write_nifti(path, label, affine, overwrite=overwrite, xform_code=NIFTI_XFORM_SCANNER,
+                descrip=nifti_descrip("label map"), intent="label")
     atomic_write_text(sidecar, text, overwrite=overwrite)
     logger.info("Wrote label map %s (%d segments described)", path, len(segments))
     return path

@@ -36,9 +36,9 @@ import numpy as np
 
 from braingen3d import __version__ as ENGINE_VERSION
 from braingen3d.errors import InvalidInputError, OutputExistsError
-from braingen3d.export._atomic import atomic_write_bytes, atomic_write_text, remove_stale_partials
+from braingen3d.io.atomic import atomic_write_bytes, atomic_write_text, remove_stale_partials
 from braingen3d.export._lock import file_lock
-from braingen3d.export._nifti import nifti_bytes
+from braingen3d.io.nifti import NIFTI_XFORM_SCANNER, make_nifti, nifti_bytes
 from braingen3d.export.nnunet_naming import check_case_id, conflicting_datasets, dataset_folder_name
 from braingen3d.export.provenance import nifti_descrip, normalise_provenance, sidecar_text
 from braingen3d.export.validation import check_affine, check_label, check_volume
@@ -262,8 +262,10 @@ class NnunetDatasetWriter:
         label = check_label(label, volume.shape, [v for v in self.labels.values() if v != 0])
         record = normalise_provenance(provenance)
 
-        image_bytes = nifti_bytes(volume, affine, nifti_descrip(f"{self.modality} image"))
-        label_bytes = nifti_bytes(label, affine, nifti_descrip("label map"), intent="label")
+        image_bytes = nifti_bytes(make_nifti(volume, affine, xform_code=NIFTI_XFORM_SCANNER,
+                                             descrip=nifti_descrip(f"{self.modality} image")), gzipped=True)
+        label_bytes = nifti_bytes(make_nifti(label, affine, xform_code=NIFTI_XFORM_SCANNER,
+                                             descrip=nifti_descrip("label map"), intent="label"), gzipped=True)
         export_info = {
             "kind": "nnunet_case",
             "dataset": self.folder.name,

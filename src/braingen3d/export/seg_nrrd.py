@@ -17,7 +17,7 @@ import nrrd
 import numpy as np
 
 from braingen3d.errors import InvalidInputError
-from braingen3d.export._atomic import atomic_output
+from braingen3d.io.atomic import atomic_output
 from braingen3d.export.orientation import ras_to_lps_affine
 from braingen3d.export.provenance import NRRD_PROVENANCE_KEY, NRRD_SYNTHETIC_KEY, provenance_json
 from braingen3d.export.segments import LESION_SEGMENT, SegmentSpec, check_segments

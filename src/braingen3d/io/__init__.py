@@ -1,6 +1,6 @@
 """Reading and writing volumes with geometry and provenance."""
 
-from .atomic import atomic_path, check_writable, write_text_atomic
+from .atomic import atomic_path, check_writable, atomic_write_text
 from .nifti import nifti_provenance, read_nifti, write_nifti
 from .nrrd_io import read_nrrd, write_nrrd
 from .paths import numbered, preview_path, sidecar_path
@@ -11,5 +11,5 @@ from .writer import check_outputs, output_paths, write_volume
 __all__ = [
     "atomic_path", "check_outputs", "check_writable", "nifti_provenance", "numbered", "output_paths",
     "preview_path", "read_nifti", "read_nrrd", "read_volume", "sidecar_path", "write_nifti", "write_nrrd",
-    "write_preview", "write_text_atomic", "write_volume",
+    "write_preview", "atomic_write_text", "write_volume",
 ]

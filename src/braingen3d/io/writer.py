@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ..volume import SyntheticVolume
-from .atomic import check_writable, write_text_atomic
+from .atomic import check_writable, atomic_write_text
 from .nifti import NIFTI_XFORM_MNI_152, write_nifti
 from .nrrd_io import write_nrrd
 from .paths import preview_path, sidecar_path, volume_suffix
@@ -43,7 +43,7 @@ def write_volume(volume: SyntheticVolume, path: Path, overwrite: bool = False, p
     written: list[Path] = []
     try:
         sidecar = sidecar_path(path)
-        write_text_atomic(sidecar, json.dumps(volume.provenance, indent=2, sort_keys=True) + "\n", overwrite)
+        atomic_write_text(sidecar, json.dumps(volume.provenance, indent=2, sort_keys=True) + "\n", overwrite)
         written.append(sidecar)
         if preview:
             written.append(write_preview(preview_path(path), volume.array, volume.spacing, overwrite))

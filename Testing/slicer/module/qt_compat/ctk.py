@@ -51,6 +51,13 @@ class ctkCollapsibleButton(QtWidgets.QWidget):
             self._collapsed = collapsed
             self.contentsCollapsed.emit(collapsed)
 
+    def childEvent(self, event):
+        # .ui files set "collapsed" before the contents exist; hide contents added later too.
+        super().childEvent(event)
+        child = event.child()
+        if event.added() and self._collapsed and child is not self._header and isinstance(child, QtWidgets.QWidget):
+            child.setVisible(False)
+
     text = QtCore.Property(str, getText, setText)
     collapsed = QtCore.Property(bool, isCollapsed, setCollapsed)
 

@@ -7,8 +7,8 @@ import os
 import pytest
 
 from braingen3d.errors import OutputExistsError
-from braingen3d.export import _atomic
-from braingen3d.export._atomic import atomic_directory, atomic_output, atomic_write_bytes, remove_stale_partials
+from braingen3d.io import atomic as _atomic
+from braingen3d.io.atomic import atomic_directory, atomic_output, atomic_write_bytes, remove_stale_partials
 
 
 def test_failed_write_keeps_previous_file_and_cleans_up(tmp_path):

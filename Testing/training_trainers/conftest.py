@@ -1,0 +1,54 @@
+"""Fixtures for the trainer tests: a tiny sphere cohort and finished tiny autoencoder and diffusion runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from braingen3d.bundle import preset_config
+
+
+@pytest.fixture(autouse=True)
+def _tt_restore_threads():
+    """Trainers set the torch thread count; give the rest of the suite its setting back."""
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def tt_manifest(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from Testing.training_trainers.tt_helpers import write_sphere_cohort
+
+    return write_sphere_cohort(tmp_path_factory.mktemp("tt_cohort"), preset_config("tiny").grid,
+                               caption_first="a sphere with an override caption")
+
+
+@pytest.fixture(scope="session")
+def tt_autoencoder_run(tmp_path_factory: pytest.TempPathFactory, tt_manifest: Path) -> Path:
+    """A finished tiny autoencoder run (4 steps, discriminator from step 1), latents encoded."""
+    from training.trainers.autoencoder import AutoencoderTrainer
+    from training.trainers.configs import load_config
+    from training.trainers.distributed import DistEnv
+
+    out = tmp_path_factory.mktemp("tt_runs") / "autoencoder"
+    trainer = AutoencoderTrainer(load_config("tiny"), tt_manifest, out, DistEnv())
+    trainer.fit()
+    trainer.close()
+    return out
+
+
+@pytest.fixture(scope="session")
+def tt_diffusion_run(tmp_path_factory: pytest.TempPathFactory, tt_autoencoder_run: Path) -> Path:
+    """A finished tiny diffusion run (4 steps) on the tiny autoencoder's latents."""
+    from training.trainers.configs import load_config
+    from training.trainers.diffusion import DiffusionTrainer
+    from training.trainers.distributed import DistEnv
+
+    out = tmp_path_factory.mktemp("tt_runs") / "diffusion"
+    trainer = DiffusionTrainer(load_config("tiny"), tt_autoencoder_run, out, DistEnv())
+    trainer.fit()
+    trainer.close()
+    return out

@@ -1,0 +1,195 @@
+"""Lesion inpainting: a region of a real or synthetic volume is regenerated from a prompt."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..device import inference_context
+from ..geometry import Grid
+from ..pipeline import BrainGenPipeline
+from ..progress import CancelToken, EtaClock, ProgressCallback, ProgressEvent
+from .blend import BlendRegion, composite
+from .inputs import InpaintInputs, prepare_inputs
+from .latents import encode_image, latent_downsampling, latent_mask
+from .model_space import sample_at_voxels
+from .model_view import ModelView, build_model_view
+from .parameters import DEFAULT_BLEND_MARGIN_MM, InpaintParameters, validate_inpaint
+from .provenance import inpaint_provenance
+from .repaint import repaint
+from .resampling import Resampling
+from .sampling import LatentProblem, SamplerRun
+from .source import SourceImage
+from .unet_inpainting import sample_with_inpaint_unet
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class InpaintResult:
+    """The outputs of one inpainting call, in the source volume's grid.
+
+    Args:
+        array: the inpainted volume, in the source's dtype; bit-identical to it outside ``region``.
+        lesion_mask: uint8 mask (1 = synthetic lesion region).
+        affine: the source's voxel-to-RAS matrix.
+        provenance: provenance of ``array``.
+        mask_provenance: provenance of ``lesion_mask``.
+        region: the composited voxels (mask + blend margin) and their weights.
+        model_grid: the grid the model worked on.
+        timings: seconds spent per phase.
+    """
+
+    array: np.ndarray
+    lesion_mask: np.ndarray
+    affine: np.ndarray
+    provenance: dict[str, Any]
+    mask_provenance: dict[str, Any]
+    region: BlendRegion
+    model_grid: Grid
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+class LesionInpainter:
+    """Regenerates the masked region of a volume so that it shows the prompted lesion.
+
+    Args:
+        pipeline: a loaded ``BrainGenPipeline`` (its bundle, text encoder and device are used).
+    """
+
+    def __init__(self, pipeline: BrainGenPipeline) -> None:
+        self.pipeline = pipeline
+        self.config = pipeline.config
+        self.device = pipeline.device
+
+    @classmethod
+    def from_bundle(cls, path: str | os.PathLike | None = None, device: str = "auto") -> "LesionInpainter":
+        """Load ``path`` (default: the embedded bundle) onto ``device``."""
+        return cls(BrainGenPipeline.from_bundle(path, device))
+
+    def parameters(self, prompt: str, **kwargs: Any) -> InpaintParameters:
+        """``validate_inpaint`` against this bundle; keyword arguments as there."""
+        return validate_inpaint(self.config, prompt, **kwargs)
+
+    def __call__(
+        self,
+        volume: np.ndarray,
+        affine: np.ndarray,
+        mask: np.ndarray,
+        prompt: str,
+        negative_prompt: str = "",
+        num_inference_steps: int | None = None,
+        guidance_scale: float | None = None,
+        sampler: str | None = None,
+        seed: int | None = None,
+        method: str = "auto",
+        blend_margin_mm: float = DEFAULT_BLEND_MARGIN_MM,
+        resampling: Resampling | None = None,
+        mask_affine: np.ndarray | None = None,
+        resample_mask: bool = False,
+        callback: ProgressCallback | None = None,
+        cancel: CancelToken | None = None,
+    ) -> InpaintResult:
+        """Inpaint arrays: ``volume`` (i, j, k) with RAS ``affine``, and a lesion ``mask``.
+
+        Args:
+            volume: the image; any real dtype, returned in the same dtype.
+            affine: its 4x4 voxel-to-RAS matrix (any orientation and spacing).
+            mask: lesion mask; non-zero = region to regenerate. In the volume's grid unless ``mask_affine`` is given.
+            prompt: the lesion to paint, e.g. "multiple small periventricular lesions".
+            negative_prompt: replaces the empty prompt as guidance's unconditional branch.
+            num_inference_steps: sampler steps (bundle default if None).
+            guidance_scale: classifier-free guidance weight (bundle default if None).
+            sampler: ``dpm++``, ``ddim``, ``euler`` or ``ddpm`` (bundle default if None).
+            seed: seed; random (and recorded) if None.
+            method: ``auto``, ``repaint`` or ``inpaint_unet``.
+            blend_margin_mm: feathered band around the mask; voxels beyond it are untouched.
+            resampling: RePaint's jump schedule (``repaint`` only).
+            mask_affine: the mask's own voxel-to-RAS matrix, if its grid differs from the volume's.
+            resample_mask: with ``mask_affine``, resample the mask instead of refusing a different grid.
+            callback: receives ``ProgressEvent`` after each U-Net evaluation and after decoding.
+            cancel: checked before each evaluation.
+        """
+        params = self.parameters(prompt, negative_prompt=negative_prompt, steps=num_inference_steps,
+                                 guidance_scale=guidance_scale, sampler=sampler, seed=seed, method=method,
+                                 blend_margin_mm=blend_margin_mm, resampling=resampling)
+        source = SourceImage(np.asarray(volume), np.asarray(affine, dtype=float))
+        mask_image = SourceImage(np.asarray(mask), np.asarray(affine if mask_affine is None else mask_affine, dtype=float))
+        inputs = prepare_inputs(source, mask_image, resample_mask)
+        return self.inpaint(inputs, params, callback, cancel)
+
+    def inpaint(self, inputs: InpaintInputs, params: InpaintParameters, callback: ProgressCallback | None = None,
+                cancel: CancelToken | None = None) -> InpaintResult:
+        """Inpaint validated inputs (see ``prepare_inputs``) with validated parameters (see ``parameters``)."""
+        timings: dict[str, float] = {}
+        start = time.perf_counter()
+        view = build_model_view(inputs, self.config, params.blend_margin_mm)
+        timings["prepare_seconds"] = time.perf_counter() - start
+        logger.info("Inpainting %d voxels (%.2f ml) of %s with %s on a %s model grid.", inputs.mask_voxels,
+                    inputs.mask_volume_ml, inputs.volume.name, params.method, "x".join(map(str, view.grid.shape)))
+        generated = self.generate(view, params, callback, cancel, timings)
+        compose_start = time.perf_counter()
+        values = view.intensity.to_input_scale(sample_at_voxels(generated, view.grid, view.region.indices,
+                                                                inputs.volume.affine))
+        array = composite(inputs.volume.array, view.region, values)
+        changed = int(np.count_nonzero(array[view.region.indices] != inputs.volume.array[view.region.indices]))
+        timings["composite_seconds"] = time.perf_counter() - compose_start
+        timings["total_seconds"] = time.perf_counter() - start
+        device = str(self.device)
+        return InpaintResult(
+            array=array,
+            lesion_mask=inputs.mask.astype(np.uint8),
+            affine=inputs.volume.affine.copy(),
+            provenance=inpaint_provenance(self.config, inputs, params, view, device, changed, "volume"),
+            mask_provenance=inpaint_provenance(self.config, inputs, params, view, device, changed, "lesion_mask"),
+            region=view.region,
+            model_grid=view.grid,
+            timings=timings,
+        )
+
+    def generate(self, view: ModelView, params: InpaintParameters, callback: ProgressCallback | None = None,
+                 cancel: CancelToken | None = None, timings: dict[str, float] | None = None) -> np.ndarray:
+        """The model-grid image in [0, 1] with the masked region generated (the rest is reconstructed)."""
+        timings = {} if timings is None else timings
+        g = params.generation
+        factor = latent_downsampling(self.config)
+        run = SamplerRun(g.sampler, self.config.noise_scheduler, g.steps, g.seed, self.device)
+        evaluations = Resampling.model_evaluations(params.resampling.path(g.steps)) if params.method == "repaint" else g.steps
+        clock = EtaClock(evaluations + 1)
+
+        def on_step(step: int, steps: int) -> None:
+            elapsed, eta = clock.tick()
+            if callback is not None:
+                callback(ProgressEvent("denoise", step, steps, 1, 1, elapsed, eta))
+
+        with inference_context(self.device):
+            encode_start = time.perf_counter()
+            context = self.pipeline.encode_prompts(g.prompt, g.negative_prompt)
+            problem = LatentProblem(
+                clean_latent=encode_image(self.pipeline.bundle.autoencoder, view.image, self.config.scale_factor, self.device),
+                mask=latent_mask(view.mask, factor, self.device),
+                context=context,
+                guidance_scale=g.guidance_scale,
+            )
+            timings["encode_seconds"] = time.perf_counter() - encode_start
+            denoise_start = time.perf_counter()
+            if params.method == "inpaint_unet":
+                latent = sample_with_inpaint_unet(self.pipeline.bundle.inpaint_unet, problem, run, on_step, cancel)
+            else:
+                latent = repaint(self.pipeline.bundle.unet, problem, run, params.resampling, on_step, cancel)
+            timings["denoise_seconds"] = time.perf_counter() - denoise_start
+            if cancel is not None:
+                cancel.check()
+            decode_start = time.perf_counter()
+            image = self.pipeline.decode(latent)
+            timings["decode_seconds"] = time.perf_counter() - decode_start
+        elapsed, eta = clock.tick()
+        if callback is not None:
+            callback(ProgressEvent("decode", evaluations, evaluations, 1, 1, elapsed, eta))
+        return image
