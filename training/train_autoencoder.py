@@ -47,6 +47,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             trainer.fit(args.until_step)
         trainer.close()
+        if trainer.stop.requested:
+            return trainer.stop.exit_code  # stopped early: a pipeline must not go on to the next stage
     except (TrainingConfigError, DataError, RunFolderBusyError, CheckpointError, FileExistsError, FileNotFoundError) as exc:
         logger.error("%s", exc)
         return 2

@@ -48,7 +48,9 @@ def main(argv: list[str] | None = None) -> int:
             trainer = DiffusionTrainer(config, args.autoencoder, args.out, env, resume=args.resume)
             step = trainer.fit(args.until_step)
             trainer.close()
-            finished = step >= config.diffusion.max_steps and not trainer.stop.requested
+            if trainer.stop.requested:
+                return trainer.stop.exit_code  # stopped early: nothing to export yet
+            finished = step >= config.diffusion.max_steps
         else:
             finished = True
         if args.export_bundle and finished and env.is_main:

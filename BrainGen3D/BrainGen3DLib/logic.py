@@ -31,12 +31,17 @@ DEVICES = ("auto", "cpu", "cuda")
 MAX_SEED = 2**63 - 1
 MAX_STEPS = 1000
 
-ERROR_ADVICE = {
-    "out_of_memory": "Generation ran out of memory. Generate fewer volumes at once, choose the CPU if the GPU is "
-                     "small, or close other programs.",
-    "bundle": "The model bundle cannot be used. Choose another bundle folder, or reinstall the engine to restore "
-              "the default bundle.",
-}
+
+
+def explain_failure(kind: str | None, message: str) -> str:
+    """The user-facing text for a failed run: what happened, what to do, and the worker's own words."""
+    if kind == "out_of_memory":
+        return _("Generation ran out of memory. Generate fewer volumes at once, choose the CPU if the GPU is small, "
+                 "or close other programs.") + "\n" + _("Worker message: {message}").format(message=message)
+    if kind == "bundle":
+        return message + "\n" + _("Choose another bundle folder, or reinstall the engine to restore the default "
+                                   "bundle.")
+    return message
 
 
 class SettingsError(ValueError):
@@ -208,8 +213,8 @@ class GenerationLogic:
 
         def finished(outcome: RunOutcome) -> None:
             self._remove_output_dir()
-            if outcome.status == RunStatus.FAILED and outcome.error_kind in ERROR_ADVICE:
-                outcome.message = f"{outcome.message}\n{_(ERROR_ADVICE[outcome.error_kind])}"
+            if outcome.status == RunStatus.FAILED:
+                outcome.message = explain_failure(outcome.error_kind, outcome.message)
             if outcome.status == RunStatus.FAILED:
                 logger.error("BrainGen3D generation failed (%s): %s", outcome.error_kind, outcome.message)
             if on_finished is not None:

@@ -31,6 +31,7 @@ logger = logging.getLogger(__name__)
 EXIT_EVENT = "exit"
 LOG_TAIL_LINES = 20
 DEFAULT_KILL_TIMEOUT = 2.0
+READER_GRACE_SECONDS = 2.0
 
 
 def kill_process_tree(popen: subprocess.Popen, timeout: float = DEFAULT_KILL_TIMEOUT) -> None:
@@ -165,9 +166,12 @@ class JsonLinesProcess:
                 self._queue.put({"event": "log", "level": "debug", "message": line, "source": "stderr"})
 
     def _wait_for_exit(self, readers: list[threading.Thread]) -> None:
+        returncode = self._popen.wait()
+        # Normally the streams close with the process; a descendant that escaped the kill could keep
+        # them open, so do not wait for them forever.
         for reader in readers:
-            reader.join()
-        self._queue.put({"event": EXIT_EVENT, "returncode": self._popen.wait()})
+            reader.join(READER_GRACE_SECONDS)
+        self._queue.put({"event": EXIT_EVENT, "returncode": returncode})
 
     def events(self) -> list[dict[str, Any]]:
         """All events received since the last call, without blocking."""

@@ -10,6 +10,7 @@ import pytest
 from scipy import ndimage as ndi
 
 from braingen3d.geometry import mni_grid
+from training.captions.measure import template_tissue_masks
 from training.cohort.templates import load_templates
 from training.data.manifest import COLUMNS, read_manifest, write_manifest
 from training.data.placement import mni_brain_centre_mm
@@ -106,3 +107,24 @@ def test_registration_aligns_a_shifted_rotated_template(tmp_path):
     brain = templates.brain > 0.5
     correlation = np.corrcoef(result[brain], templates.t1[brain])[0, 1]
     assert correlation > 0.97  # about 0.68 with the centring alone
+
+
+def test_label_ventricles_splits_csf_only_maps(tmp_path):
+    templates = load_templates(GRID)
+    csf = templates.csf + templates.ventricles
+    labels = np.argmax(np.stack([1.0 - templates.brain, csf, templates.gm, templates.wm]), axis=0).astype(np.uint8)  # FAST-like: 0-3
+    nib.save(nib.Nifti1Image(templates.t1.copy(), GRID.affine), tmp_path / "t1.nii.gz")
+    nib.save(nib.Nifti1Image(labels, GRID.affine), tmp_path / "fast.nii.gz")
+    row = {column: "" for column in COLUMNS}
+    row.update(subject_id="f", image="t1.nii.gz", modality="T1", tissue_map="fast.nii.gz", dataset="t", split="train")
+    write_manifest(tmp_path / "manifest.csv", [row])
+    params = PreprocessParams(GRID.shape, 4.0, register=False, label_ventricles=True)
+    result = np.asarray(nib.load(read_manifest(preprocess_manifest(tmp_path / "manifest.csv", tmp_path / "prep", params, progress=False))[0]["tissue_map"]).dataobj)
+    ventricles = result == 4
+    expected = (templates.ventricles > csf / 2) & (csf > 0.5)
+    assert ventricles.sum() == pytest.approx(expected.sum(), rel=0.5)
+    assert (ventricles & expected).sum() > 0.6 * expected.sum()
+    # Only CSF in the ventricle region changes; sulcal CSF elsewhere stays CSF.
+    roi = template_tissue_masks(GRID)["ventricle_roi"]
+    assert not (ventricles & ~roi).any()
+    assert ((result == 1) & ~roi).sum() >= 0.8 * ((labels == 1) & ~roi).sum() > 100

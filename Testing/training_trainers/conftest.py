@@ -10,10 +10,12 @@ import torch
 from braingen3d.bundle import preset_config
 
 
-@pytest.fixture(autouse=True)
-def _tt_restore_threads():
-    """Trainers set the torch thread count; give the rest of the suite its setting back."""
+@pytest.fixture(autouse=True, scope="session")
+def _tt_single_thread():
+    """One torch thread: the tiny networks here are dominated by thread synchronisation, which is very
+    slow when the CPU is shared. The previous setting is restored for the rest of the suite."""
     threads = torch.get_num_threads()
+    torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
 

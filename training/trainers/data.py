@@ -153,12 +153,15 @@ def random_patch_corner(mask: np.ndarray, patch: tuple[int, int, int], rng: np.r
     shape = mask.shape
     centre = None
     if rng.random() < foreground_bias and mask.any():
-        # Rejection sampling: the brain fills a large part of the grid, so few draws are needed.
-        for _ in range(200):
+        # Rejection sampling is cheap when the brain fills much of the grid (the usual case) ...
+        for _ in range(32):
             candidate = tuple(int(rng.integers(0, s)) for s in shape)
             if mask[candidate]:
                 centre = candidate
                 break
+        else:  # ... and an exact draw from the mask's voxels covers small masks.
+            flat = np.flatnonzero(mask)
+            centre = tuple(int(c) for c in np.unravel_index(flat[rng.integers(0, flat.size)], shape))
     if centre is None:
         centre = tuple(int(rng.integers(0, s)) for s in shape)
     return tuple(int(np.clip(c - p // 2, 0, s - p)) for c, p, s in zip(centre, patch, shape))

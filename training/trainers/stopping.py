@@ -17,6 +17,7 @@ class StopFlag:
 
     def __init__(self) -> None:
         self.requested = False
+        self.signal_number: int | None = None
         self._previous: dict[int, object] = {}
 
     def install(self) -> "StopFlag":
@@ -30,8 +31,14 @@ class StopFlag:
         if self.requested:
             signal.signal(signum, signal.SIG_DFL)
         self.requested = True
+        self.signal_number = signum
         logger.warning("Received %s: finishing the current step, saving a checkpoint and exiting.",
                        signal.Signals(signum).name)
+
+    @property
+    def exit_code(self) -> int:
+        """The conventional exit status of a process stopped by the signal (128 + number), else 0."""
+        return 128 + self.signal_number if self.signal_number else 0
 
     def uninstall(self) -> None:
         for sig, handler in self._previous.items():

@@ -102,7 +102,7 @@ def test_second_generation_reuses_the_folder_and_keeps_names_unique(scene, stand
     [
         ("crash", "crash", ["exit code 3", "simulated crash"]),
         ("killed", "crash", ["signal SIGKILL", "memory"]),
-        ("oom", "out_of_memory", ["out of memory", "fewer volumes"]),
+        ("oom", "out_of_memory", ["ran out of memory", "fewer volumes", "Worker message: CUDA out of memory"]),
         ("bad_bundle", "bundle", ["unet.in_channels", "another bundle folder"]),
         ("outside", "import", ["outside its output folder"]),
         ("no_result", "protocol", ["without sending a result"]),

@@ -15,7 +15,7 @@ from BrainGen3DLib.bundle_card import BundleCardError, card_html, default_bundle
 from BrainGen3DLib.devices import DeviceInfo, DeviceProbe
 from BrainGen3DLib.process import JsonLinesProcess, RunHandlers, RunStatus, WorkerRunner, kill_process_tree
 
-from bg3d_gui import PROBE_ANSWER, fake_probe_command, write_fake_bundle
+from bg3d_gui import fake_probe_command, write_fake_bundle
 
 
 def python_command(code: str) -> list[str]:
@@ -121,8 +121,8 @@ def test_device_probe_reads_the_worker_probe_answer():
 
 
 def test_device_probe_explains_a_missing_engine():
-    info = probe(python_command("import sys; sys.stdin.read(); import braingen3d_not_installed_bg3d"))
-    assert info.error and "No module named" in info.error
+    info = probe(python_command("import sys; sys.stdin.read(); import some_missing_module_bg3d"))
+    assert info.error == "ModuleNotFoundError: No module named 'some_missing_module_bg3d'"
     info = probe(python_command("import sys; sys.stdin.read(); "
                                 "sys.exit('ModuleNotFoundError: No module named braingen3d')"))
     assert info.summary() == "Not detected: the engine is not installed yet; it is installed on the first Generate"
@@ -149,9 +149,9 @@ def _with_config(folder, **fields):
     [
         (lambda p: p / "missing", "does not exist"),
         (lambda p: p, "has no config.json"),
-        (lambda p: (p / "config.json").write_text("{not json") or p, "is not a valid bundle config"),
-        (lambda p: (p / "config.json").write_text("[1, 2]") or p, "is not a valid bundle config"),
-        (lambda p: (p / "config.json").write_text('{"version": "1"}') or p, "is not a valid bundle config"),
+        (lambda p: (p / "config.json").write_text("{not json") and p, "is not a valid bundle config"),
+        (lambda p: (p / "config.json").write_text("[1, 2]") and p, "is not a valid bundle config"),
+        (lambda p: (p / "config.json").write_text('{"version": "1"}') and p, "is not a valid bundle config"),
         (lambda p: ".", "No bundle folder is chosen"),
     ],
 )

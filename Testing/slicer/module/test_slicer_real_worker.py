@@ -1,7 +1,9 @@
-"""The module with the real worker (``python -m braingen3d.worker``) and a tiny random bundle.
+"""The module with the real worker (``python -m braingen3d.worker``) and the shared tiny random bundle.
 
-These runs import torch, MONAI and the text encoder in a child process, so each costs several
-seconds; the volumes are 16³ noise (random weights), which is all geometry and plumbing need.
+Each worker run imports torch, MONAI and the text encoder in a child process, which costs several
+seconds of CPU, so these tests make as few runs as they can: two generations and one cancelled run.
+The volumes are 16³ noise (random weights), which is all that geometry, provenance and
+reproducibility need.
 """
 
 from __future__ import annotations
@@ -12,11 +14,10 @@ import time
 
 import numpy as np
 import psutil
-import pytest
 import slicer
 import vtk
 
-from bg3d_gui import make_panel, process_events_until, start_qt, type_text
+from bg3d_gui import make_panel, process_events_until, start_qt
 
 WORKER = [sys.executable, "-m", "braingen3d.worker"]
 
@@ -27,58 +28,48 @@ def ijk_to_ras(node) -> np.ndarray:
     return np.array([[matrix.GetElement(r, c) for c in range(4)] for r in range(4)])
 
 
-def test_module_self_test_generates_with_the_real_worker(scene, tiny_bundle, monkeypatch):
-    """``BrainGen3DTest`` (what Slicer's test runner calls) with the tiny bundle as the default bundle."""
+def scene_volumes(scene) -> list:
+    return [n for n in slicer.util.getNodesByClass("vtkMRMLScalarVolumeNode") if scene.IsNodePresent(n)]
+
+
+def test_self_test_volume_is_on_the_bundle_grid_and_the_panel_reproduces_it(scene, tiny_bundle, work_root,
+                                                                           monkeypatch):
+    """``BrainGen3DTest`` (what Slicer's test runner calls) generates a volume; the panel then loads that
+    volume's parameters and generates it again, voxel for voxel."""
     start_qt()
     monkeypatch.setenv("BRAINGEN3D_BUNDLE", str(tiny_bundle))
     import BrainGen3D
 
-    test = BrainGen3D.BrainGen3DTest()
-    test.runTest()
-    node = slicer.util.getNodesByClass("vtkMRMLScalarVolumeNode")[-1]
+    BrainGen3D.BrainGen3DTest().runTest()
+    (node,) = scene_volumes(scene)
     config = json.loads((tiny_bundle / "config.json").read_text())
-    # The volume sits on the bundle's grid: voxel (i, j, k) maps to RAS through the bundle's affine.
+    # Voxel (i, j, k) maps to RAS through the bundle's own affine.
     np.testing.assert_allclose(ijk_to_ras(node), np.asarray(config["spatial"]["affine"]), atol=1e-4)
     assert slicer.util.arrayFromVolume(node).shape == tuple(reversed(config["spatial"]["shape"]))
     for key in ("prompt", "seed", "steps", "guidance_scale", "sampler", "bundle_id", "bundle_version", "created",
                 "engine_version", "device", "synthetic"):
         assert node.GetAttribute(f"BrainGen3D.{key}") not in (None, ""), key
-    assert node.GetAttribute("BrainGen3D.negative_prompt") == ""
     assert node.GetAttribute("BrainGen3D.bundle_id") == config["bundle_id"]
+    assert node.GetAttribute("BrainGen3D.negative_prompt") == ""
 
-
-def test_panel_generates_then_reproduces_a_volume_from_its_attributes(scene, tiny_bundle, work_root, monkeypatch):
-    start_qt()
-    monkeypatch.setenv("BRAINGEN3D_BUNDLE", str(tiny_bundle))
-    widget = make_panel(WORKER, work_root, probe_command=WORKER)
+    widget = make_panel(WORKER, work_root)
     ui = widget.ui
     try:
-        type_text(ui.promptTextEdit, "T1-weighted brain MRI of a 64-year-old female")
-        ui.stepsSpinBox.setValue(2)
-        ui.seedSpinBox.setValue(314)
-        ui.numVolumesSpinBox.setValue(2)
+        ui.seedSpinBox.setValue(1)
+        ui.stepsSpinBox.setValue(9)
+        ui.generatedVolumeSelector.setCurrentNode(node)
+        ui.regenerateButton.click()
+        assert (ui.seedSpinBox.value(), ui.stepsSpinBox.value(), ui.numVolumesSpinBox.value()) == (11, 2, 1)
+        assert ui.useDefaultBundleCheckBox.isChecked()
         ui.generateButton.click()
         statuses = set()
-        process_events_until(lambda: statuses.add(ui.statusLabel.text()) or not widget.logic.busy, 240)
-        assert ui.statusLabel.text().startswith("Generated 2 volume(s)"), ui.statusLabel.text()
-        assert any(text.startswith("Volume ") and " step " in text for text in statuses), statuses
-        # The real worker's probe task filled in the device line meanwhile.
-        process_events_until(lambda: widget.sections[0].device_info is not None, 60)
-        assert ui.deviceStatusLabel.text().startswith(("CPU only", "CUDA"))
-
-        first, second = [n for n in slicer.util.getNodesByClass("vtkMRMLScalarVolumeNode") if scene.IsNodePresent(n)]
-        assert (first.GetAttribute("BrainGen3D.seed"), second.GetAttribute("BrainGen3D.seed")) == ("314", "315")
-        assert not np.array_equal(slicer.util.arrayFromVolume(first), slicer.util.arrayFromVolume(second))
-
-        ui.generatedVolumeSelector.setCurrentNode(second)
-        ui.regenerateButton.click()
-        assert (ui.seedSpinBox.value(), ui.numVolumesSpinBox.value()) == (315, 1)
-        ui.generateButton.click()
-        process_events_until(lambda: not widget.logic.busy, 240)
-        again = [n for n in slicer.util.getNodesByClass("vtkMRMLScalarVolumeNode") if scene.IsNodePresent(n)][-1]
-        assert again not in (first, second)
-        np.testing.assert_array_equal(slicer.util.arrayFromVolume(again), slicer.util.arrayFromVolume(second))
-        np.testing.assert_allclose(ijk_to_ras(again), ijk_to_ras(second))
+        process_events_until(lambda: statuses.add(ui.statusLabel.text()) or not widget.logic.busy, 300)
+        assert ui.statusLabel.text().startswith("Generated 1 volume(s)"), ui.statusLabel.text()
+        assert any(text.startswith("Volume 1/1, ") and " step " in text for text in statuses), statuses
+        again = scene_volumes(scene)[-1]
+        assert again is not node
+        np.testing.assert_array_equal(slicer.util.arrayFromVolume(again), slicer.util.arrayFromVolume(node))
+        np.testing.assert_allclose(ijk_to_ras(again), ijk_to_ras(node))
     finally:
         widget.cleanup()
         widget.parent.close()
@@ -110,3 +101,19 @@ def test_cancelling_the_real_worker_kills_it_and_changes_nothing(scene, tiny_bun
     finally:
         widget.cleanup()
         widget.parent.close()
+
+
+def test_the_panel_understands_the_real_probe_answer():
+    """The worker's ``probe`` task output (run in-process here; torch is already loaded) parses into the
+    device line."""
+    from braingen3d.worker import run_probe
+
+    from BrainGen3DLib.devices import DeviceInfo
+
+    (output,) = run_probe({"task": "probe"}, emit=None)
+    info = DeviceInfo.from_probe_output(output)
+    import torch
+
+    assert info.torch_version == torch.__version__ and info.cuda_available == torch.cuda.is_available()
+    assert info.engine_version and info.cpu_threads >= 1
+    assert info.summary().startswith("CUDA" if info.cuda_available else "CPU only")

@@ -239,3 +239,14 @@ def test_saving_and_reloading_the_scene_restores_the_panel(panel_factory, scene,
     assert not ui.useDefaultBundleCheckBox.isChecked()
     assert ui.bundlePathLineEdit.currentPath == str(tmp_path / "my bundle")
     assert "Edited by hand" in ui.promptStatusLabel.text()
+
+
+def test_the_documentation_screenshot_renders(scene, tmp_path):
+    """docs/images/panel.png comes from render_panel_screenshot.py; it must keep working."""
+    from PIL import Image
+
+    from render_panel_screenshot import render
+
+    image = Image.open(render(tmp_path / "panel.png")).convert("RGB")
+    assert image.width == 460 and image.height > 800
+    assert len(image.getcolors(maxcolors=1 << 20)) > 100, "the screenshot is blank"

@@ -1,0 +1,165 @@
+"""Configs, data checks, captions, loss weighting and LR schedule of the trainers."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+import torch
+
+from braingen3d.bundle import preset_config
+from braingen3d.schedulers import make_training_scheduler
+from training.trainers import autoencoder as autoencoder_module
+from training.trainers.autoencoder import build_perceptual_loss, kl_divergence
+from training.trainers.captioning import CaptionSource, MinimalCaptionBuilder, load_caption_builder
+from training.trainers.configs import TrainingConfigError, apply_overrides, load_config
+from training.trainers.data import DataError, VolumeStore, check_on_grid, random_patch_corner, read_manifest
+from training.trainers.diffusion import min_snr_weights
+from training.trainers.evaluation import masked_ssim_psnr
+from training.trainers.schedule import WarmupCosine
+
+
+@pytest.mark.parametrize("name", ["tiny", "small", "base", "large"])
+def test_shipped_configs_match_their_presets(name: str) -> None:
+    config = load_config(name)
+    bundle = config.bundle_config()
+    assert bundle.unet == preset_config(name).unet
+    assert all(p % config.downsampling == 0 for p in config.autoencoder.patch_size)
+    assert bundle.noise_scheduler["prediction_type"] == "v_prediction"
+
+
+def test_small_config_fits_the_cpu_budget() -> None:
+    config = load_config("small")
+    # Measured on 2 idle cores: ~2.3 s per autoencoder step (48^3 patches, batch 2), ~1.4 s per U-Net step (batch 8).
+    autoencoder_minutes = config.autoencoder.max_steps * 2.3 / 60
+    diffusion_minutes = config.diffusion.max_steps * 1.4 / 60
+    assert autoencoder_minutes <= 60 and diffusion_minutes <= 120
+    assert config.bundle_config().latent_shape == (4, 20, 24, 20)
+
+
+def test_overrides_and_config_errors(tmp_path: Path) -> None:
+    config = load_config("tiny", ["autoencoder.max_steps=7", "diffusion.preview_prompt=a brain", "diffusion.min_snr_gamma=null"])
+    assert config.autoencoder.max_steps == 7 and config.diffusion.preview_prompt == "a brain"
+    assert config.diffusion.min_snr_gamma is None
+    with pytest.raises(TrainingConfigError, match="Unknown field"):
+        load_config("tiny", ["autoencoder.max_stepz=7"])
+    with pytest.raises(TrainingConfigError, match="divisible by 2"):
+        load_config("tiny", ["autoencoder.patch_size=[15, 16, 16]"])
+    with pytest.raises(TrainingConfigError, match="section.field=value"):
+        apply_overrides({}, ["autoencoder.max_steps"])
+    with pytest.raises(TrainingConfigError, match="Available"):
+        load_config("huge")
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"name": "x", "preset": "nope"}))
+    with pytest.raises(TrainingConfigError, match="preset"):
+        load_config(str(bad))
+
+
+def test_off_grid_and_unnormalised_images_are_refused(tmp_path: Path, tt_manifest: Path) -> None:
+    grid = preset_config("tiny").grid
+    shifted = grid.affine.copy()
+    shifted[0, 3] += 5.0
+    nib.save(nib.Nifti1Image(np.zeros((16, 16, 16), np.float32), shifted), tmp_path / "shifted.nii.gz")
+    with pytest.raises(DataError, match="training.data.preprocess"):
+        check_on_grid(tmp_path / "shifted.nii.gz", grid)
+    nib.save(nib.Nifti1Image(np.zeros((16, 16, 12), np.float32), grid.affine), tmp_path / "small.nii.gz")
+    with pytest.raises(DataError, match=r"shape \(16, 16, 12\)"):
+        check_on_grid(tmp_path / "small.nii.gz", grid)
+    records = read_manifest(tt_manifest, ("train",))
+    assert len(records) == 6 and {r.split for r in records} == {"train"}
+    loud = tmp_path / "loud.nii.gz"
+    nib.save(nib.Nifti1Image(np.full((16, 16, 16), 300.0, np.float32), grid.affine), loud)
+    store = VolumeStore(records, grid)
+    object.__setattr__(store.records[0], "image", loud)
+    with pytest.raises(DataError, match=r"\[0, 1\]"):
+        store.image(0)
+
+
+def test_patches_are_biased_to_the_brain() -> None:
+    mask = np.zeros((40, 40, 40), bool)
+    mask[30:38, 30:38, 30:38] = True
+    rng = np.random.default_rng(0)
+    corners = [random_patch_corner(mask, (8, 8, 8), rng, foreground_bias=1.0) for _ in range(50)]
+    assert all(0 <= c <= 32 for corner in corners for c in corner)
+    hits = [mask[c[0]:c[0] + 8, c[1]:c[1] + 8, c[2]:c[2] + 8].any() for c in corners]
+    assert all(hits)
+
+
+def test_captions_use_override_else_a_fresh_paraphrase(tt_manifest: Path) -> None:
+    rows = [r.fields for r in read_manifest(tt_manifest)]
+    builder, name = load_caption_builder(tt_manifest)  # no norms.json next to this manifest
+    assert isinstance(builder, MinimalCaptionBuilder) and "minimal" in name
+    source = CaptionSource(builder)
+    rng = np.random.default_rng(0)
+    assert source(rows[0], rng) == "a sphere with an override caption"
+    assert source(rows[1], rng) == "T1 MRI of a 35-year-old female"
+
+
+def test_caption_builder_with_norms_draws_new_paraphrases(tmp_path: Path) -> None:
+    from training.captions import CohortNorms
+    from training.captions.measure import STRUCTURES
+
+    rng = np.random.default_rng(0)
+    subjects = [{"age": str(20 + a), "sex": "MF"[a % 2], **{s: str(100.0 + rng.normal(0, 5)) for s in STRUCTURES}}
+                for a in range(40)]
+    CohortNorms.fit(subjects).save(tmp_path / "norms.json")
+    builder, name = load_caption_builder(tmp_path / "manifest.csv")
+    assert "CaptionBuilder" in name
+    record = {"modality": "FLAIR", "age": "64", "sex": "F", "caption": "", "lesion_count": "2",
+              "lesion_max_diameter_mm": "6", **{s: "100" for s in STRUCTURES}}
+    record["ventricles_ml"] = "160"
+    source = CaptionSource(builder)
+    captions = {source(record, rng) for _ in range(30)}
+    assert len(captions) > 3  # a new paraphrase each draw
+    assert all("ventricle" in c.lower() for c in captions)
+
+
+def test_min_snr_weights() -> None:
+    scheduler = make_training_scheduler(preset_config("tiny").noise_scheduler)
+    alphas = scheduler.alphas_cumprod.float()
+    t = torch.tensor([0, 500, 999])
+    snr = alphas[t] / (1 - alphas[t])
+    v = min_snr_weights(alphas, t, 5.0, "v_prediction")
+    eps = min_snr_weights(alphas, t, 5.0, "epsilon")
+    assert torch.allclose(v, torch.minimum(snr, torch.tensor(5.0)) / (snr + 1))
+    assert torch.allclose(eps, torch.minimum(snr, torch.tensor(5.0)) / snr)
+    assert v[0] < 1.0 and eps[-1] == pytest.approx(1.0)  # clamped at low noise, unweighted at high noise (eps)
+
+
+def test_warmup_cosine_schedule() -> None:
+    schedule = WarmupCosine(warmup_steps=10, total_steps=110, min_ratio=0.1)
+    assert schedule(0) == pytest.approx(0.1) and schedule(9) == pytest.approx(1.0)
+    assert schedule(60) == pytest.approx(0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * 0.5)))
+    assert schedule(110) == pytest.approx(0.1) and schedule(500) == pytest.approx(0.1)
+
+
+def test_kl_and_masked_metrics() -> None:
+    mu, sigma = torch.zeros(2, 4, 3, 3, 3), torch.ones(2, 4, 3, 3, 3)
+    assert float(kl_divergence(mu, sigma)) == 0.0
+    assert float(kl_divergence(mu + 1.0, sigma)) == pytest.approx(0.5 * 4 * 27)
+    rng = np.random.default_rng(0)
+    image = rng.random((24, 24, 24)).astype(np.float32)
+    mask = np.zeros(image.shape, bool)
+    mask[6:18, 6:18, 6:18] = True
+    ssim, psnr = masked_ssim_psnr(image, image, mask)
+    assert ssim == pytest.approx(1.0) and math.isinf(psnr)
+    noisy = image.copy()
+    noisy[mask] += 0.1
+    ssim, psnr = masked_ssim_psnr(image, noisy, mask)
+    assert psnr == pytest.approx(20.0, abs=1e-3) and ssim < 1.0
+
+
+def test_perceptual_loss_without_cached_weights_explains_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
+    import monai.losses
+
+    def offline(*args, **kwargs):
+        raise OSError("no network")
+
+    monkeypatch.setattr(monai.losses, "PerceptualLoss", offline)
+    with pytest.raises(TrainingConfigError, match="perceptual_weight=0"):
+        build_perceptual_loss("squeeze")

@@ -1,0 +1,34 @@
+"""Batch generation of synthetic cases straight into nnU-Net v2 raw datasets, shardable over processes.
+
+* ``prompt_templates``: templates with named attributes, rendered in the training captions' wording;
+* ``ranges``: attribute ranges from the command line (``20-90``, ``normal,enlarged``);
+* ``plan``: the deterministic case list (ids, seeds, prompts, lesion sizes) of a batch;
+* ``sharding``: which cases a torchrun rank makes (``index % WORLD_SIZE == RANK``);
+* ``white_matter`` and ``lesions``: lesion masks placed in the generated image's white matter;
+* ``runner``: generate, inpaint lesions, write with ``NnunetDatasetWriter``; resumable;
+* ``coordination``: rank 0 creates the dataset, the other ranks join it.
+
+See docs/batch.md.
+"""
+
+from .lesions import PlacedLesion, place_lesions
+from .plan import (
+    BatchPlan,
+    CaseSpec,
+    GenerationSettings,
+    LesionRanges,
+    parse_modality,
+    plan_from_prompts,
+    plan_from_template,
+    read_prompt_file,
+)
+from .prompt_templates import ATTRIBUTES, DEFAULT_TEMPLATE, PromptTemplate, facts_from_prompt, lesion_phrase
+from .runner import BatchEvent, BatchResult, BatchRunner, check_dataset_target, check_plan_matches
+from .sharding import Shard
+
+__all__ = [
+    "ATTRIBUTES", "BatchEvent", "BatchPlan", "BatchResult", "BatchRunner", "CaseSpec", "DEFAULT_TEMPLATE",
+    "GenerationSettings", "LesionRanges", "PlacedLesion", "PromptTemplate", "Shard", "check_dataset_target",
+    "check_plan_matches", "facts_from_prompt", "lesion_phrase", "parse_modality", "place_lesions", "plan_from_prompts",
+    "plan_from_template", "read_prompt_file",
+]

@@ -1,0 +1,167 @@
+"""Prompt templates with named attributes, rendered in the wording the bundles were trained on.
+
+A template is ordinary text with ``{attribute}`` fields::
+
+    "{modality} MRI of a {age}-year-old {sex} with {ventricles} ventricles and {lesions}"
+
+Each field is rendered with the fixed phrases of the training captions (``training/captions/phrases.py``
+defines them; the engine may not import ``training``, so the few strings it needs are repeated here):
+``T2-weighted``, ``woman``, ``enlarged``, ``a 12 mm white-matter hyperintensity``... The same
+vocabulary read backwards (:func:`facts_from_prompt`) recovers modality, age and sex from a prompt.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from ..errors import InvalidInputError
+
+MODALITIES = ("T1", "T2", "FLAIR", "PD")
+MODALITY_WORDS = {"T1": "T1-weighted", "T2": "T2-weighted", "FLAIR": "FLAIR", "PD": "proton-density-weighted"}
+SEX_WORDS = {"F": "woman", "M": "man"}
+VENTRICLES = ("normal", "enlarged")
+NO_LESIONS = "no lesions"
+MULTIPLE_LESIONS = "multiple white-matter lesions"
+
+#: Attribute name → what it renders as. Used in the error for an unknown field.
+ATTRIBUTES: dict[str, str] = {
+    "modality": "contrast: T1-weighted, T2-weighted, FLAIR or proton-density-weighted (--modality)",
+    "age": "age in years (--age)",
+    "sex": "man or woman (--sex)",
+    "ventricles": "normal or enlarged (--ventricles)",
+    "lesions": "the lesion phrase: 'no lesions', 'a 12 mm white-matter hyperintensity' or "
+               "'multiple white-matter lesions' (--lesions, --lesion-size-mm)",
+}
+DEFAULT_TEMPLATE = "{modality} MRI of a {age}-year-old {sex} with {ventricles} ventricles and {lesions}"
+DEFAULT_LESION_PROMPT = "{lesions}"
+LESION_PROMPT_FIELDS = ("lesions", "count", "size", "modality")
+
+
+def article(word: str) -> str:
+    """``a`` or ``an`` before a spoken number or word (an 8 mm, an 11-year-old, a 12 mm)."""
+    vowel = word[:1].lower() in "aeiou" or re.match(r"^(8|11|18)(\D|$)", word) is not None
+    return "an" if vowel else "a"
+
+
+def _fix_articles(text: str) -> str:
+    # "a {age}-year-old" with age 80 renders "a 80-year-old"; English needs "an".
+    return re.sub(r"\b([Aa]) (?=(8\d*|11|18)[- ])", lambda m: m.group(1) + "n ", text)
+
+
+def lesion_phrase(count: int, largest_diameter_mm: float, modality: str) -> str:
+    """The caption phrase for ``count`` lesions: sized for one lesion, ``multiple ...`` for more.
+
+    Args:
+        count: number of lesions (0 gives ``no lesions``).
+        largest_diameter_mm: diameter of the largest lesion.
+        modality: T1 lesions are dark, so they are "lesions", not "hyperintensities".
+    """
+    if count <= 0:
+        return NO_LESIONS
+    if count > 1:
+        return MULTIPLE_LESIONS
+    size = str(int(round(largest_diameter_mm)))
+    noun = "lesion" if modality == "T1" else "hyperintensity"
+    return f"{article(size)} {size} mm white-matter {noun}"
+
+
+def template_fields(template: str, known: Mapping[str, Any] | tuple[str, ...] = tuple(ATTRIBUTES), what: str = "prompt template") -> list[str]:
+    """The attribute names used in ``template``, after checking each one is known.
+
+    Raises:
+        InvalidInputError: a field is unknown, positional (``{}``) or formatted (``{age:03d}``), or
+            the braces do not match.
+    """
+    try:
+        parsed = list(string.Formatter().parse(template))
+    except ValueError as error:
+        raise InvalidInputError(f"The {what} {template!r} has unmatched braces ({error}); write literal braces as {{{{ and }}}}.") from None
+    names: list[str] = []
+    for _, field, spec, conversion in parsed:
+        if field is None:
+            continue
+        if not field or field.isdigit():
+            raise InvalidInputError(f"The {what} {template!r} has an unnamed field '{{}}'; name it, e.g. {{age}}.")
+        if spec or conversion:
+            raise InvalidInputError(f"The {what} field {{{field}}} must not carry a format; write just {{{field.split('!')[0]}}}.")
+        if field not in known:
+            listing = "; ".join(f"{{{k}}}: {v}" for k, v in known.items()) if isinstance(known, Mapping) else ", ".join(f"{{{k}}}" for k in known)
+            raise InvalidInputError(f"The {what} uses an unknown attribute {{{field}}}. Known attributes: {listing}.")
+        if field not in names:
+            names.append(field)
+    return names
+
+
+@dataclass(frozen=True)
+class PromptTemplate:
+    """A checked template; :meth:`render` fills it from a case's attributes.
+
+    Args:
+        text: the template text with ``{attribute}`` fields (see :data:`ATTRIBUTES`).
+    """
+
+    text: str
+
+    def __post_init__(self) -> None:
+        if not self.text or not self.text.strip():
+            raise InvalidInputError(f"The prompt template is empty; give one such as {DEFAULT_TEMPLATE!r}.")
+        template_fields(self.text)
+
+    @property
+    def fields(self) -> list[str]:
+        return template_fields(self.text)
+
+    def render(self, attributes: Mapping[str, Any], lesions: str) -> str:
+        """The prompt for ``attributes`` (``modality``, ``age``, ``sex``, ``ventricles``) and a lesion phrase."""
+        values = {
+            "modality": MODALITY_WORDS.get(attributes.get("modality"), attributes.get("modality")),
+            "age": attributes.get("age"),
+            "sex": SEX_WORDS.get(attributes.get("sex"), attributes.get("sex")),
+            "ventricles": attributes.get("ventricles"),
+            "lesions": lesions,
+        }
+        return _fix_articles(self.text.format(**{k: values[k] for k in self.fields}))
+
+
+def render_lesion_prompt(template: str, count: int, largest_diameter_mm: float, modality: str) -> str:
+    """The inpainting prompt of a case; ``template`` may use ``{lesions}``, ``{count}``, ``{size}``, ``{modality}``."""
+    names = template_fields(template, LESION_PROMPT_FIELDS, "lesion prompt")
+    values = {"lesions": lesion_phrase(count, largest_diameter_mm, modality), "count": count,
+              "size": int(round(largest_diameter_mm)), "modality": MODALITY_WORDS.get(modality, modality)}
+    return _fix_articles(template.format(**{k: values[k] for k in names}))
+
+
+_MODALITY_PATTERNS = (
+    ("FLAIR", re.compile(r"\bFLAIR\b", re.I)),
+    ("PD", re.compile(r"\bproton[- ]density\b|\bPD\b", re.I)),
+    ("T1", re.compile(r"\bT1\b|\bT1[- ]?w", re.I)),
+    ("T2", re.compile(r"\bT2\b|\bT2[- ]?w", re.I)),
+)
+_AGE_PATTERNS = (re.compile(r"\b(\d{1,3})[- ]years?[- ]old\b", re.I), re.compile(r"\baged (\d{1,3})\b", re.I),
+                 re.compile(r"\b(\d{1,3}) years\b", re.I))
+_FEMALE = re.compile(r"\b(woman|female|girl|lady)\b", re.I)
+_MALE = re.compile(r"\b(man|male|boy|gentleman)\b", re.I)
+
+
+def facts_from_prompt(prompt: str) -> dict[str, Any]:
+    """Modality, age and sex a prompt asks for, where its wording says so unambiguously.
+
+    Returns:
+        a dict with any of ``modality`` (T1/T2/FLAIR/PD), ``age`` (int) and ``sex`` (F/M).
+    """
+    facts: dict[str, Any] = {}
+    found = [name for name, pattern in _MODALITY_PATTERNS if pattern.search(prompt or "")]
+    if len(found) == 1:
+        facts["modality"] = found[0]
+    for pattern in _AGE_PATTERNS:
+        match = pattern.search(prompt or "")
+        if match and 0 < int(match.group(1)) < 130:
+            facts["age"] = int(match.group(1))
+            break
+    female, male = bool(_FEMALE.search(prompt or "")), bool(_MALE.search(prompt or ""))
+    if female != male:
+        facts["sex"] = "F" if female else "M"
+    return facts

@@ -1,0 +1,1 @@
+"""Quality report of a trained bundle on held-out template-cohort subjects."""

@@ -1,0 +1,36 @@
+"""Prompt adherence: tissue contrast per modality, and ventricle size by prompt."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from braingen3d.geometry import Grid
+from training.captions.measure import tissue_means, ventricle_volume_ml
+
+# Expected order of mean intensities, brightest first.
+CONTRAST_ORDER = {
+    "T1": ("wm", "gm", "ventricles"),
+    "T2": ("ventricles", "gm", "wm"),
+    "FLAIR": ("gm", "wm", "ventricles"),
+    "PD": ("ventricles", "gm", "wm"),
+}
+MODALITY_WORDS = {"T1": "T1-weighted", "T2": "T2-weighted", "FLAIR": "FLAIR", "PD": "proton-density-weighted"}
+
+
+def contrast_follows(image: np.ndarray, modality: str, grid: Grid) -> tuple[bool, dict[str, float]]:
+    """Whether the template-core tissue means of ``image`` follow the modality's expected order.
+
+    The core masks come from the MNI templates, not from the image, so they do not presume the contrast.
+    """
+    means = tissue_means(image, grid)
+    order = CONTRAST_ORDER[modality]
+    return all(means[a] > means[b] for a, b in zip(order, order[1:])), means
+
+
+def ventricles_ml(image: np.ndarray, modality: str, grid: Grid) -> float:
+    return ventricle_volume_ml(image, modality, grid)
+
+
+def prompt(modality: str, age: int, sex: str, ventricles: str | None = None) -> str:
+    text = f"{MODALITY_WORDS[modality]} MRI of a {age}-year-old {'man' if sex == 'M' else 'woman'}"
+    return f"{text} with {ventricles} ventricles" if ventricles else text

@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# Resumable end-to-end training of the default (small) BrainGen3D bundle on CPU:
+#   cohort -> autoencoder (+ held-out check, latent encoding, scale_factor) -> quality gate
+#   -> diffusion U-Net -> bundle export to a staging folder.
+#
+# Every stage skips itself when its output is complete and resumes from its last checkpoint
+# otherwise, so the script can be re-run after a stop, a crash or a reboot. If another process
+# is already training a stage (e.g. started by hand), the script waits for it to finish.
+#
+#   nohup training/run_default_training.sh > runs/default/pipeline.out 2>&1 &
+#
+# Stop it with SIGTERM to the trainer (kill <pid in runs/default/*.pid>): the trainer saves a
+# checkpoint and exits, and the script stops without starting the next stage.
+#
+# Environment overrides: PYTHON, CONFIG (small), COHORT (cache/cohort), RUN (runs/default),
+# STAGING ($RUN/bundle), THREADS (2), BUNDLE_VERSION (0.1.0), SKIP_QUALITY_GATE (0),
+# MIN_SSIM (0.95), MIN_PSNR (30), AE_MAX_STEPS and DIFFUSION_MAX_STEPS (default: the config's;
+# raising one later continues that stage from its checkpoint to the new step count).
+#
+# Budget on 2 idle CPU cores (small config): autoencoder ~50 min, latent encoding ~15 min,
+# diffusion ~100 min. A shared CPU is proportionally slower.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+PYTHON="${PYTHON:-python}"
+CONFIG="${CONFIG:-small}"
+COHORT="${COHORT:-cache/cohort}"
+RUN="${RUN:-runs/default}"
+STAGING="${STAGING:-$RUN/bundle}"
+THREADS="${THREADS:-2}"
+BUNDLE_VERSION="${BUNDLE_VERSION:-0.1.0}"
+MIN_SSIM="${MIN_SSIM:-0.95}"
+MIN_PSNR="${MIN_PSNR:-30}"
+mkdir -p "$RUN"
+AE_SET=()
+[[ -n "${AE_MAX_STEPS:-}" ]] && AE_SET=(--set "autoencoder.max_steps=$AE_MAX_STEPS")
+DIFFUSION_SET=()
+[[ -n "${DIFFUSION_MAX_STEPS:-}" ]] && DIFFUSION_SET=(--set "diffusion.max_steps=$DIFFUSION_MAX_STEPS")
+
+log() { echo "$(date -u +%Y-%m-%dT%H:%M:%SZ) $*" | tee -a "$RUN/pipeline.log"; }
+
+# Wait while another process holds a stage's run-folder lock (the trainers flock <run>/.lock).
+wait_for_stage() {
+    local lock="$1/.lock"
+    if [[ -f "$lock" ]] && ! flock -n "$lock" true; then
+        log "$(basename "$1"): another process (pid $(cat "$lock")) is training it; waiting for it to finish"
+        flock "$lock" true
+    fi
+}
+
+# A stage is complete when its final record exists (and reached the requested step count, if any).
+stage_complete() {
+    [[ -f "$1" ]] || return 1
+    [[ -z "$2" ]] && return 0
+    "$PYTHON" -c 'import json, sys; sys.exit(0 if json.load(open(sys.argv[1]))["steps"] >= int(sys.argv[2]) else 1)' "$1" "$2"
+}
+
+# Run a trainer in the background so this script can record its pid and forward SIGTERM/SIGINT.
+run_stage() {
+    local name="$1"; shift
+    "$PYTHON" "$@" >> "$RUN/$name.log" 2>&1 &
+    local pid=$!
+    echo "$pid" > "$RUN/$name.pid"
+    trap 'kill -TERM '"$pid"' 2>/dev/null || true' TERM INT
+    local status=0
+    wait "$pid" || status=$?
+    # wait returns early when a trapped signal arrives; wait again for the trainer's checkpoint.
+    while kill -0 "$pid" 2>/dev/null; do wait "$pid" || status=$?; done
+    trap - TERM INT
+    rm -f "$RUN/$name.pid"
+    if [[ $status -ne 0 ]]; then
+        log "$name: stopped with status $status (see $RUN/$name.log); re-run this script to resume"
+        exit "$status"
+    fi
+}
+
+# 1. Cohort (its manifest.csv is written last and marks it complete).
+if [[ -f "$COHORT/manifest.csv" ]]; then
+    log "cohort: complete ($COHORT/manifest.csv)"
+else
+    log "cohort: generating in $COHORT"
+    run_stage cohort -m training.cohort.generate --out "$COHORT" --no-progress
+fi
+
+# 2. Autoencoder; when it reaches max_steps it evaluates, encodes the cohort and writes final/autoencoder.json.
+wait_for_stage "$RUN/autoencoder"
+if stage_complete "$RUN/autoencoder/final/autoencoder.json" "${AE_MAX_STEPS:-}"; then
+    log "autoencoder: complete"
+else
+    log "autoencoder: training (resuming if a checkpoint exists)"
+    run_stage autoencoder -m training.train_autoencoder --config "$CONFIG" ${AE_SET[@]+"${AE_SET[@]}"} \
+        --manifest "$COHORT/manifest.csv" --out "$RUN/autoencoder" --resume --threads "$THREADS"
+fi
+
+# 3. Quality gate: the autoencoder must reconstruct held-out subjects well before diffusion training.
+if [[ "${SKIP_QUALITY_GATE:-0}" != "1" ]]; then
+    if ! "$PYTHON" - "$RUN/autoencoder/final/autoencoder.json" "$MIN_SSIM" "$MIN_PSNR" <<'EOF'
+import json, sys
+held = json.load(open(sys.argv[1]))["held_out"]
+ok = held["ssim"] >= float(sys.argv[2]) and held["psnr"] >= float(sys.argv[3])
+print(f"held-out SSIM {held['ssim']:.4f} (min {held['ssim_min']:.4f}), PSNR {held['psnr']:.2f} dB: {'pass' if ok else 'FAIL'}")
+sys.exit(0 if ok else 1)
+EOF
+    then
+        log "autoencoder: below the quality targets (SSIM >= $MIN_SSIM, PSNR >= $MIN_PSNR dB). Train longer by" \
+            "re-running with AE_MAX_STEPS=<more steps>, or set SKIP_QUALITY_GATE=1."
+        exit 1
+    fi
+    log "autoencoder: passes the quality gate"
+fi
+
+# 4. Diffusion U-Net, then the bundle export.
+wait_for_stage "$RUN/diffusion"
+if stage_complete "$RUN/diffusion/final/diffusion.json" "${DIFFUSION_MAX_STEPS:-}" && [[ -f "$STAGING/config.json" ]]; then
+    log "bundle: complete ($STAGING)"
+else
+    log "diffusion: training (resuming if a checkpoint exists), then exporting to $STAGING"
+    run_stage diffusion -m training.train_diffusion --config "$CONFIG" ${DIFFUSION_SET[@]+"${DIFFUSION_SET[@]}"} \
+        --autoencoder "$RUN/autoencoder" --out "$RUN/diffusion" --resume --threads "$THREADS" \
+        --export-bundle "$STAGING" --overwrite-bundle --bundle-version "$BUNDLE_VERSION"
+    log "bundle: exported to $STAGING"
+fi
+log "done"
