@@ -18,7 +18,11 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 
+from BrainGen3DLib.export_logic import ExportLogic
+from BrainGen3DLib.export_section import ExportSection
 from BrainGen3DLib.generate_section import GenerateSection, make_device_probe
+from BrainGen3DLib.lesion_logic import LesionInpaintLogic
+from BrainGen3DLib.lesion_section import LesionSection
 from BrainGen3DLib.logic import GenerationLogic, GenerationSettings
 from BrainGen3DLib.parameters import BrainGen3DParameterNode
 from BrainGen3DLib.process import RunStatus
@@ -68,7 +72,9 @@ class BrainGen3DWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
         self.logic = BrainGen3DLogic()
         self.sections = [GenerateSection(self.ui, self.logic, set_busy=self.setBusy,
-                                         device_probe=self.deviceProbeFactory())]
+                                         device_probe=self.deviceProbeFactory()),
+                         LesionSection(self.ui, self.logic, set_busy=self.setBusy),
+                         ExportSection(self.ui, self.logic, set_busy=self.setBusy)]
         for section in self.sections:
             section.setup()
 
@@ -86,16 +92,21 @@ class BrainGen3DWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def enter(self) -> None:
         self.initializeParameterNode()
+        for section in self.sections:
+            section.enter()
 
     def exit(self) -> None:
-        # Keep a running generation going; only stop mirroring the parameter node.
+        for section in self.sections:
+            section.exit()
+        # Keep a running job going; only stop mirroring the parameter node.
         if self._parameterNode is not None and self._parameterNodeGuiTag is not None:
             self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
             self._parameterNodeGuiTag = None
 
     def onSceneStartClose(self, caller, event) -> None:
-        if self.logic.busy:
-            self.logic.cancel()
+        for task in self.logic.tasks():
+            if task.busy:
+                task.cancel()
         self.logic.file_keeper.forget_all()
         self.setParameterNode(None)
 
@@ -126,7 +137,8 @@ class BrainGen3DWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
 
 class BrainGen3DLogic(ScriptedLoadableModuleLogic, GenerationLogic):
-    """The module logic: the parameter node plus ``GenerationLogic`` (worker process → MRML nodes).
+    """The module logic: the parameter node, ``GenerationLogic`` (worker process → MRML nodes), and
+    ``lesions`` (``LesionInpaintLogic``) and ``exports`` (``ExportLogic``).
 
     Usable from the Python console without the panel::
 
@@ -138,6 +150,13 @@ class BrainGen3DLogic(ScriptedLoadableModuleLogic, GenerationLogic):
     def __init__(self, **kwargs) -> None:
         ScriptedLoadableModuleLogic.__init__(self)
         GenerationLogic.__init__(self, **kwargs)
+        shared = {key: kwargs[key] for key in ("scene", "use_timer", "work_root") if key in kwargs}
+        self.lesions = LesionInpaintLogic(file_keeper=self.file_keeper, **shared)
+        self.exports = ExportLogic(**shared)
+
+    def tasks(self) -> list:
+        """The module's background jobs: generation, lesion inpainting, export."""
+        return [self, self.lesions, self.exports]
 
     def getParameterNode(self):
         return BrainGen3DParameterNode(super().getParameterNode())

@@ -110,8 +110,20 @@ EOF
     log "autoencoder: passes the quality gate"
 fi
 
-# 4. Diffusion U-Net, then the bundle export.
+# 4. Diffusion U-Net, then the bundle export. A diffusion run made on an older autoencoder is moved
+#    aside (never deleted): its latents no longer match.
 wait_for_stage "$RUN/diffusion"
+if [[ -f "$RUN/diffusion/checkpoints/checkpoint_last.pt" ]] && ! "$PYTHON" - "$RUN/diffusion" "$RUN/autoencoder" <<'EOF'
+import json, sys, torch
+meta = json.loads(torch.load(sys.argv[1] + "/checkpoints/checkpoint_last.pt", weights_only=True)["meta"])
+current = json.load(open(sys.argv[2] + "/latents/index.json"))["autoencoder_sha256"]
+sys.exit(0 if meta.get("autoencoder_sha256") == current else 1)
+EOF
+then
+    stale="$RUN/diffusion.stale-$(date -u +%Y%m%dT%H%M%SZ)"
+    log "diffusion: the autoencoder changed since this run started; moving it to $stale and starting afresh"
+    mv "$RUN/diffusion" "$stale"
+fi
 if stage_complete "$RUN/diffusion/final/diffusion.json" "${DIFFUSION_MAX_STEPS:-}" && [[ -f "$STAGING/config.json" ]]; then
     log "bundle: complete ($STAGING)"
 else

@@ -47,8 +47,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             trainer.fit(args.until_step)
         trainer.close()
-        if trainer.stop.requested:
-            return trainer.stop.exit_code  # stopped early: a pipeline must not go on to the next stage
+        if trainer.stopped_early:
+            return trainer.stop.exit_code or 143  # stopped early (signal on this or another rank): do not go on
     except (TrainingConfigError, DataError, RunFolderBusyError, CheckpointError, FileExistsError, FileNotFoundError) as exc:
         logger.error("%s", exc)
         return 2

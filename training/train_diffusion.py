@@ -48,8 +48,8 @@ def main(argv: list[str] | None = None) -> int:
             trainer = DiffusionTrainer(config, args.autoencoder, args.out, env, resume=args.resume)
             step = trainer.fit(args.until_step)
             trainer.close()
-            if trainer.stop.requested:
-                return trainer.stop.exit_code  # stopped early: nothing to export yet
+            if trainer.stopped_early:
+                return trainer.stop.exit_code or 143  # stopped early (signal on this or another rank): nothing to export
             finished = step >= config.diffusion.max_steps
         else:
             finished = True

@@ -59,6 +59,7 @@ class GenerateSection(PanelSection):
         self._card = None
         self._startTime = 0.0
         self._bindings: list[TextBinding] = []
+        self._panelBusy = False
 
     # --- set-up --------------------------------------------------------------------------------
 
@@ -119,8 +120,10 @@ class GenerateSection(PanelSection):
         for name in ("promptCollapsibleButton", "samplingCollapsibleButton", "modelCollapsibleButton",
                      "regenerateButton"):
             getattr(self.ui, name).setEnabled(not busy)
-        self.ui.generateButton.setText(_("Cancel") if busy else _("Generate"))
-        self.ui.generateButton.setToolTip(_("Stop the generation; nothing is added to the scene.") if busy
+        self._panelBusy = busy
+        running_here = busy and self.owns_busy
+        self.ui.generateButton.setText(_("Cancel") if running_here else _("Generate"))
+        self.ui.generateButton.setToolTip(_("Stop the generation; nothing is added to the scene.") if running_here
                                           else _("Generate volumes from the prompt; becomes Cancel while running."))
         self._updateGenerateButton()
 
@@ -160,7 +163,8 @@ class GenerateSection(PanelSection):
     def _updateGenerateButton(self) -> None:
         parameters = self._parameterNode
         ready = parameters is not None and bool(parameters.prompt.strip()) and (self._card is not None or self.logic.busy)
-        self.ui.generateButton.setEnabled(ready or self.logic.busy)
+        other_section_busy = self._panelBusy and not self.owns_busy
+        self.ui.generateButton.setEnabled(self.logic.busy or (ready and not other_section_busy))
 
     def _updateBundleCard(self) -> None:
         parameters = self._parameterNode

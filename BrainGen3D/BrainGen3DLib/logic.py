@@ -11,17 +11,15 @@ import logging
 import os
 import shutil
 import sys
-import tempfile
-import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from .bundle_card import BundleCardError, read_bundle_card
 from .i18n import _
-from .process import ProcessState, RunHandlers, RunOutcome, RunStatus, WorkerRunner, qt_timer_factory
+from .process import RunHandlers, RunOutcome, RunStatus, WorkerRunner
 from .scene_import import ImportOptions, has_slicer_app, import_outputs
 from .storage_provenance import ProvenanceFileKeeper
+from .worker_task import WorkerTask
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +28,6 @@ SAMPLERS = ("dpm++", "ddim")
 DEVICES = ("auto", "cpu", "cuda")
 MAX_SEED = 2**63 - 1
 MAX_STEPS = 1000
-
 
 
 def explain_failure(kind: str | None, message: str) -> str:
@@ -135,15 +132,7 @@ def worker_environment() -> dict[str, str]:
     return env
 
 
-def default_work_root() -> Path:
-    if has_slicer_app():
-        import slicer
-
-        return Path(slicer.app.temporaryPath) / "BrainGen3D"
-    return Path(tempfile.gettempdir()) / "BrainGen3D"
-
-
-class GenerationLogic:
+class GenerationLogic(WorkerTask):
     """Runs generations in a worker process and imports their results into a scene.
 
     Args:
@@ -156,31 +145,8 @@ class GenerationLogic:
 
     def __init__(self, scene=None, worker_command: Sequence[str] | None = None, runner: WorkerRunner | None = None,
                  use_timer: bool | None = None, work_root: str | os.PathLike | None = None) -> None:
-        self._scene = scene
-        self.worker_command = list(worker_command) if worker_command else None
-        if runner is None:
-            runner = WorkerRunner(timer_factory=qt_timer_factory if (use_timer if use_timer is not None
-                                                                     else _qt_app_exists()) else None)
-        self.runner = runner
-        self.work_root = Path(work_root) if work_root else None
+        super().__init__(scene, worker_command, runner, use_timer, work_root)
         self.file_keeper = ProvenanceFileKeeper()
-        self._output_dir: Path | None = None
-
-    @property
-    def scene(self):
-        if self._scene is not None:
-            return self._scene
-        import slicer
-
-        return slicer.mrmlScene
-
-    @property
-    def state(self) -> ProcessState:
-        return self.runner.state
-
-    @property
-    def busy(self) -> bool:
-        return self.runner.busy
 
     def generate(self, settings: GenerationSettings, on_event: Callable[[dict[str, Any]], None] | None = None,
                  on_finished: Callable[[RunOutcome], None] | None = None) -> None:
@@ -199,9 +165,7 @@ class GenerationLogic:
         settings.validate()
         if self.busy:
             raise RuntimeError(_("A generation is already running; wait for it or cancel it first."))
-        root = self.work_root or default_work_root()
-        root.mkdir(parents=True, exist_ok=True)
-        self._output_dir = Path(tempfile.mkdtemp(prefix="run-", dir=root))
+        self._new_run_folder()
         options = ImportOptions(show=True, show_in_3d=settings.show_in_3d, bundle_path=settings.bundle_path,
                                 requested_device=settings.device)
 
@@ -212,7 +176,7 @@ class GenerationLogic:
             return nodes
 
         def finished(outcome: RunOutcome) -> None:
-            self._remove_output_dir()
+            self._remove_run_folder()
             if outcome.status == RunStatus.FAILED:
                 outcome.message = explain_failure(outcome.error_kind, outcome.message)
             if outcome.status == RunStatus.FAILED:
@@ -225,33 +189,3 @@ class GenerationLogic:
         self.runner.start(command, settings.to_request(str(self._output_dir)),
                           RunHandlers(on_event=on_event, on_result=on_result, on_finished=finished),
                           env=worker_environment())
-
-    def cancel(self) -> None:
-        """Stop the running generation and its whole process tree (within about 2 s)."""
-        self.runner.cancel()
-        # The process is gone; handle its exit event now so that the state is Idle on return.
-        deadline = time.monotonic() + 1.0
-        while self.runner.busy and time.monotonic() < deadline:
-            self.runner.poll()
-            if self.runner.busy:
-                time.sleep(0.02)
-
-    def poll(self) -> None:
-        self.runner.poll()
-
-    def wait(self, timeout: float = 600.0) -> RunOutcome:
-        """Block until the generation ends (scripts and tests; the GUI uses its timer)."""
-        return self.runner.wait(timeout)
-
-    def _remove_output_dir(self) -> None:
-        if self._output_dir is not None:
-            shutil.rmtree(self._output_dir, ignore_errors=True)
-            self._output_dir = None
-
-
-def _qt_app_exists() -> bool:
-    try:
-        import qt
-    except ImportError:
-        return False
-    return qt.QCoreApplication.instance() is not None

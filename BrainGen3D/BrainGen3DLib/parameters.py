@@ -6,11 +6,17 @@ they edit; ``connectGui`` binds them (see ``slicer.parameterNodeWrapper``).
 
 from __future__ import annotations
 
+import enum
 import pathlib
 from typing import Annotated
 
+import slicer
 from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrapper
 
+from .export_logic import MODALITIES as EXPORT_MODALITIES, ExportSettings
+from .i18n import _
+from .lesion_logic import LESION_PROMPT_PRESETS, MAX_BLEND_MARGIN_MM, InpaintSettings
+from .lesion_logic import METHODS as INPAINT_METHODS
 from .logic import GenerationSettings
 from .prompt_builder import ANY_AGE, MAX_AGE, Lesions, Modality, QuickPicks, Sex, Ventricles, compose_prompt
 
@@ -20,6 +26,16 @@ MAX_PANEL_SEED = 2**31 - 1  # the largest value a QSpinBox holds
 MAX_VOLUMES = 16
 DEFAULT_PICKS = QuickPicks()
 DEFAULT_PROMPT = compose_prompt(DEFAULT_PICKS)
+
+
+class LesionRegionKind(enum.Enum):
+    """Where the lesion region comes from."""
+
+    ROI = "roi"
+    SEGMENT = "segment"
+
+    def label(self) -> str:
+        return {LesionRegionKind.ROI: _("ROI box"), LesionRegionKind.SEGMENT: _("Painted segment")}[self]
 
 
 @parameterNodeWrapper
@@ -37,6 +53,14 @@ class BrainGen3DParameterNode:
         useDefaultBundle: use the engine's embedded default bundle; otherwise ``bundlePath``.
         bundlePath: a bundle folder (config.json, weights, README.md).
         showIn3D: show the result with volume rendering as well.
+        lesionVolume: the volume to put a lesion in (generated or any scalar volume).
+        lesionRegionKind, lesionROI, lesionSegmentation: where the lesion goes (the segment is the one
+            selected in the embedded segment editor).
+        lesionPrompt: the lesion to paint; lesionSteps, lesionSeed, lesionMethod, lesionBlendMargin: its
+            settings (sampler, guidance, device and bundle are the panel's).
+        exportVolume, exportSegmentation: what to export; exportNifti, exportNrrd, exportDicom: the formats;
+        exportModality: the DICOM contrast (auto: from the provenance); exportFolder: where;
+        exportOverwrite: replace existing files.
     """
 
     prompt: str = DEFAULT_PROMPT
@@ -56,6 +80,23 @@ class BrainGen3DParameterNode:
     useDefaultBundle: bool = True
     bundlePath: pathlib.Path = pathlib.Path()
     showIn3D: bool = False
+    lesionVolume: slicer.vtkMRMLScalarVolumeNode
+    lesionRegionKind: LesionRegionKind = LesionRegionKind.ROI
+    lesionROI: slicer.vtkMRMLMarkupsROINode
+    lesionSegmentation: slicer.vtkMRMLSegmentationNode
+    lesionPrompt: str = LESION_PROMPT_PRESETS[0]
+    lesionSteps: Annotated[int, WithinRange(1, 1000)] = 25
+    lesionSeed: Annotated[int, WithinRange(0, MAX_PANEL_SEED)] = 7
+    lesionMethod: Annotated[str, Choice(list(INPAINT_METHODS))] = "auto"
+    lesionBlendMargin: Annotated[float, WithinRange(0.0, MAX_BLEND_MARGIN_MM)] = 2.0
+    exportVolume: slicer.vtkMRMLScalarVolumeNode
+    exportSegmentation: slicer.vtkMRMLSegmentationNode
+    exportNifti: bool = True
+    exportNrrd: bool = False
+    exportDicom: bool = False
+    exportModality: Annotated[str, Choice(list(EXPORT_MODALITIES))] = "auto"
+    exportFolder: pathlib.Path = pathlib.Path()
+    exportOverwrite: bool = False
 
 
 def quick_picks(parameters: BrainGen3DParameterNode) -> QuickPicks:
@@ -78,3 +119,27 @@ def generation_settings(parameters: BrainGen3DParameterNode) -> GenerationSettin
         bundle_path=bundle,
         show_in_3d=parameters.showIn3D,
     )
+
+
+def inpaint_settings(parameters: BrainGen3DParameterNode) -> InpaintSettings:
+    """The lesion section's settings; sampler, guidance, device and bundle are shared with generation."""
+    shared = generation_settings(parameters)
+    return InpaintSettings(
+        prompt=parameters.lesionPrompt,
+        steps=parameters.lesionSteps,
+        guidance_scale=shared.guidance_scale,
+        sampler=shared.sampler,
+        seed=parameters.lesionSeed,
+        device=shared.device,
+        bundle_path=shared.bundle_path,
+        method=parameters.lesionMethod,
+        blend_margin_mm=parameters.lesionBlendMargin,
+    )
+
+
+def export_settings(parameters: BrainGen3DParameterNode) -> ExportSettings:
+    """The export section's settings."""
+    formats = [name for name, ticked in (("nifti", parameters.exportNifti), ("nrrd", parameters.exportNrrd),
+                                         ("dicom", parameters.exportDicom)) if ticked]
+    return ExportSettings(folder=str(parameters.exportFolder), formats=formats, modality=parameters.exportModality,
+                          overwrite=parameters.exportOverwrite)

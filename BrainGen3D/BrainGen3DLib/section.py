@@ -18,12 +18,22 @@ class PanelSection:
         logic: the module logic.
         set_busy: call with True/False when this section starts/ends a long operation; the module
             widget then calls ``setBusy`` on every section.
+
+    Attributes:
+        owns_busy: True while the long operation in progress is this section's (its button reads
+            Cancel); other sections only disable their inputs.
     """
 
     def __init__(self, ui, logic, set_busy: Callable[[bool], None] | None = None) -> None:
         self.ui = ui
         self.logic = logic
-        self.announce_busy = set_busy or (lambda busy: None)
+        self._set_busy = set_busy or (lambda busy: None)
+        self.owns_busy = False
+
+    def announce_busy(self, busy: bool) -> None:
+        """Tell the panel that this section starts (True) or ends (False) a long operation."""
+        self.owns_busy = busy
+        self._set_busy(busy)
 
     def setup(self) -> None:
         """Connect widget signals; called once after the .ui is loaded."""
@@ -32,7 +42,13 @@ class PanelSection:
         """Show ``parameterNode`` (a ``BrainGen3DParameterNode``), or nothing when None."""
 
     def setBusy(self, busy: bool) -> None:
-        """Disable inputs that must not change while a long operation runs."""
+        """Disable inputs that must not change while a long operation (this section's or another's) runs."""
+
+    def enter(self) -> None:
+        """The module panel is shown."""
+
+    def exit(self) -> None:
+        """The module panel is hidden (a running operation keeps running)."""
 
     def cleanup(self) -> None:
         """Stop background work and remove observers; called when the module is closed."""

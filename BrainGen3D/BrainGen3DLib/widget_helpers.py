@@ -21,8 +21,8 @@ class TextBinding:
     which moves the cursor while the user types (Slicer issue #8620); this binding avoids that.
 
     Args:
-        widget: a QTextEdit (``toPlainText``/``setPlainText``) or a widget with a ``currentPath``
-            property (ctkPathLineEdit).
+        widget: a QTextEdit (``toPlainText``/``setPlainText``), a widget with a ``currentPath``
+            property (ctkPathLineEdit), or an editable QComboBox (its edit text).
         read_parameter: returns the parameter's text.
         write_parameter: stores new text into the parameter.
     """
@@ -31,13 +31,18 @@ class TextBinding:
         self.widget = widget
         self.read_parameter = read_parameter
         self.write_parameter = write_parameter
-        self._is_path = hasattr(widget, "currentPathChanged")
-        signal = widget.currentPathChanged if self._is_path else widget.textChanged
-        signal.connect(self._on_widget_changed)
+        self._kind = ("path" if hasattr(widget, "currentPathChanged")
+                      else "combo" if hasattr(widget, "editTextChanged") else "text")
+        signal = {"path": "currentPathChanged", "combo": "editTextChanged", "text": "textChanged"}[self._kind]
+        getattr(widget, signal).connect(self._on_widget_changed)
         self._updating = False
 
     def widget_text(self) -> str:
-        return str(prop(self.widget, "currentPath")) if self._is_path else self.widget.toPlainText()
+        if self._kind == "path":
+            return str(prop(self.widget, "currentPath"))
+        if self._kind == "combo":
+            return str(prop(self.widget, "currentText"))
+        return self.widget.toPlainText()
 
     def update_widget(self) -> None:
         """Show the parameter's value, unless the widget already shows it."""
@@ -46,8 +51,10 @@ class TextBinding:
             return
         self._updating = True
         try:
-            if self._is_path:
+            if self._kind == "path":
                 self.widget.setCurrentPath(text)
+            elif self._kind == "combo":
+                self.widget.setEditText(text)
             else:
                 self.widget.setPlainText(text)
         finally:

@@ -122,3 +122,20 @@ def test_worker_process_inpaints_and_reports_both_outputs(tiny_bundle, case_file
     edited = np.asanyarray(nib.load(outputs["volume"]["path"]).dataobj)
     assert edited.dtype == np.float32 and np.array_equal(edited[case.mask == 0], case.volume[case.mask == 0])
     assert np.array_equal(np.asanyarray(nib.load(outputs["lesion_mask"]["path"]).dataobj), case.mask)
+
+
+def test_cli_reads_and_writes_nrrd(tiny_bundle, tmp_path, capsys):
+    from braingen3d.io import read_nrrd, write_nrrd
+
+    case = make_case("oblique", dtype=np.float32)
+    volume = write_nrrd(tmp_path / "flair.nrrd", case.volume, case.affine)
+    mask = write_nrrd(tmp_path / "lesion.nrrd", case.mask, case.affine)
+    out = tmp_path / "edited.nrrd"
+    code, _, stderr = cli(capsys, str(volume), str(mask), PROMPT, "-o", str(out), "--bundle", str(tiny_bundle),
+                          "--steps", "1", "--seed", "2", "--blend-margin-mm", "0")
+    assert code == 0, stderr
+    edited, affine, header = read_nrrd(out)
+    np.testing.assert_allclose(affine, case.affine, atol=1e-6)
+    assert np.array_equal(edited[case.mask == 0], case.volume[case.mask == 0])
+    assert not np.array_equal(edited[case.mask == 1], case.volume[case.mask == 1])
+    assert np.array_equal(read_nrrd(tmp_path / "edited_lesion_mask.nrrd")[0], case.mask)

@@ -84,6 +84,7 @@ def test_sigterm_saves_a_checkpoint_and_stops(tmp_path: Path, tt_manifest: Path)
         logs = step_once()
         if trainer.step == 1:  # the loop increments after this returns: the signal arrives during step 2
             os.kill(os.getpid(), signal.SIGTERM)
+            os.kill(os.getpid(), signal.SIGTERM)  # delivered twice (process group + parent script): still one stop
         return logs
 
     trainer.train_step = step_then_signal
@@ -116,3 +117,26 @@ def test_run_folder_lock(tmp_path: Path, tt_manifest: Path) -> None:
         AutoencoderTrainer(config, tt_manifest, tmp_path / "run", DistEnv(), resume=True)
     holder.close()
     AutoencoderTrainer(config, tt_manifest, tmp_path / "run", DistEnv(), resume=True).close()
+
+
+def test_gradient_accumulation_matches_the_larger_batch(tmp_path: Path, tt_manifest: Path) -> None:
+    """Two accumulated micro-batches of 1 give the gradients of one batch of 2 (same patches, same noise)."""
+    common = ["autoencoder.max_steps=2", "autoencoder.preview_every=0", "autoencoder.adv_start_step=0"]
+    gradients = []
+    for name, overrides in (("batch", ["autoencoder.batch_size=2"]),
+                            ("accumulated", ["autoencoder.batch_size=1", "autoencoder.grad_accum=2"])):
+        trainer = AutoencoderTrainer(load_config("tiny", common + overrides), tt_manifest, tmp_path / name, DistEnv())
+        captured = {}
+        optimizer_step = trainer._optimizer_step
+
+        def capture(module_name, module, _step=optimizer_step, _captured=captured):
+            _captured.update({f"{module_name}.{k}": p.grad.clone() for k, p in module.named_parameters()})
+            _step(module_name, module)
+
+        trainer._optimizer_step = capture
+        trainer.fit(until_step=1)
+        trainer.close()
+        gradients.append(captured)
+    assert gradients[0].keys() == gradients[1].keys() and any(k.startswith("discriminator.") for k in gradients[0])
+    for key in gradients[0]:
+        assert torch.allclose(gradients[0][key], gradients[1][key], atol=1e-7, rtol=1e-4), key

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import math
 from pathlib import Path
 
@@ -14,13 +13,12 @@ import torch
 
 from braingen3d.bundle import preset_config
 from braingen3d.schedulers import make_training_scheduler
-from training.trainers import autoencoder as autoencoder_module
 from training.trainers.autoencoder import build_perceptual_loss, kl_divergence
 from training.trainers.captioning import CaptionSource, MinimalCaptionBuilder, load_caption_builder
 from training.trainers.configs import TrainingConfigError, apply_overrides, load_config
 from training.trainers.data import DataError, VolumeStore, check_on_grid, random_patch_corner, read_manifest
 from training.trainers.diffusion import min_snr_weights
-from training.trainers.evaluation import masked_ssim_psnr
+from training.trainers.evaluation import evaluate_autoencoder
 from training.trainers.schedule import WarmupCosine
 
 
@@ -138,28 +136,78 @@ def test_warmup_cosine_schedule() -> None:
     assert schedule(110) == pytest.approx(0.1) and schedule(500) == pytest.approx(0.1)
 
 
-def test_kl_and_masked_metrics() -> None:
+def test_kl_divergence() -> None:
     mu, sigma = torch.zeros(2, 4, 3, 3, 3), torch.ones(2, 4, 3, 3, 3)
     assert float(kl_divergence(mu, sigma)) == 0.0
     assert float(kl_divergence(mu + 1.0, sigma)) == pytest.approx(0.5 * 4 * 27)
+    assert float(kl_divergence(mu, sigma * 2.0)) == pytest.approx(0.5 * (4.0 - math.log(4.0) - 1.0) * 4 * 27, rel=1e-5)
+
+
+def test_held_out_evaluation_of_an_identity_and_a_biased_autoencoder() -> None:
     rng = np.random.default_rng(0)
-    image = rng.random((24, 24, 24)).astype(np.float32)
+    image = rng.random((24, 24, 24)).astype(np.float32) * 0.8
     mask = np.zeros(image.shape, bool)
     mask[6:18, 6:18, 6:18] = True
-    ssim, psnr = masked_ssim_psnr(image, image, mask)
-    assert ssim == pytest.approx(1.0) and math.isinf(psnr)
-    noisy = image.copy()
-    noisy[mask] += 0.1
-    ssim, psnr = masked_ssim_psnr(image, noisy, mask)
-    assert psnr == pytest.approx(20.0, abs=1e-3) and ssim < 1.0
+
+    class Shift(torch.nn.Module):
+        def __init__(self, offset: float) -> None:
+            super().__init__()
+            self.offset = offset
+
+        def encode(self, x):
+            return x, torch.ones_like(x)
+
+        def decode(self, z):
+            return z + self.offset
+
+    perfect = evaluate_autoencoder(Shift(0.0), [image], [mask], torch.device("cpu"))
+    assert perfect["ssim"] == pytest.approx(1.0) and math.isinf(perfect["psnr"])
+    biased = evaluate_autoencoder(Shift(0.1), [image, image], [mask, mask], torch.device("cpu"))
+    assert biased["psnr"] == pytest.approx(20.0, abs=1e-3) and biased["ssim"] < 1.0 and biased["subjects"] == 2
 
 
-def test_perceptual_loss_without_cached_weights_explains_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_perceptual_loss_never_downloads(monkeypatch: pytest.MonkeyPatch) -> None:
     import monai.losses
+    import torch.hub
 
-    def offline(*args, **kwargs):
-        raise OSError("no network")
+    attempted = []
 
-    monkeypatch.setattr(monai.losses, "PerceptualLoss", offline)
-    with pytest.raises(TrainingConfigError, match="perceptual_weight=0"):
+    def loss_that_fetches_weights(*args, **kwargs):
+        attempted.append(True)
+        torch.hub.download_url_to_file("https://example.invalid/weights.pth", "/nonexistent")
+
+    monkeypatch.setattr(monai.losses, "PerceptualLoss", loss_that_fetches_weights)
+    with pytest.raises(TrainingConfigError, match="perceptual_weight=0") as info:
         build_perceptual_loss("squeeze")
+    assert attempted and "refusing to download" in str(info.value)
+
+
+def test_held_out_selection_spreads_over_modalities_and_subjects() -> None:
+    from training.trainers.data import Record, spread_selection
+
+    records = [Record({"subject_id": f"s{s}", "modality": m}, Path(f"s{s}_{m}.nii.gz"), None)
+               for s in range(10) for m in ("T1", "T2", "FLAIR", "PD")]
+    chosen = spread_selection(records, 4)
+    assert {r.fields["modality"] for r in chosen} == {"T1", "T2", "FLAIR", "PD"}
+    assert len({r.subject_id for r in chosen}) == 4
+    assert len(spread_selection(records, 100)) == 40 == len({id(r) for r in spread_selection(records, 100)})
+
+
+def test_unet_gradient_checkpointing_keeps_gradients() -> None:
+    """The CUDA-only memory saver must not change the maths (checked on CPU)."""
+    from braingen3d.networks import build_unet
+    from training.trainers.precision import enable_unet_checkpointing
+
+    config = preset_config("tiny")
+    torch.manual_seed(0)
+    plain = build_unet(config.unet)
+    wrapped = build_unet(config.unet)
+    wrapped.load_state_dict(plain.state_dict())
+    enable_unet_checkpointing(wrapped)
+    x = torch.randn(2, 4, 8, 8, 8)
+    t = torch.tensor([10, 500])
+    context = torch.randn(2, 5, 384)
+    for net in (plain, wrapped):
+        net(x, t, context=context).pow(2).mean().backward()
+    for (name, a), b in zip(plain.named_parameters(), wrapped.parameters()):
+        assert torch.allclose(a.grad, b.grad, atol=1e-6), name

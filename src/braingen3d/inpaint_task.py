@@ -29,8 +29,9 @@ def _required_path(request: dict[str, Any], key: str) -> Path:
 
 def _resampling(request: dict[str, Any]) -> Resampling:
     default = Resampling()
-    return Resampling(rounds=request.get("resample_rounds", default.rounds),
-                      jump_length=request.get("jump_length", default.jump_length))
+    rounds, jump = request.get("resample_rounds"), request.get("jump_length")
+    return Resampling(rounds=default.rounds if rounds is None else rounds,
+                      jump_length=default.jump_length if jump is None else jump)
 
 
 def run_inpaint_request(request: dict[str, Any], emit: Emit, output_dir: Path) -> list[dict[str, Any]]:

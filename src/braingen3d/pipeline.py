@@ -12,7 +12,9 @@ import numpy as np
 import torch
 
 from .bundle import Bundle, load_bundle
+from .controlnet import ControlledUNet, control_spec, prepare_control
 from .device import inference_context, resolve_device
+from .errors import BundleError, InvalidInputError
 from .guidance import guided_prediction
 from .parameters import validate_generation
 from .progress import CancelToken, EtaClock, ProgressCallback, ProgressEvent
@@ -56,8 +58,6 @@ class BrainGenPipeline:
         text = bundle.config.text_encoder
         encoder = TextEncoder(text["id"], int(text.get("max_tokens", 64)), device=torch_device)
         if encoder.hidden_size != bundle.config.text_encoder.get("hidden_size"):
-            from .errors import BundleError
-
             raise BundleError(
                 f"Bundle config field 'text_encoder.hidden_size' is {text.get('hidden_size')} but {text['id']} "
                 f"gives {encoder.hidden_size}-d states."
@@ -69,8 +69,13 @@ class BrainGenPipeline:
         return self.text_encoder.encode([negative_prompt, prompt]).to(self.device)
 
     def denoise(self, latents: torch.Tensor, context: torch.Tensor, guidance_scale: float, sampler: str, steps: int,
-                seed: int, on_step=None, cancel: CancelToken | None = None) -> torch.Tensor:
-        """Run the reverse process from ``latents`` (already scaled noise) to a clean latent."""
+                seed: int, on_step=None, cancel: CancelToken | None = None,
+                model: torch.nn.Module | None = None) -> torch.Tensor:
+        """Run the reverse process from ``latents`` (unit-variance noise) to a clean latent.
+
+        ``model`` replaces the bundle's U-Net (e.g. a ``ControlledUNet``).
+        """
+        model = model or self.bundle.unet
         scheduler = make_sampler(sampler, self.config.noise_scheduler)
         scheduler.set_timesteps(steps, device=self.device)
         latents = latents * scheduler.init_noise_sigma
@@ -82,11 +87,21 @@ class BrainGenPipeline:
             if cancel is not None:
                 cancel.check()
             model_input = scheduler.scale_model_input(latents, timestep)
-            prediction = guided_prediction(self.bundle.unet, model_input, timestep, context, guidance_scale)
+            prediction = guided_prediction(model, model_input, timestep, context, guidance_scale)
             latents = scheduler.step(prediction, timestep, latents, **step_kwargs).prev_sample
             if on_step is not None:
                 on_step(index + 1, len(scheduler.timesteps))
         return latents
+
+    def _controlled_unet(self, control: np.ndarray | None, scale: float) -> torch.nn.Module:
+        if control is None:
+            return self.bundle.unet
+        if self.bundle.controlnet is None:
+            raise BundleError(f"Bundle {self.config.bundle_id} has no ControlNet; generate without a control map.")
+        if not scale >= 0:
+            raise InvalidInputError(f"control_scale must be >= 0; got {scale!r}.")
+        prepared = prepare_control(control, self.config.grid.shape, control_spec(self.config.controlnet))
+        return ControlledUNet(self.bundle.unet, self.bundle.controlnet, prepared.to(self.device), float(scale))
 
     def decode(self, latents: torch.Tensor) -> np.ndarray:
         """Latent → image in [0, 1], as a float32 (i, j, k) array."""
@@ -108,6 +123,8 @@ class BrainGenPipeline:
         callback: ProgressCallback | None = None,
         cancel: CancelToken | None = None,
         allow_unconditional: bool = False,
+        control: np.ndarray | None = None,
+        control_scale: float = 1.0,
     ) -> GenerationOutput:
         """Generate ``num_volumes`` volumes; volume ``k`` uses seed ``seed + k``.
 
@@ -122,6 +139,8 @@ class BrainGenPipeline:
             callback: receives a ``ProgressEvent`` after every step.
             cancel: checked before every step; raises ``CancelledError`` when set.
             allow_unconditional: permit an empty prompt.
+            control: a ControlNet conditioning map on the bundle grid (bundles with capability ``controlnet``).
+            control_scale: strength of the ControlNet residuals.
         """
         defaults = self.config.sampling_defaults
         params = validate_generation(
@@ -132,6 +151,7 @@ class BrainGenPipeline:
             random.SystemRandom().randrange(0, 2**31) if seed is None else seed,
             num_volumes, allow_unconditional,
         )
+        model = self._controlled_unet(control, control_scale)
         timings: dict[str, float] = {}
         start = time.perf_counter()
         context = self.encode_prompts(params.prompt, params.negative_prompt)
@@ -149,7 +169,7 @@ class BrainGenPipeline:
 
                 noise = initial_noise((1, *self.config.latent_shape), volume_seed).to(self.device)
                 latents = self.denoise(noise, context, params.guidance_scale, params.sampler, params.steps,
-                                       volume_seed, on_step, cancel)
+                                       volume_seed, on_step, cancel, model)
                 if cancel is not None:
                     cancel.check()
                 decode_start = time.perf_counter()
@@ -164,6 +184,7 @@ class BrainGenPipeline:
                     steps=params.steps, guidance_scale=params.guidance_scale, sampler=params.sampler,
                     device=str(self.device), index=k, num_volumes=params.num_volumes,
                     spacing_mm=list(self.config.grid.spacing), shape=list(self.config.grid.shape),
+                    **({"control_scale": control_scale} if control is not None else {}),
                 )
                 volumes.append(SyntheticVolume(array, self.config.grid.affine.copy(), provenance))
         timings["total_seconds"] = time.perf_counter() - start

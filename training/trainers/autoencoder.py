@@ -28,7 +28,7 @@ from braingen3d.bundle.weights import save_weights
 from braingen3d.networks import build_autoencoder, count_parameters
 
 from .configs import TrainingConfig, TrainingConfigError
-from .data import VolumeStore, extract_patch, random_patch_corner, read_manifest
+from .data import VolumeStore, extract_patch, random_patch_corner, read_manifest, spread_selection
 from .distributed import DistEnv, barrier
 from .ema import EMA
 from .evaluation import evaluate_autoencoder, reconstruct
@@ -52,22 +52,33 @@ def kl_divergence(z_mu: torch.Tensor, z_sigma: torch.Tensor) -> torch.Tensor:
     return kl.flatten(1).sum(1).mean()
 
 
+def _refuse_download(url: str, *args, **kwargs) -> None:
+    raise OSError(f"refusing to download {url}: training never fetches weights at run time")
+
+
 def build_perceptual_loss(network_type: str) -> torch.nn.Module:
-    """``monai.losses.PerceptualLoss`` if its pretrained weights load without network access.
+    """``monai.losses.PerceptualLoss`` from pretrained weights already in the torch.hub cache.
+
+    Downloads are blocked while the loss is built, so a missing cache fails here instead of
+    fetching weights.
 
     Raises:
-        TrainingConfigError: the weights are not cached locally (the loss would need a download).
+        TrainingConfigError: the weights are not cached locally.
     """
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    try:
-        from monai.losses import PerceptualLoss
+    import torch.hub
+    from unittest import mock
 
-        return PerceptualLoss(spatial_dims=3, network_type=network_type, is_fake_3d=True, fake_3d_ratio=0.25)
-    except Exception as exc:  # torch.hub/lpips raise many types when weights are missing or offline
+    from monai import losses
+
+    try:
+        with mock.patch.object(torch.hub, "download_url_to_file", _refuse_download):
+            return losses.PerceptualLoss(spatial_dims=3, network_type=network_type, is_fake_3d=True, fake_3d_ratio=0.25)
+    except Exception as exc:  # torch.hub and lpips raise many types when weights are missing
         raise TrainingConfigError(
-            f"perceptual_weight > 0 needs the pretrained '{network_type}' network of monai.losses.PerceptualLoss, "
-            f"which could not be loaded offline ({type(exc).__name__}: {exc}). Cache its weights (torch.hub cache) "
-            "on a machine with network access, or set autoencoder.perceptual_weight=0."
+            f"perceptual_weight > 0 needs the pretrained '{network_type}' network of monai.losses.PerceptualLoss in the "
+            f"torch.hub cache ({torch.hub.get_dir()}); it could not be loaded without a download "
+            f"({type(exc).__name__}: {exc}). Cache the weights on a machine with network access, or set "
+            "autoencoder.perceptual_weight=0."
         ) from exc
 
 
@@ -107,8 +118,7 @@ class AutoencoderTrainer(Trainer):
         if not held_out:
             logger.warning("The manifest has no 'val' or 'test' rows; evaluating on the last training rows (optimistic).")
             held_out = self.store.records[-max(1, cfg.eval_subjects):]
-        pick = np.unique(np.linspace(0, len(held_out) - 1, min(cfg.eval_subjects, len(held_out))).round().astype(int))
-        self.eval_store = VolumeStore([held_out[i] for i in pick], grid)
+        self.eval_store = VolumeStore(spread_selection(held_out, cfg.eval_subjects), grid)
 
         torch.manual_seed(cfg.seed)
         on_cuda = self.device.type == "cuda"
@@ -237,7 +247,11 @@ class AutoencoderTrainer(Trainer):
         error = np.clip(np.abs(recon - volume) * 4.0, 0.0, 1.0)
         path = self.monitor.image(self.step, "reconstruction", slice_panel([volume, recon, error]))
         logger.info("Preview (rows: held-out image, EMA reconstruction, 4x |error|): %s", path)
-        if self.config.autoencoder.eval_every and self.step % self.config.autoencoder.eval_every == 0:
+
+    def periodic(self) -> None:
+        super().periodic()
+        every = self.config.autoencoder.eval_every
+        if every and self.step % every == 0:
             self.evaluate()
 
     def evaluate(self) -> dict[str, float]:
@@ -272,8 +286,8 @@ def write_autoencoder_outputs(trainer: AutoencoderTrainer) -> dict[str, Any]:
     save_weights(ema.state_dict(), temporary)
     os.replace(temporary, weights)
     metrics = trainer.evaluate()
-    record = encode_cohort(ema, trainer.manifest, trainer.bundle_config.grid, trainer.out_dir / "latents", weights,
-                           trainer.device, seed=trainer.config.autoencoder.seed)
+    record = encode_cohort(ema, trainer.store, trainer.manifest, trainer.out_dir / "latents", weights, trainer.device,
+                           seed=trainer.config.autoencoder.seed)
     result = {
         "autoencoder": {**trainer.bundle_config.autoencoder, "scale_factor": record["scale_factor"]},
         "grid": trainer.bundle_config.grid.to_dict(),
@@ -294,12 +308,20 @@ def write_autoencoder_outputs(trainer: AutoencoderTrainer) -> dict[str, Any]:
     return result
 
 
-def encode_cohort(autoencoder: torch.nn.Module, manifest: Path, grid, latents_dir: Path, weights: Path,
+def encode_cohort(autoencoder: torch.nn.Module, store: VolumeStore, manifest: Path, latents_dir: Path, weights: Path,
                   device: torch.device, seed: int = 0) -> dict[str, Any]:
-    """Encode the manifest's training rows and write the latent cache; returns its summary."""
-    records = read_manifest(manifest, ("train",))
-    store = VolumeStore(records, grid)
+    """Encode the training volumes and write the latent cache; returns its summary.
+
+    Args:
+        autoencoder: the trained (EMA) autoencoder.
+        store: the training split's volumes.
+        manifest: the manifest they came from (recorded in the cache).
+        latents_dir: the cache folder.
+        weights: the autoencoder weights file (its digest ties the cache to these weights).
+        device: where to encode.
+        seed: seed of the posterior samples behind ``scale_factor``.
+    """
     mu, sigma = encode_records(autoencoder, store, device)
     scale = scale_factor_from(mu, sigma, seed)
-    write_latent_cache(latents_dir, records, mu, sigma, manifest, weights, scale)
-    return {"scale_factor": scale, "count": len(records)}
+    write_latent_cache(latents_dir, store.records, mu, sigma, manifest, weights, scale)
+    return {"scale_factor": scale, "count": len(store)}

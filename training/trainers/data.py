@@ -68,6 +68,27 @@ def read_manifest(path: str | Path, splits: tuple[str, ...] | None = None) -> li
     return records
 
 
+def spread_selection(records: list[Record], count: int) -> list[Record]:
+    """Up to ``count`` rows that cycle through the modalities and are evenly spaced over each modality's rows.
+
+    Each modality's picks are offset by a fraction of the spacing, so that few picks land on different subjects.
+    """
+    groups: dict[str, list[Record]] = {}
+    for record in records:
+        groups.setdefault(record.fields.get("modality", ""), []).append(record)
+    ordered = [groups[name] for name in sorted(groups)]
+    per_group = -(-min(count, len(records)) // len(ordered))
+    chosen = []
+    for j in range(min(count, len(records))):
+        g, k = j % len(ordered), j // len(ordered)
+        group = ordered[g]
+        if per_group <= len(group):
+            chosen.append(group[int((k + (g + 0.5) / len(ordered)) * len(group) / per_group)])
+        elif k < len(group):
+            chosen.append(group[k])
+    return chosen
+
+
 def check_on_grid(path: Path, grid: Grid, atol_mm: float = 1e-3) -> None:
     """Refuse an image whose shape or affine differs from the bundle grid (reads the header only)."""
     try:

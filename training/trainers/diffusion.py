@@ -133,6 +133,12 @@ class DiffusionTrainer(Trainer):
         self.scalers["unet"] = make_grad_scaler(self.device)
         self.sampler = ShardedSampler(len(self.train_rows), cfg.seed, env.rank, env.world_size)
         self._start()
+        started_with = self.resumed_meta.get("autoencoder_sha256")
+        if started_with is not None and started_with != self.latents.autoencoder_sha256:
+            raise TrainingConfigError(
+                f"The autoencoder in {self.autoencoder_dir} changed since the diffusion run {self.out_dir} started; its "
+                "latents mean something else now. Start a new diffusion run (another --out, or delete this one)."
+            )
 
         if self.device.type == "cuda":
             enable_unet_checkpointing(self.unet)
@@ -215,7 +221,7 @@ class DiffusionTrainer(Trainer):
         logger.info("Preview (%d DPM++ steps, seed 0, %r): %s", cfg.preview_steps, cfg.preview_prompt, path)
 
     def run_metadata(self) -> dict[str, Any]:
-        return {"autoencoder_dir": str(self.autoencoder_dir)}
+        return {"autoencoder_dir": str(self.autoencoder_dir), "autoencoder_sha256": self.latents.autoencoder_sha256}
 
     def finish(self) -> None:
         """Write the EMA U-Net and the stage record (main process)."""
@@ -237,6 +243,7 @@ def write_diffusion_outputs(trainer: DiffusionTrainer) -> dict[str, Any]:
     record = {
         "config": trainer.config.to_dict(),
         "autoencoder_dir": str(trainer.autoencoder_dir),
+        "autoencoder_sha256": trainer.latents.autoencoder_sha256,
         "scale_factor": trainer.latents.scale_factor,
         "steps": trainer.step,
         "training_seconds": trainer.elapsed_seconds(),

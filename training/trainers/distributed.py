@@ -6,6 +6,7 @@ process. CUDA uses NCCL (one GPU per local rank); CPU uses gloo.
 
 from __future__ import annotations
 
+import datetime
 import logging
 import os
 from dataclasses import dataclass
@@ -64,7 +65,10 @@ def setup_distributed(device: str = "auto", init_method: str | None = None, rank
         torch.cuda.set_device(torch_device)
     if world_size > 1 and not dist.is_initialized():
         backend = "nccl" if torch_device.type == "cuda" else "gloo"
-        dist.init_process_group(backend=backend, init_method=init_method or "env://", rank=rank, world_size=world_size)
+        # Rank 0 alone encodes the cohort and writes previews while the others wait at a barrier,
+        # which can outlast the default 30-minute collective timeout on slow machines.
+        dist.init_process_group(backend=backend, init_method=init_method or "env://", rank=rank, world_size=world_size,
+                                timeout=datetime.timedelta(hours=3))
         logger.info("Joined process group: rank %d of %d (%s, %s)", rank, world_size, backend, torch_device)
     return DistEnv(rank, world_size, local_rank, torch_device)
 

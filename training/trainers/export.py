@@ -35,6 +35,14 @@ def _hours(seconds: float) -> str:
     return f"{seconds / 3600:.2f} h"
 
 
+def _display_path(path: str) -> str:
+    """``path`` relative to the working directory when it lies inside it (cards should not leak home folders)."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
 def training_record(ae: dict[str, Any], diffusion: dict[str, Any]) -> dict[str, Any]:
     """The bundle config's ``training`` field: data, steps, wall time, final losses and held-out AE quality."""
     return {
@@ -44,7 +52,7 @@ def training_record(ae: dict[str, Any], diffusion: dict[str, Any]) -> dict[str, 
         "machine": platform.machine(),
         "config": diffusion["config"]["name"],
         "data": {
-            "manifest": diffusion["manifest"],
+            "manifest": _display_path(diffusion["manifest"]),
             "datasets": diffusion["datasets"],
             "modalities": diffusion["modalities"],
             "training_volumes": diffusion["num_training_latents"],

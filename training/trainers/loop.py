@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from .checkpoint import (
+    CheckpointError,
     capture_global_rng,
     find_checkpoint,
     load_checkpoint,
@@ -63,6 +64,7 @@ class Trainer:
         self.step = 0
         self.elapsed_before = 0.0
         self.last_logs: dict[str, float] = {}
+        self.resumed_meta: dict[str, Any] = {}
         self.modules: dict[str, torch.nn.Module] = {}
         self.emas: dict[str, EMA] = {}
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
@@ -74,6 +76,7 @@ class Trainer:
         self.generator = torch.Generator("cpu").manual_seed(section.seed * 1000 + 7 + env.rank)
         self.monitor: Monitor | None = None
         self.stop = StopFlag()
+        self.stopped_early = False  # a signal reached any rank: all ranks stopped before their target
 
     # --- subclass hooks -----------------------------------------------------------------------
     def train_step(self) -> dict[str, float]:
@@ -82,6 +85,11 @@ class Trainer:
 
     def preview(self) -> None:
         """Write a preview PNG from a fixed seed (main process)."""
+
+    def periodic(self) -> None:
+        """Main-process work after every step (default: the preview every ``preview_every`` steps)."""
+        if self.section.preview_every and self.step % self.section.preview_every == 0:
+            self.preview()
 
     def finish(self) -> None:
         """Called once training reached ``max_steps`` (all ranks; write outputs on the main process)."""
@@ -143,6 +151,14 @@ class Trainer:
                 )
             return
         state = load_checkpoint(path, self.kind)
+        meta = json.loads(state["meta"])
+        previous = meta.get("config", {})
+        for field in ("preset", "grid", "architecture"):
+            if previous.get(field) != getattr(self.config, field):
+                raise CheckpointError(
+                    f"{path} was trained with config field '{field}' = {previous.get(field)!r}, but this run has "
+                    f"{getattr(self.config, field)!r}. Use the same config to resume, or choose a new --out."
+                )
         for key, module in self.modules.items():
             module.load_state_dict(state["modules"][key])
         for key, ema in self.emas.items():
@@ -156,7 +172,7 @@ class Trainer:
             if state["scalers"].get(key):
                 scaler.load_state_dict(state["scalers"][key])
         self.step = int(state["step"])
-        meta = json.loads(state["meta"])
+        self.resumed_meta = meta
         self.elapsed_before = float(meta.get("elapsed_seconds", 0.0))
         self.last_logs = meta.get("last_logs", {})
         ranks = state["ranks"]
@@ -249,13 +265,15 @@ class Trainer:
                     window.clear()
                 if self.step % section.checkpoint_every == 0 or self.step == target or stop:
                     self.save()
-                if section.preview_every and self.step % section.preview_every == 0 and self.env.is_main:
+                if self.env.is_main:
+                    # Previews and evaluations must not move the training RNG, or resume would not be exact.
                     with torch.random.fork_rng(devices=[]):
-                        self.preview()
+                        self.periodic()
                 if stop:
+                    self.stopped_early = True
                     logger.info("Stopped at step %d; continue with --resume.", self.step)
                     break
-            if self.step >= section.max_steps and not self.stop.requested:
+            if self.step >= section.max_steps and not self.stopped_early:
                 self.finish()
         finally:
             self.stop.uninstall()

@@ -3,21 +3,26 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
+import time
 
 logger = logging.getLogger(__name__)
+DUPLICATE_WINDOW_S = 2.0
 
 
 class StopFlag:
     """Set by SIGTERM or SIGINT; the training loop checks it after every step.
 
-    A second signal of the same kind restores the default behaviour (so Ctrl-C twice kills).
+    A second signal more than ``DUPLICATE_WINDOW_S`` seconds after the first kills the process at
+    once (Ctrl-C twice), without a checkpoint; one arriving sooner is taken as a duplicate delivery.
     """
 
     def __init__(self) -> None:
         self.requested = False
         self.signal_number: int | None = None
+        self._first_at = 0.0
         self._previous: dict[int, object] = {}
 
     def install(self) -> "StopFlag":
@@ -29,8 +34,13 @@ class StopFlag:
 
     def _handle(self, signum: int, frame) -> None:
         if self.requested:
-            signal.signal(signum, signal.SIG_DFL)
+            if time.monotonic() - self._first_at < DUPLICATE_WINDOW_S:
+                return  # the same stop delivered twice (process group and a forwarding parent script)
+            signal.signal(signum, signal.SIG_DFL)  # a deliberate second signal: stop now, without a checkpoint
+            os.kill(os.getpid(), signum)
+            return
         self.requested = True
+        self._first_at = time.monotonic()
         self.signal_number = signum
         logger.warning("Received %s: finishing the current step, saving a checkpoint and exiting.",
                        signal.Signals(signum).name)

@@ -71,7 +71,9 @@ def make_panel(worker_command: list[str] | None = None, work_root: Path | None =
         widget.logic.worker_command = worker_command
     if work_root is not None:
         widget.logic.work_root = work_root
-    widget.sections[0].check_dependencies = lambda confirm: dependencies_ok
+    for section in widget.sections:
+        if hasattr(section, "check_dependencies"):
+            section.check_dependencies = lambda *args: dependencies_ok
     parent.resize(440, 900)
     parent.show()
     return widget

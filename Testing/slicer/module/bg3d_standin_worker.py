@@ -8,9 +8,11 @@ failures a real worker rarely shows on demand. Usage::
 Modes: ``ok`` (writes seeded NIfTI volumes), ``slow`` (ok, but each step takes --step-seconds and a
 grandchild process is started, for cancel tests), ``crash`` (exit 3 without a result), ``killed``
 (dies by SIGKILL), ``oom`` / ``bad_bundle`` (error events), ``outside`` (a result path outside
-output_dir), ``no_result`` (exit 0 without a result), ``noise`` (non-JSON stdout lines around a good run).
+output_dir), ``no_result`` (exit 0 without a result), ``noise`` (non-JSON stdout lines around a good run),
+``no_inpaint`` (the error of a bundle without inpainting), ``internal`` (an internal error event).
 
-The request is checked against docs/architecture.md; a malformed one gets an ``invalid_input`` error.
+Two tasks: ``generate`` and ``inpaint`` (see ``standin_inpaint.py``). The request is checked against
+docs/architecture.md; a malformed one gets an ``invalid_input`` error.
 """
 
 from __future__ import annotations
@@ -28,8 +30,12 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
-REQUIRED = {"task": str, "prompt": str, "negative_prompt": str, "steps": int, "guidance": float, "sampler": str,
-            "seed": int, "num_volumes": int, "output_dir": str, "device": str}
+import standin_inpaint
+
+COMMON = {"task": str, "prompt": str, "negative_prompt": str, "steps": int, "guidance": float, "sampler": str,
+          "seed": int, "output_dir": str, "device": str}
+REQUIRED = {"generate": {**COMMON, "num_volumes": int},
+            "inpaint": {**COMMON, "volume": str, "mask": str, "method": str, "blend_margin_mm": float}}
 SHAPE = (12, 14, 10)
 AFFINE = np.array([[2.0, 0, 0, -11.0], [0, 2.0, 0, -30.0], [0, 0, 2.0, 5.0], [0, 0, 0, 1]])
 
@@ -40,7 +46,9 @@ def emit(event: str, **fields) -> None:
 
 
 def check_request(request: dict) -> str | None:
-    for key, kind in REQUIRED.items():
+    if request.get("task") not in REQUIRED:
+        return f"unknown task {request.get('task')}"
+    for key, kind in REQUIRED[request["task"]].items():
         if key not in request:
             return f"request lacks '{key}'"
         if kind is float and isinstance(request[key], (int, float)):
@@ -49,8 +57,6 @@ def check_request(request: dict) -> str | None:
             return f"request field '{key}' is {type(request[key]).__name__}, expected {kind.__name__}"
     if "bundle" not in request:
         return "request lacks 'bundle'"
-    if request["task"] != "generate":
-        return f"unknown task {request['task']}"
     return None
 
 
@@ -89,11 +95,22 @@ def main() -> int:
         emit("error", kind="bundle", message="Bundle config field 'unet.in_channels' is 3 but ... (simulated)")
         emit("done")
         return 1
+    if mode == "no_inpaint" and request["task"] == "inpaint":
+        emit("error", kind="invalid_input", message="The bundle standin-bundle 0.0.1 does not support inpainting (its "
+             "capabilities.inpaint is empty). Use a bundle that lists 'repaint' or 'inpaint_unet'.")
+        emit("done")
+        return 2
+    if mode == "internal":
+        emit("error", kind="internal", message="RuntimeError: simulated internal failure")
+        emit("done")
+        return 1
     if mode == "slow":
         # A grandchild, as a real worker may have (data loaders, compilers): cancel must take it too.
         child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
         emit("log", level="info", message=f"grandchild {child.pid}")
     emit("log", level="info", message=f"stand-in worker, mode {mode}")
+    if request["task"] == "inpaint":
+        return standin_inpaint.run(request, emit, mode, args.step_seconds)
     out_dir = Path(request["output_dir"])
     outputs = []
     for k in range(request["num_volumes"]):

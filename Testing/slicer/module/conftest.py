@@ -33,14 +33,20 @@ for path in (MODULE_DIR, HERE):
 
 @pytest.fixture
 def scene():
-    """A fresh MRML scene, also installed as ``slicer.mrmlScene`` (slicer.util helpers use it)."""
+    """A fresh MRML scene, also installed as ``slicer.mrmlScene`` (slicer.util helpers use it).
+
+    The segmentations logic is attached, as in Slicer, so that segmentation nodes get their converter rules.
+    """
     import slicer
 
     mrml_scene = slicer.vtkMRMLScene()
+    segmentations_logic = slicer.vtkSlicerSegmentationsModuleLogic()
+    segmentations_logic.SetMRMLScene(mrml_scene)
     previous = getattr(slicer, "mrmlScene", None)
     slicer.mrmlScene = mrml_scene
     yield mrml_scene
     mrml_scene.Clear(1)
+    segmentations_logic.SetMRMLScene(None)
     slicer.mrmlScene = previous
 
 

@@ -94,7 +94,7 @@ def test_ui_widgets_name_existing_parameters(scene):
                 bound[prop.find("string").text] = widget.get("class")
     fields = set(BrainGen3DParameterNode.allParameters)
     # Text fields are bound by TextBinding (see widget_helpers.py), composedPrompt has no widget.
-    manual = {"prompt", "negativePrompt", "bundlePath", "composedPrompt"}
+    manual = {"prompt", "negativePrompt", "bundlePath", "composedPrompt", "lesionPrompt", "exportFolder"}
     assert set(bound) == fields - manual
     names = [w.get("name") for w in tree.iter("widget")]
     assert len(names) == len(set(names)), "widget names must be unique"

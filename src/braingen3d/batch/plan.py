@@ -12,9 +12,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -23,6 +24,7 @@ from ..export.nnunet_naming import check_case_id
 from ..parameters import MAX_SEED
 from .prompt_templates import (
     DEFAULT_LESION_PROMPT,
+    LESION_PROMPT_FIELDS,
     MODALITIES,
     NO_LESIONS,
     SEX_WORDS,
@@ -32,9 +34,8 @@ from .prompt_templates import (
     lesion_phrase,
     render_lesion_prompt,
     template_fields,
-    LESION_PROMPT_FIELDS,
 )
-from .ranges import Choice, NumberRange, parse_choice, parse_number_range
+from .ranges import NumberRange, parse_choice, parse_number_range
 
 logger = logging.getLogger(__name__)
 
@@ -154,7 +155,7 @@ class LesionRanges:
     prompt: str = DEFAULT_LESION_PROMPT
 
     @classmethod
-    def parse(cls, count: str | None, diameter_mm: str | None, prompt: str | None) -> "LesionRanges":
+    def parse(cls, count: str | None, diameter_mm: str | None, prompt: str | None) -> LesionRanges:
         prompt = DEFAULT_LESION_PROMPT if prompt is None else prompt
         if not prompt.strip():
             raise InvalidInputError("--lesion-prompt is empty; describe the lesion, e.g. 'a white-matter hyperintensity'.")
@@ -232,6 +233,9 @@ def plan_from_template(
     prompt_template = PromptTemplate(template)
     _check_counts(n, base_seed, case_prefix)
     used = set(prompt_template.fields)
+    if "modality" not in used:
+        logger.warning("The template has no {modality}: its prompts do not ask for %s, the dataset's channel.",
+                       settings.modality)
     for option, value, name in (("--age", age, "age"), ("--sex", sex, "sex"), ("--ventricles", ventricles, "ventricles")):
         if value is not None and name not in used:
             logger.warning("%s is given but the template has no {%s}; it does not change the prompts.", option, name)

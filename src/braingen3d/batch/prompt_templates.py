@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import re
 import string
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from ..errors import InvalidInputError
 
@@ -63,12 +64,13 @@ def lesion_phrase(count: int, largest_diameter_mm: float, modality: str) -> str:
         return NO_LESIONS
     if count > 1:
         return MULTIPLE_LESIONS
-    size = str(int(round(largest_diameter_mm)))
+    size = str(round(largest_diameter_mm))
     noun = "lesion" if modality == "T1" else "hyperintensity"
     return f"{article(size)} {size} mm white-matter {noun}"
 
 
-def template_fields(template: str, known: Mapping[str, Any] | tuple[str, ...] = tuple(ATTRIBUTES), what: str = "prompt template") -> list[str]:
+def template_fields(template: str, known: Mapping[str, str] | tuple[str, ...] = ATTRIBUTES,
+                    what: str = "prompt template") -> list[str]:
     """The attribute names used in ``template``, after checking each one is known.
 
     Raises:
@@ -130,20 +132,20 @@ def render_lesion_prompt(template: str, count: int, largest_diameter_mm: float, 
     """The inpainting prompt of a case; ``template`` may use ``{lesions}``, ``{count}``, ``{size}``, ``{modality}``."""
     names = template_fields(template, LESION_PROMPT_FIELDS, "lesion prompt")
     values = {"lesions": lesion_phrase(count, largest_diameter_mm, modality), "count": count,
-              "size": int(round(largest_diameter_mm)), "modality": MODALITY_WORDS.get(modality, modality)}
+              "size": round(largest_diameter_mm), "modality": MODALITY_WORDS.get(modality, modality)}
     return _fix_articles(template.format(**{k: values[k] for k in names}))
 
 
 _MODALITY_PATTERNS = (
-    ("FLAIR", re.compile(r"\bFLAIR\b", re.I)),
-    ("PD", re.compile(r"\bproton[- ]density\b|\bPD\b", re.I)),
-    ("T1", re.compile(r"\bT1\b|\bT1[- ]?w", re.I)),
-    ("T2", re.compile(r"\bT2\b|\bT2[- ]?w", re.I)),
+    ("FLAIR", re.compile(r"\bFLAIR\b", re.IGNORECASE)),
+    ("PD", re.compile(r"\bproton[- ]density\b|\bPD\b", re.IGNORECASE)),
+    ("T1", re.compile(r"\bT1\b|\bT1[- ]?w", re.IGNORECASE)),
+    ("T2", re.compile(r"\bT2\b|\bT2[- ]?w", re.IGNORECASE)),
 )
-_AGE_PATTERNS = (re.compile(r"\b(\d{1,3})[- ]years?[- ]old\b", re.I), re.compile(r"\baged (\d{1,3})\b", re.I),
-                 re.compile(r"\b(\d{1,3}) years\b", re.I))
-_FEMALE = re.compile(r"\b(woman|female|girl|lady)\b", re.I)
-_MALE = re.compile(r"\b(man|male|boy|gentleman)\b", re.I)
+_AGE_PATTERNS = (re.compile(r"\b(\d{1,3})[- ]years?[- ]old\b", re.IGNORECASE), re.compile(r"\baged (\d{1,3})\b", re.IGNORECASE),
+                 re.compile(r"\b(\d{1,3}) years\b", re.IGNORECASE))
+_FEMALE = re.compile(r"\b(woman|female|girl|lady)\b", re.IGNORECASE)
+_MALE = re.compile(r"\b(man|male|boy|gentleman)\b", re.IGNORECASE)
 
 
 def facts_from_prompt(prompt: str) -> dict[str, Any]:

@@ -7,8 +7,8 @@ seed and the case index (see ``plan.py``), never on how many cases the batch has
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 

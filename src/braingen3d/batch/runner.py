@@ -12,16 +12,17 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from ..errors import InvalidInputError, OutputExistsError
 from ..export import NnunetDatasetWriter
 from ..export.nnunet_naming import conflicting_datasets, dataset_folder_name
-from ..progress import CancelToken, EtaClock, ProgressEvent
+from ..progress import CancelToken, EtaClock
 from .case_record import case_provenance
 from .lesions import place_lesions
 from .plan import BatchPlan, CaseSpec
@@ -144,11 +145,8 @@ class BatchRunner:
         s = self.plan.settings
         total = s.steps + 1
         if case.lesion_count:
-            from ..inpaint import Resampling
-
-            params = self.inpainter.parameters(case.lesion_prompt, steps=s.steps, method=s.inpaint_method)
-            total += (Resampling.model_evaluations(params.resampling.path(s.steps))
-                      if params.method == "repaint" else s.steps) + 1
+            params = self.inpainter.parameters(case.lesion_prompt, steps=s.steps, method=s.inpaint_method, seed=0)
+            total += params.model_evaluations + 1
         return total
 
     def make_case(self, case: CaseSpec, dataset: str, shard: Shard, on_unit: Callable[[str], None] = lambda phase: None,
@@ -185,7 +183,7 @@ class BatchRunner:
                                  inpaint_record, dataset, shard)
         return array.astype(np.float32, copy=False), volume.affine, label, record
 
-    def run(self, writer: NnunetDatasetWriter, shard: Shard = Shard(), callback: BatchCallback | None = None,
+    def run(self, writer: NnunetDatasetWriter, shard: Shard | None = None, callback: BatchCallback | None = None,
             cancel: CancelToken | None = None) -> BatchResult:
         """Make and write this rank's unfinished cases, in plan order.
 
@@ -198,6 +196,7 @@ class BatchRunner:
         Raises:
             OSError: writing failed (e.g. a full disk). Finished cases remain a valid dataset; rerun with resume.
         """
+        shard = shard or Shard()
         start = time.perf_counter()
         result = BatchResult()
         pending = []

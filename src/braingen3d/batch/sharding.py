@@ -9,8 +9,9 @@ folder once before the other ranks open it.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence, TypeVar
+from typing import TypeVar
 
 import torch
 
@@ -51,7 +52,7 @@ class Shard:
             )
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> "Shard":
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Shard:
         """Read ``RANK``, ``WORLD_SIZE`` and ``LOCAL_RANK`` (all default to a single process)."""
         env = os.environ if env is None else env
         rank = _env_int(env, "RANK", 0)

@@ -90,7 +90,10 @@ def load_bundle(path: str | os.PathLike | None = None, flash_attention: bool = T
     elif config.supports_inpaint("inpaint_unet"):
         raise BundleError(f"Bundle declares capability 'inpaint_unet' but {INPAINT_UNET_FILE} is missing.")
     if config.capabilities.get("controlnet"):
-        bundle.controlnet = _load_net(build_controlnet(config.controlnet, flash_attention), bundle_dir, CONTROLNET_FILE, "controlnet")
+        from ..controlnet import controlnet_kwargs
+
+        bundle.controlnet = _load_net(build_controlnet(controlnet_kwargs(config.controlnet), flash_attention), bundle_dir,
+                                      CONTROLNET_FILE, "controlnet")
     logger.info("Loaded bundle %s %s from %s", config.bundle_id, config.version, bundle_dir)
     return bundle
 

@@ -185,6 +185,11 @@ class BundleConfig:
             raise BundleError(f"Bundle config field 'capabilities.inpaint' names unknown methods {unknown}; known: {KNOWN_INPAINT_METHODS}.")
         if "inpaint_unet" in self.capabilities.get("inpaint", []) and self.inpaint_unet is None:
             raise BundleError("Bundle config declares capability 'inpaint_unet' but has no 'inpaint_unet' network field.")
+        if self.inpaint_unet is not None and self.inpaint_unet.get("in_channels") != 2 * latent_channels + 1:
+            raise BundleError(
+                f"Bundle config field 'inpaint_unet.in_channels' is {self.inpaint_unet.get('in_channels')}; an inpainting "
+                f"U-Net takes [noisy latent, mask, masked latent] = {2 * latent_channels + 1} channels."
+            )
         if self.capabilities.get("controlnet") and self.controlnet is None:
             raise BundleError("Bundle config declares capability 'controlnet' but has no 'controlnet' network field.")
 

@@ -81,3 +81,24 @@ def preset_config(
         sampling_defaults=dict(spec["sampling_defaults"]),
         capabilities=capabilities or {"text": True, "inpaint": ["repaint"], "controlnet": False},
     )
+
+
+def controlnet_config(config: BundleConfig, max_label: int = 5) -> dict[str, Any]:
+    """A MONAI ControlNet mirroring the bundle's U-Net encoder, conditioned on a tissue label map
+    at image resolution (its embedding downsamples by the autoencoder's factor)."""
+    unet = config.unet
+    downsamplings = len(config.autoencoder["channels"]) - 1
+    embedding = [16 * 2**level for level in range(downsamplings + 1)]
+    return {
+        "in_channels": unet["in_channels"],
+        "channels": unet["channels"],
+        "num_res_blocks": unet["num_res_blocks"],
+        "attention_levels": unet["attention_levels"],
+        "num_head_channels": unet["num_head_channels"],
+        "norm_num_groups": unet["norm_num_groups"],
+        "with_conditioning": True,
+        "cross_attention_dim": unet["cross_attention_dim"],
+        "conditioning_embedding_in_channels": 1,
+        "conditioning_embedding_num_channels": embedding,
+        "control": {"kind": "tissue_labels", "max_label": max_label},
+    }

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import torch
 
-from ..networks import build_autoencoder, build_unet
+from ..controlnet import controlnet_kwargs
+from ..networks import build_autoencoder, build_controlnet, build_unet
 from .bundle import save_bundle
 from .config import BundleConfig
-from .presets import preset_config
+from .presets import controlnet_config, preset_config
 
 RANDOM_CARD = """# {name} (random weights)
 
@@ -33,12 +34,19 @@ def small_config(**kwargs) -> BundleConfig:
 
 
 def make_random_bundle(path: str | os.PathLike, preset: str = "tiny", seed: int = 0, overwrite: bool = False,
-                       config: BundleConfig | None = None) -> Path:
+                       config: BundleConfig | None = None, with_controlnet: bool = False) -> Path:
     """Write a bundle with random weights for ``preset`` (or the given ``config``) at ``path``."""
     config = config or preset_config(preset, bundle_id=f"random-{preset}", version="0.0.0")
+    if with_controlnet:
+        config.controlnet = controlnet_config(config)
+        config.capabilities = {**config.capabilities, "controlnet": True}
     torch.manual_seed(seed)
     autoencoder = build_autoencoder(config.autoencoder_kwargs)
     unet = build_unet(config.unet)
     _randomise_zero_weights(unet)
+    controlnet = None
+    if config.controlnet is not None:
+        controlnet = build_controlnet(controlnet_kwargs(config.controlnet))
+        _randomise_zero_weights(controlnet)
     card = RANDOM_CARD.format(name=config.name, preset=preset)
-    return save_bundle(path, config, autoencoder, unet, card, overwrite=overwrite)
+    return save_bundle(path, config, autoencoder, unet, card, controlnet=controlnet, overwrite=overwrite)

@@ -14,6 +14,7 @@ from tqdm import tqdm
 from ..batch import (
     DEFAULT_TEMPLATE,
     BatchEvent,
+    BatchPlan,
     BatchRunner,
     GenerationSettings,
     LesionRanges,
@@ -28,9 +29,9 @@ from ..batch import (
 from ..batch.coordination import open_dataset, process_group, wait_for_all
 from ..batch.plan import modality_of_prompts
 from ..batch.prompt_templates import ATTRIBUTES
-from ..bundle import default_bundle_path, read_config
+from ..bundle import BundleConfig, default_bundle_path, read_config
 from ..device import DEVICE_CHOICES
-from ..errors import InvalidInputError
+from ..errors import BrainGenError, InvalidInputError
 from ..export import NnunetDatasetWriter
 from ..inpaint import DEFAULT_BLEND_MARGIN_MM, METHODS, validate_inpaint
 from ..parameters import validate_generation
@@ -69,8 +70,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     source = prompts.add_mutually_exclusive_group()
     source.add_argument("--template", default=None, help=f"prompt template (default: {DEFAULT_TEMPLATE!r})")
     source.add_argument("--prompts", type=Path, default=None, help="text file with one prompt per line ('#' comments)")
-    prompts.add_argument("--n", type=int, default=None, dest="num_cases",
-                         help="number of cases (required with --template; default with --prompts: one per prompt)")
+    prompts.add_argument("--n", "--num-cases", type=int, default=None, dest="num_cases",
+                         help="number of cases (required with --template; default with --prompts: one per prompt). "
+                              "Under torchrun write --num-cases: torchrun's own parser takes --n as an abbreviation")
     prompts.add_argument("--seed", type=int, default=0, help="base seed; case k uses seed+k (default 0)")
     prompts.add_argument("--modality", default=None, help="the dataset's single contrast: T1, T2, FLAIR or PD "
                                                           "(with --prompts it may be read from the prompts)")
@@ -97,15 +99,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     model.add_argument("--bundle", type=Path, default=None, help="model bundle folder (default: the embedded bundle)")
     model.add_argument("--device", default="auto", help=f"{', '.join(DEVICE_CHOICES)} or cuda:N (default auto; under "
                                                         "torchrun auto uses cuda:LOCAL_RANK when CUDA exists)")
-    parser.add_argument("--dry-run", action="store_true", help="print the plan (one JSON line per case) and exit")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="print the plan (one JSON line per case, with its seed, prompts, lesions and rank) and exit")
     parser.set_defaults(handler=run)
 
 
-def _settings(args: argparse.Namespace, bundle_path: Path, modality: str):
+def _settings(args: argparse.Namespace, bundle_path: Path, modality: str) -> tuple[GenerationSettings, BundleConfig]:
     """Shared settings with the bundle's defaults filled in, and the bundle config."""
     config = read_config(bundle_path)
     defaults = config.sampling_defaults
-    params = validate_generation(
+    params = validate_generation(  # the shared parameters only; each case's prompt is checked when it runs
         "batch", args.negative_prompt,
         int(defaults["steps"]) if args.steps is None else args.steps,
         float(defaults["guidance_scale"]) if args.guidance is None else args.guidance,
@@ -116,7 +119,7 @@ def _settings(args: argparse.Namespace, bundle_path: Path, modality: str):
     return settings, config
 
 
-def build_plan(args: argparse.Namespace):
+def build_plan(args: argparse.Namespace) -> tuple[BatchPlan, Path]:
     """The plan and the bundle path for the parsed arguments (no model is loaded)."""
     bundle_path = args.bundle or default_bundle_path()
     lesions = LesionRanges.parse(args.lesions, args.lesion_size_mm, args.lesion_prompt)
@@ -151,8 +154,8 @@ class BatchProgressBar:
 
     def __call__(self, event: BatchEvent) -> None:
         self.bar.total = event.units_total
-        self.bar.set_description(f"case {event.case_number}/{event.cases_total} {event.case_id}")
-        self.bar.set_postfix_str(event.phase)
+        self.bar.set_description(f"case {event.case_number}/{event.cases_total} {event.case_id}", refresh=False)
+        self.bar.set_postfix_str(event.phase, refresh=False)
         self.bar.update(event.units_done - self.bar.n)
 
     def close(self) -> None:
@@ -170,17 +173,20 @@ def _output_root(args: argparse.Namespace) -> Path:
 
 def run(args: argparse.Namespace) -> int:
     plan, bundle_path = build_plan(args)
-    if args.dry_run:
-        for case in plan.cases:
-            print(json.dumps({**case.to_dict(), "digest": plan.digest(case)}, sort_keys=True))
+    shard = Shard.from_env()
+    if args.dry_run:  # rank 0 prints the whole plan, with the rank that owns each case
+        for case in plan.cases if shard.is_leader else ():
+            print(json.dumps({**case.to_dict(), "digest": plan.digest(case), "rank": case.index % shard.world_size},
+                             sort_keys=True))
         return EXIT_OK
     root = _output_root(args)
     mode = "resume" if args.resume else "overwrite" if args.overwrite else "new"
-    shard = Shard.from_env()
     if not shard.distributed:
         check_dataset_target(root, args.dataset_id, args.dataset_name, mode)
     try:
         return _run_batch(args, plan, bundle_path, root, mode, shard)
+    except BrainGenError:
+        raise  # OutputExistsError is also an OSError; it is a usage error, reported by run_guarded
     except OSError as error:
         notes = " ".join(getattr(error, "__notes__", []))
         print(f"error: {error}. {notes or 'Finished cases are kept; fix the cause and rerun with --resume.'}", file=sys.stderr)

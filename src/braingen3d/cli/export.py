@@ -12,13 +12,14 @@ import argparse
 import contextlib
 import logging
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..batch.prompt_templates import MODALITIES, facts_from_prompt
-from ..errors import InvalidInputError
+from ..errors import BrainGenError, InvalidInputError
 from ..export import LESION_SEGMENT, TISSUE_SEGMENTS, ProvenanceNotFoundError, read_provenance
 from ..export.labels_nifti import export_labels_nifti
 from ..export.seg_nrrd import export_seg_nrrd
@@ -27,7 +28,7 @@ from ..inpaint.source import SourceImage, read_source
 from ..io import check_writable, sidecar_path, write_volume
 from ..io.paths import stem, volume_suffix
 from ..volume import SyntheticVolume
-from .common import EXIT_OK
+from .common import EXIT_INTERNAL, EXIT_OK
 
 logger = logging.getLogger(__name__)
 
@@ -158,8 +159,14 @@ def run(args: argparse.Namespace) -> int:
         except InvalidInputError:  # a hand-drawn mask: the volume's record, marked as the label's
             mask_record = {**provenance, "role": "label", "source_mask": args.mask.name}
         mask_provenance = with_export_note(mask_record, volume, args.format)
-    written = export_dicom(args, volume, provenance, label, segments, mask_provenance) if args.format == "dicom" else \
-        export_files(args, volume, provenance, label, segments, mask_provenance)
+    try:
+        written = export_dicom(args, volume, provenance, label, segments, mask_provenance) if args.format == "dicom" \
+            else export_files(args, volume, provenance, label, segments, mask_provenance)
+    except BrainGenError:
+        raise  # OutputExistsError is also an OSError; it is a usage error, reported by run_guarded
+    except OSError as error:  # full disk, permissions: nothing of this export was left behind
+        print(f"error: {error}. No output of this export was kept; fix the cause and run it again.", file=sys.stderr)
+        return EXIT_INTERNAL
     for path in written:
         print(path)
     return EXIT_OK

@@ -72,18 +72,9 @@ def run(args: argparse.Namespace) -> int:
     paths = InpaintOutputPaths.beside(args.output, args.mask_output)
     check_inpaint_outputs(paths, args.overwrite, sources=[args.volume, args.mask])
     resolve_device(args.device)
-    bar = ProgressBar(1, disable=args.quiet)
-    bar.bar.set_description("inpainting")
-
-    def on_progress(event) -> None:
-        bar.bar.total = event.total
-        if event.phase == "denoise":
-            bar.bar.update(1)
-        else:
-            bar.bar.set_postfix_str("decoded")
-
+    bar = ProgressBar(job.params.model_evaluations, disable=args.quiet)
     try:
-        result = run_inpaint_job(job, args.device, callback=on_progress)
+        result = run_inpaint_job(job, args.device, callback=bar)
     finally:
         bar.close()
     for written in write_inpaint_outputs(result, paths, args.overwrite, job.inputs.volume.xform_code):

@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import torch
 
 from ..device import inference_context
 from ..geometry import Grid
@@ -160,7 +159,7 @@ class LesionInpainter:
         g = params.generation
         factor = latent_downsampling(self.config)
         run = SamplerRun(g.sampler, self.config.noise_scheduler, g.steps, g.seed, self.device)
-        evaluations = Resampling.model_evaluations(params.resampling.path(g.steps)) if params.method == "repaint" else g.steps
+        evaluations = params.model_evaluations
         clock = EtaClock(evaluations + 1)
 
         def on_step(step: int, steps: int) -> None:

@@ -92,7 +92,8 @@ def prepare_inputs(volume: SourceImage, mask: SourceImage | np.ndarray, resample
     else:
         mask_source = None
         if tuple(np.shape(mask)) != volume.shape:
-            raise MaskError(f"The mask has shape {np.shape(mask)} but the volume has shape {volume.shape}; give the mask on the volume's grid.")
+            raise MaskError(f"The mask has shape {np.shape(mask)} but the volume has shape {volume.shape}; "
+                            "give the mask on the volume's grid.")
         binary = mask_in_volume_grid(SourceImage(np.asarray(mask), volume.affine), volume, False)
     foreground = foreground_mask(volume.array)
     check_mask(binary, foreground, f"mask {mask_source.name}" if mask_source else "mask")

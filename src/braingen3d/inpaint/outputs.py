@@ -53,11 +53,13 @@ def check_inpaint_outputs(paths: InpaintOutputPaths, overwrite: bool, sources: l
         volume_suffix(path)
     files = paths.files()
     if len({f.resolve() for f in files}) != len(files):
-        raise InvalidInputError(f"The volume output {paths.volume} and the lesion-mask output {paths.lesion_mask} collide; choose different names.")
+        raise InvalidInputError(f"The volume output {paths.volume} and the lesion-mask output {paths.lesion_mask} "
+                                "collide; choose different names.")
     protected = {Path(s).resolve() for s in sources if s is not None}
     for target in files:
         if target.resolve() in protected:
-            raise InvalidInputError(f"The output {target} would replace an input file. Choose another output path; inputs are never overwritten.")
+            raise InvalidInputError(f"The output {target} would replace an input file. Choose another output path; "
+                                    "inputs are never overwritten.")
         check_writable(target, overwrite)
 
 

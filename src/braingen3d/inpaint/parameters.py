@@ -32,6 +32,12 @@ class InpaintParameters:
     blend_margin_mm: float = DEFAULT_BLEND_MARGIN_MM
     resampling: Resampling = field(default_factory=Resampling)
 
+    @property
+    def model_evaluations(self) -> int:
+        """U-Net evaluations one call makes (RePaint's jumps add evaluations; the inpainting U-Net does not)."""
+        steps = self.generation.steps
+        return Resampling.model_evaluations(self.resampling.path(steps)) if self.method == "repaint" else steps
+
 
 def validate_inpaint(config: BundleConfig, prompt: str | None, negative_prompt: str | None = "", steps: int | None = None,
                      guidance_scale: float | None = None, sampler: str | None = None, seed: int | None = None,

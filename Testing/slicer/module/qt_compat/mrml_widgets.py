@@ -1,9 +1,10 @@
 """Minimal stand-ins for the MRML widgets the BrainGen3D panel uses (tests only).
 
 ``qMRMLWidget``: a QWidget holding an MRML scene (``setMRMLScene``/``mrmlScene``).
-``qMRMLNodeComboBox``: lists the scene's nodes of ``nodeTypes`` that carry every attribute given to
-``addAttribute``; ``currentNode``, ``setCurrentNode``, ``currentNodeChanged(node)``. It refreshes on
-node added/removed events and before each query. No add/rename/remove actions.
+``qMRMLNodeComboBox``: lists the scene's nodes of ``nodeTypes`` (subclasses too, unless
+``showChildNodeTypes`` is false) that carry every attribute given to ``addAttribute``; ``currentNode``,
+``setCurrentNode``, ``currentNodeChanged(node)``. It refreshes on node added/removed events and before
+each query. No add/rename/remove actions.
 """
 
 from PySide6 import QtCore, QtWidgets
@@ -37,6 +38,7 @@ class qMRMLNodeComboBox(QtWidgets.QComboBox):
         self._node_types = []
         self._attributes = []
         self._none_enabled = False
+        self._show_child_node_types = True
         self._refreshing = False
         self.currentIndexChanged.connect(self._on_index_changed)
 
@@ -54,7 +56,15 @@ class qMRMLNodeComboBox(QtWidgets.QComboBox):
         self._none_enabled = bool(enabled)
         self._refresh()
 
+    def getShowChildNodeTypes(self):
+        return self._show_child_node_types
+
+    def setShowChildNodeTypes(self, show):
+        self._show_child_node_types = bool(show)
+        self._refresh()
+
     nodeTypes = QtCore.Property("QStringList", getNodeTypes, setNodeTypes)
+    showChildNodeTypes = QtCore.Property(bool, getShowChildNodeTypes, setShowChildNodeTypes)
     noneEnabled = QtCore.Property(bool, getNoneEnabled, setNoneEnabled)
     # Accepted from .ui files; the stand-in never offers add/remove/rename actions anyway.
     addEnabled = QtCore.Property(bool, lambda self: False, lambda self, value: None)
@@ -78,6 +88,8 @@ class qMRMLNodeComboBox(QtWidgets.QComboBox):
 
     def _matches(self, node):
         if not any(node.IsA(node_type) for node_type in self._node_types):
+            return False
+        if not self._show_child_node_types and node.GetClassName() not in self._node_types:
             return False
         for node_type, name, value in self._attributes:
             if node.IsA(node_type) and (node.GetAttribute(name) is None or (value is not None and node.GetAttribute(name) != value)):

@@ -7,6 +7,7 @@
 * ``slicer.parameterNodeWrapper`` – see ``standin_parameter_node_wrapper``;
 * ``slicer.i18n`` – ``tr`` and ``translate`` that return the text;
 * ``slicer.qMRMLWidget``, ``slicer.qMRMLNodeComboBox`` – see ``mrml_widgets``;
+* ``slicer.qMRMLSegmentEditorWidget`` – see ``segment_editor``;
 * ``QObject.name`` – PythonQt's alias of ``objectName``, used by ``slicer.util.childWidgetVariables``;
 * message boxes (``slicer.util.errorDisplay``, ``confirmOkCancelDisplay``, …) that record their text in
   ``MESSAGES`` instead of opening modal dialogs; ``CONFIRM_ANSWER`` is what confirmations return.
@@ -123,6 +124,7 @@ def install() -> None:
         return
     import mrml_widgets
     import qt
+    import segment_editor
     import standin_parameter_node_wrapper
 
     sys.modules["slicer.ScriptedLoadableModule"] = _scripted_loadable_module()
@@ -133,6 +135,7 @@ def install() -> None:
     slicer.i18n = sys.modules["slicer.i18n"]
     slicer.qMRMLWidget = mrml_widgets.qMRMLWidget
     slicer.qMRMLNodeComboBox = mrml_widgets.qMRMLNodeComboBox
+    slicer.qMRMLSegmentEditorWidget = segment_editor.qMRMLSegmentEditorWidget
     qt.QObject.name = property(lambda self: self.objectName())
     for name, kind in (("errorDisplay", "error"), ("warningDisplay", "warning"), ("infoDisplay", "info"),
                        ("confirmOkCancelDisplay", "confirm"), ("confirmYesNoDisplay", "confirm")):

@@ -1,0 +1,132 @@
+"""Export logic and the export job's protocol, without running the engine (the real export runs in
+test_slicer_lesion_real_worker.py)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from BrainGen3DLib import export_job, export_logic
+from BrainGen3DLib.export_logic import ExportLogic, ExportSettings, label_from_segmentation, planned_files
+from BrainGen3DLib.logic import SettingsError
+from BrainGen3DLib.process import ProcessState
+
+import lesion_phantoms as ph
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+@pytest.mark.parametrize(
+    "changes, words",
+    [
+        ({"formats": []}, "at least one format"),
+        ({"formats": ["nifti", "mha"]}, "Unknown export format mha"),
+        ({"modality": "CT"}, "Unknown modality 'CT'"),
+        ({"folder": ""}, "Choose the folder"),
+    ],
+)
+def test_settings_name_the_problem(changes, words, tmp_path):
+    with pytest.raises(SettingsError, match=words):
+        ExportSettings(**{"folder": str(tmp_path), **changes}).validate()
+
+
+def test_a_file_is_not_an_export_folder(tmp_path):
+    (tmp_path / "taken").write_text("x")
+    with pytest.raises(SettingsError, match="is a file"):
+        ExportSettings(folder=str(tmp_path / "taken")).validate()
+
+
+def test_each_format_has_its_own_folder_so_sidecars_never_collide(tmp_path):
+    files = {f: planned_files(tmp_path, "case", f, with_label=True) for f in ("nifti", "nrrd", "dicom")}
+    assert [p.relative_to(tmp_path).as_posix() for p in files["nifti"]] == [
+        "nifti/case.nii.gz", "nifti/case.json", "nifti/case_label.nii.gz", "nifti/case_label.json"]
+    assert [p.relative_to(tmp_path).as_posix() for p in files["nrrd"]] == [
+        "nrrd/case.nrrd", "nrrd/case.json", "nrrd/case_label.seg.nrrd"]
+    assert [p.relative_to(tmp_path).as_posix() for p in files["dicom"]] == ["dicom/case/image",
+                                                                         "dicom/case/segmentation.dcm"]
+    everything = [p for group in files.values() for p in group]
+    assert len(everything) == len(set(everything))
+
+
+def test_only_synthetic_volumes_are_exported(scene, tmp_path, work_root):
+    real = ph.add_volume(scene, "ras", name="patient scan")
+    logic = ExportLogic(scene=scene, job_command=["/nonexistent"], use_timer=False, work_root=work_root)
+    with pytest.raises(SettingsError, match="no real scan is ever labelled synthetic"):
+        logic.export(real, None, ExportSettings(folder=str(tmp_path)))
+    assert logic.state == ProcessState.IDLE and list(work_root.iterdir()) == []
+
+
+def test_every_segment_becomes_label_one_on_the_volume_grid(scene):
+    volume = ph.add_volume(scene, "oblique")
+    affine = ph.volume_affine(volume)
+    segmentation = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "lesions")
+    first = segmentation.GetSegmentation().AddEmptySegment("a")
+    second = segmentation.GetSegmentation().AddEmptySegment("b")
+    one = ph.paint_sphere(segmentation, first, ph.SHAPE, affine, ph.LESION_SITE, 6.0)
+    two = ph.paint_sphere(segmentation, second, ph.SHAPE, affine, ph.BRAIN_CENTRE, 5.0)
+    label = label_from_segmentation(volume, segmentation)
+    assert label.dtype == np.uint8 and set(np.unique(label)) == {0, 1}
+    assert np.array_equal(label == 1, one | two)
+    empty = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "nothing")
+    with pytest.raises(SettingsError, match="'nothing' has no segments"):
+        label_from_segmentation(volume, empty)
+
+
+def test_dicom_needs_the_export_extra_and_nothing_else(monkeypatch):
+    extra = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]["export"]
+    assert set(export_logic.DICOM_REQUIREMENTS) == {r for r in extra if not r.startswith("SimpleITK")}
+    from BrainGen3DLib.dependencies import InstallPlan
+
+    monkeypatch.setattr(export_logic, "plan_installation", lambda: InstallPlan())
+    monkeypatch.setattr(export_logic, "is_satisfied", lambda requirement: False)
+    assert export_logic.export_dependency_plan(["nifti"]).packages == []
+    assert export_logic.export_dependency_plan(["nifti", "dicom"]).packages == list(export_logic.DICOM_REQUIREMENTS)
+
+
+def test_the_job_builds_one_command_line_per_format():
+    request = {"volume": "/in/v.nii", "mask": "/in/m.nii", "modality": "T2", "overwrite": True}
+    assert export_job.command_line(request, {"format": "dicom", "output": "/out/dicom/v"}) == [
+        "-q", "export", "/in/v.nii", "--to", "dicom", "-o", "/out/dicom/v", "--mask", "/in/m.nii", "--modality", "T2",
+        "--overwrite"]
+    request.update(mask=None, overwrite=False)
+    assert export_job.command_line(request, {"format": "nrrd", "output": "/out/nrrd/v.nrrd"}) == [
+        "-q", "export", "/in/v.nii", "--to", "nrrd", "-o", "/out/nrrd/v.nrrd"]
+    assert export_job.cli_error("INFO x\nerror: The volume has no provenance.\n") == "The volume has no provenance."
+
+
+@pytest.mark.parametrize(
+    "request_text, words",
+    [
+        ("not json", "not valid JSON"),
+        (json.dumps({"task": "export", "volume": "/v.nii", "exports": []}), "non-empty list"),
+        (json.dumps({"task": "export", "volume": "/v.nii", "exports": [{"format": "png", "output": "/o"}]}), "'format'"),
+    ],
+)
+def test_the_job_refuses_a_bad_request_in_the_worker_protocol(request_text, words):
+    result = subprocess.run([sys.executable, str(export_logic.EXPORT_JOB)], input=request_text, capture_output=True,
+                            text=True, timeout=60)
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    assert result.returncode == 2
+    assert [e["event"] for e in events] == ["started", "error", "done"]
+    assert events[1]["kind"] == "invalid_input" and words in events[1]["message"]
+
+
+def test_the_panel_process_never_imports_torch():
+    """Everything the lesion and export sections run in Slicer's own process, imported and used without torch."""
+    module_dir = REPO / "BrainGen3D"
+    script = (
+        "import sys; sys.path.insert(0, %r)\n"
+        "import BrainGen3DLib.lesion_logic, BrainGen3DLib.lesion_import, BrainGen3DLib.export_logic\n"
+        "import BrainGen3DLib.lesion_mask, BrainGen3DLib.nifti_files\n"
+        "from BrainGen3DLib.lesion_import import lesion_segment_spec\n"
+        "lesion_segment_spec()\n"
+        "print(sorted(m for m in ('torch', 'monai', 'braingen3d.pipeline') if m in sys.modules))\n" % str(module_dir))
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
