@@ -138,7 +138,8 @@ def inpainted_names(scene, source, seed: Any) -> tuple[str, str]:
 
 
 def import_inpaint_outputs(scene, outputs: list[dict[str, Any]], output_dir: os.PathLike, source,
-                           options: ImportOptions | None = None) -> InpaintNodes:
+                           options: ImportOptions | None = None,
+                           source_provenance: dict[str, Any] | None = None) -> InpaintNodes:
     """Add the inpainted volume and its lesion segmentation to ``scene``, or nothing.
 
     Args:
@@ -147,6 +148,8 @@ def import_inpaint_outputs(scene, outputs: list[dict[str, Any]], output_dir: os.
         output_dir: the folder the worker was told to write into; outputs elsewhere are refused.
         source: the volume node that was inpainted (left unchanged).
         options: placement options (bundle path and device recorded on the nodes; show).
+        source_provenance: the source's own record when BrainGen3D made it; kept in both new records
+            as ``source_provenance``, so a lesion in a generated brain traces back to that generation.
 
     Raises:
         ValueError: an output is missing, outside ``output_dir``, or not on the source's grid.
@@ -156,6 +159,9 @@ def import_inpaint_outputs(scene, outputs: list[dict[str, Any]], output_dir: os.
     volume_path = checked_output_path(volume_output["path"], output_dir)
     mask_path = checked_output_path(mask_output["path"], output_dir)
     provenance = dict(volume_output.get("provenance") or {})
+    mask_provenance = dict(mask_output.get("provenance") or {})
+    if source_provenance:
+        provenance["source_provenance"] = mask_provenance["source_provenance"] = source_provenance
     volume_name, mask_name = inpainted_names(scene, source, provenance.get("seed", "?"))
     spec = lesion_segment_spec()
     created = []
@@ -173,8 +179,7 @@ def import_inpaint_outputs(scene, outputs: list[dict[str, Any]], output_dir: os.
         segmentation = segmentation_from_mask(scene, mask_path, mask_name, volume, spec)
         created.append(segmentation)
         segmentation.SetAndObserveTransformNodeID(source.GetTransformNodeID())
-        set_provenance(segmentation, dict(mask_output.get("provenance") or {}), options.bundle_path,
-                       options.requested_device)
+        set_provenance(segmentation, mask_provenance, options.bundle_path, options.requested_device)
         place_in_folder(scene, segmentation)
         volume.SetNodeReferenceID(LESION_REFERENCE_ROLE, segmentation.GetID())
     except Exception:

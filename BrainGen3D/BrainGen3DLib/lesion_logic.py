@@ -21,6 +21,7 @@ from .logic import (DEVICES, MAX_SEED, MAX_STEPS, SAMPLERS, SettingsError, defau
                     worker_environment)
 from .nifti_files import file_stem, write_nifti
 from .process import RunHandlers, RunOutcome, RunStatus
+from .provenance import is_generated, node_provenance
 from .scene_import import ImportOptions
 from .storage_provenance import ProvenanceFileKeeper
 from .volume_geometry import GeometryError, ijk_to_ras, voxels_ijk
@@ -183,6 +184,7 @@ class LesionInpaintLogic(WorkerTask):
             raise
         output_dir = folder / "output"
         options = ImportOptions(show=True, bundle_path=settings.bundle_path, requested_device=settings.device)
+        source_record = node_provenance(volume_node) if is_generated(volume_node) else None
         logger.info("Inpainting '%s' in %s (%d voxels): %s", volume_node.GetName(), region.describe(),
                     int(mask.sum()), settings.prompt)
 
@@ -190,7 +192,7 @@ class LesionInpaintLogic(WorkerTask):
             if not self.scene.IsNodePresent(volume_node):
                 raise ValueError(_("'{name}' was removed from the scene while inpainting; the result was not "
                                    "added.").format(name=volume_node.GetName()))
-            nodes = import_inpaint_outputs(self.scene, outputs, output_dir, volume_node, options)
+            nodes = import_inpaint_outputs(self.scene, outputs, output_dir, volume_node, options, source_record)
             for node in (nodes.volume, nodes.segmentation):
                 self.file_keeper.watch(node)
             return nodes

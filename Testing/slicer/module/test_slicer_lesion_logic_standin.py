@@ -19,6 +19,7 @@ from BrainGen3DLib.lesion_logic import InpaintSettings, LesionInpaintLogic
 from BrainGen3DLib.lesion_mask import LesionRegion, RegionError, segment_mask
 from BrainGen3DLib.logic import SettingsError
 from BrainGen3DLib.process import ProcessState, RunStatus
+from BrainGen3DLib.provenance import ProvenanceError, regeneration_settings
 from BrainGen3DLib.scene_import import FOLDER_NAME
 
 import lesion_phantoms as ph
@@ -107,10 +108,36 @@ def test_roi_inpainting_adds_a_new_volume_and_lesion_segmentation(scene, standin
     assert folder_of(scene, volume) == folder_of(scene, segmentation) == FOLDER_NAME
     assert [e["step"] for e in events if e["event"] == "progress"] == [1, 2, 3]
     assert list(work_root.iterdir()) == [], "the run folder is removed"
+    with pytest.raises(ProvenanceError, match="made by inpaint"):
+        regeneration_settings(volume)  # "Load its parameters" would generate, not inpaint
+
+
+def test_files_slicer_saves_for_the_new_nodes_keep_their_provenance(scene, standin_command, work_root,
+                                                                    inpaint_bundle, tmp_path):
+    from BrainGen3DLib.storage_provenance import read_nrrd_provenance
+
+    source = ph.add_volume(scene, "ras", name="scan")
+    roi = ph.add_roi(scene, ph.LESION_SITE, ROI_SIZE)
+    logic = make_logic(scene, standin_command("ok"), work_root)
+    logic.inpaint(source, LesionRegion(roi=roi), settings())
+    nodes = logic.wait(30).result
+    for node, storage_class, name in ((nodes.volume, "vtkMRMLVolumeArchetypeStorageNode", "lesion.nrrd"),
+                                      (nodes.segmentation, "vtkMRMLSegmentationStorageNode", "lesion.seg.nrrd")):
+        storage = scene.AddNewNodeByClass(storage_class)
+        storage.SetFileName(str(tmp_path / name))
+        node.SetAndObserveStorageNodeID(storage.GetID())  # what Slicer's Save dialog does
+        assert storage.WriteData(node)
+        record = read_nrrd_provenance(tmp_path / name)
+        assert record["task"] == "inpaint" and record["prompt"] == PROMPT, name
+    assert read_nrrd_provenance(tmp_path / "lesion.seg.nrrd")["role"] == "lesion_mask"
 
 
 def test_painted_segment_from_another_grid_becomes_the_lesion_region(scene, standin_command, work_root, inpaint_bundle):
+    from BrainGen3DLib.provenance import node_provenance, set_provenance
+
     source = ph.add_volume(scene, "lps")
+    generation = {"synthetic": True, "generator": "BrainGen3D", "task": "generate", "prompt": "FLAIR MRI", "seed": 4}
+    set_provenance(source, generation)  # a generated brain: the lesion's record points back to it
     fine_shape, fine_spacing = (60, 60, 60), np.array([1.0, 1.0, 1.0])
     fine_affine = ph.grid_affine("ras", fine_shape, fine_spacing, centre=ph.LESION_SITE)
     seeds = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "Lesion seeds")
@@ -128,6 +155,8 @@ def test_painted_segment_from_another_grid_becomes_the_lesion_region(scene, stan
     assert np.array_equal(ph.voxels(outcome.result.volume) != ph.voxels(source), expected)
     assert np.array_equal(segment_mask(outcome.result.volume, outcome.result.segmentation, "White_matter_lesion"),
                           expected)
+    for node in (outcome.result.volume, outcome.result.segmentation):
+        assert node_provenance(node)["source_provenance"] == generation
 
 
 def test_results_follow_the_source_parent_transform(scene, standin_command, work_root, inpaint_bundle):

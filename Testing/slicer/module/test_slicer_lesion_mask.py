@@ -5,7 +5,6 @@ from __future__ import annotations
 import nibabel as nib
 import numpy as np
 import pytest
-import slicer
 
 from BrainGen3DLib.lesion_mask import LesionRegion, RegionError, roi_mask, segment_mask
 from BrainGen3DLib.nifti_files import file_stem, write_nifti

@@ -30,6 +30,7 @@ def panel(scene, work_root, tmp_path, monkeypatch, standin_command):
     widget.logic.lesions.worker_command = standin_command("ok", step_seconds=0.05)
     widget.logic.lesions.work_root = work_root
     widget.logic.exports.work_root = work_root
+    widget.ui.lesionCollapsibleButton.setCollapsed(False)
     process_events_until(lambda: widget.sections[0].device_info is not None, 20)
     yield widget
     widget.cleanup()
@@ -276,3 +277,14 @@ def test_lesion_and_export_settings_are_saved_with_the_scene(panel, scene, tmp_p
     assert ui.lesionVolumeSelector.currentNode().GetName() == "scan"
     assert ui.lesionROISelector.currentNode().GetName() == "Lesion ROI"
     assert ui.exportFolderLineEdit.currentPath == str(tmp_path / "exports") and ui.exportOverwriteCheckBox.isChecked()
+
+
+def test_the_lesion_screenshot_renders(scene, tmp_path):
+    """docs/images/lesion_seeds.png comes from render_lesion_screenshot.py; it must keep working."""
+    from PIL import Image
+
+    from render_lesion_screenshot import WIDTH, render
+
+    image = Image.open(render(tmp_path / "lesion_seeds.png")).convert("RGB")
+    assert image.width == WIDTH and image.height > 800
+    assert len(image.getcolors(maxcolors=1 << 20)) > 100, "the screenshot is blank"

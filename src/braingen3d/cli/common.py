@@ -48,6 +48,11 @@ def run_guarded(action: Callable[[], int]) -> int:
         if exc.kind == "cancelled":
             return EXIT_CANCELLED
         return EXIT_BUNDLE if exc.kind == "bundle" else EXIT_USAGE
+    except OSError as exc:  # e.g. a full disk: the atomic writers left no partial file behind
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"error: {exc.strerror or exc}{where}. No partial output was left; free space or fix the path and retry.",
+              file=sys.stderr)
+        return EXIT_INTERNAL
     except KeyboardInterrupt:
         print("error: interrupted; no partial output was left.", file=sys.stderr)
         return EXIT_CANCELLED

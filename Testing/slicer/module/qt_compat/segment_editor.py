@@ -112,11 +112,14 @@ class qMRMLSegmentEditorWidget(QtWidgets.QWidget):
 
     def _update_buttons(self):
         while self._buttons.count():
-            self._buttons.takeAt(0).widget().deleteLater()
+            item = self._buttons.takeAt(0)
+            if item.widget() is not None:
+                item.widget().setParent(None)  # at once: offscreen tests never reach deferred deletion
         for name in self.visibleEffectNames():
             button = QtWidgets.QToolButton(self)
             button.setText(name)
             self._buttons.addWidget(button)
+        self._buttons.addStretch(1)
 
     def _update_segments(self):
         if self._segmentation is None:
