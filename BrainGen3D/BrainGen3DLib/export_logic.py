@@ -135,7 +135,8 @@ class ExportLogic(WorkerTask):
 
     Args:
         scene, runner, use_timer, work_root: see ``WorkerTask``.
-        job_command: the child's command line (default: ``<Slicer Python> export_job.py``).
+        job_command: the child's command line (default: ``<Slicer Python> export_job.py``); kept as
+            ``worker_command``, like the other jobs'.
     """
 
     RUN_FOLDER_PREFIX = "export-"

@@ -47,6 +47,9 @@ def add_roi_on_volume(scene, volume_node, size_mm: float = NEW_ROI_SIZE_MM):
     centre, axes = volume_centre_and_axes(volume_node)
     roi = scene.AddNewNodeByClass("vtkMRMLMarkupsROINode", scene.GenerateUniqueName(_("Lesion ROI")))
     roi.CreateDefaultDisplayNodes()
+    display = roi.GetDisplayNode()
+    if display is not None:
+        display.SetHandlesInteractive(True)  # move, rotate and resize handles in the views
     object_to_node = vtk.vtkMatrix4x4()
     for row in range(3):
         for column in range(3):

@@ -6,16 +6,21 @@ import contextlib
 import logging
 from typing import Iterator
 
-import torch
+from typing import TYPE_CHECKING
 
 from .errors import DeviceError
+
+if TYPE_CHECKING:  # torch is imported on first use: the CLI's --help must not load it
+    import torch
 
 logger = logging.getLogger(__name__)
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
 
 
-def resolve_device(name: str | None = "auto") -> torch.device:
+def resolve_device(name: str | None = "auto") -> "torch.device":
     """``auto`` picks CUDA when present, else CPU; ``cpu``, ``cuda`` or ``cuda:N`` are taken as asked."""
+    import torch
+
     name = (name or "auto").strip().lower()
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -36,6 +41,8 @@ def resolve_device(name: str | None = "auto") -> torch.device:
 
 def describe_devices() -> dict:
     """What this machine offers, for UIs that show the detected device."""
+    import torch
+
     info = {"cuda_available": torch.cuda.is_available(), "cpu_threads": torch.get_num_threads(), "torch": torch.__version__}
     if torch.cuda.is_available():
         info["cuda_devices"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
@@ -43,11 +50,13 @@ def describe_devices() -> dict:
 
 
 @contextlib.contextmanager
-def inference_context(device: torch.device) -> Iterator[None]:
+def inference_context(device: "torch.device") -> Iterator[None]:
     """``torch.inference_mode`` everywhere; autocast (bf16 if supported, else fp16) on CUDA only.
 
     bf16 autocast on CPU was measured unusably slow on this project's reference CPU, so CPU stays fp32.
     """
+    import torch
+
     with torch.inference_mode():
         if device.type == "cuda":
             dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from diffusers import (
-    DDIMScheduler,
-    DDPMScheduler,
-    DPMSolverMultistepScheduler,
-    EulerDiscreteScheduler,
-)
-from diffusers.schedulers.scheduling_utils import SchedulerMixin
+from typing import TYPE_CHECKING, Any
 
 from .errors import InvalidInputError
+
+if TYPE_CHECKING:  # diffusers is imported on first use: the CLI's --help must not load torch
+    from diffusers import DDPMScheduler
+    from diffusers.schedulers.scheduling_utils import SchedulerMixin
 
 SAMPLERS = {
     "dpm++": "DPM-Solver++ (2M) multistep, deterministic; good samples in ~20-25 steps",
@@ -32,13 +28,17 @@ def _schedule_kwargs(noise_scheduler: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def make_training_scheduler(noise_scheduler: dict[str, Any]) -> DDPMScheduler:
+def make_training_scheduler(noise_scheduler: dict[str, Any]) -> "DDPMScheduler":
     """The forward (noising) process used in training; samplers share its betas."""
+    from diffusers import DDPMScheduler
+
     return DDPMScheduler(**_schedule_kwargs(noise_scheduler), clip_sample=False)
 
 
-def make_sampler(name: str, noise_scheduler: dict[str, Any]) -> SchedulerMixin:
+def make_sampler(name: str, noise_scheduler: dict[str, Any]) -> "SchedulerMixin":
     """A fresh scheduler for sampler ``name`` with the bundle's training noise schedule."""
+    from diffusers import DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler, EulerDiscreteScheduler
+
     kwargs = _schedule_kwargs(noise_scheduler)
     # "trailing" spacing starts sampling at the last training timestep, i.e. from pure noise.
     if name == "dpm++":

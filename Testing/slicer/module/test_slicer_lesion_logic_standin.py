@@ -197,7 +197,6 @@ def _constant_volume(scene):
         ("half the brain", "ok", ["more than half of the brain"]),
         ("ok", "no_inpaint", ["does not support inpainting", "'repaint' or 'inpaint_unet'"]),
         ("ok", "internal", ["simulated internal failure"]),
-        ("ok", "crash", ["exit code 3", "simulated crash"]),
         ("ok", "outside", ["outside its output folder"]),
     ],
 )

@@ -11,20 +11,32 @@
 See docs/batch.md.
 """
 
-from .lesions import PlacedLesion, place_lesions
-from .plan import (
-    BatchPlan,
-    CaseSpec,
-    GenerationSettings,
-    LesionRanges,
-    parse_modality,
-    plan_from_prompts,
-    plan_from_template,
-    read_prompt_file,
-)
-from .prompt_templates import ATTRIBUTES, DEFAULT_TEMPLATE, PromptTemplate, facts_from_prompt, lesion_phrase
-from .runner import BatchEvent, BatchResult, BatchRunner, check_dataset_target, check_plan_matches
-from .sharding import Shard
+from .._lazy import lazy_attributes
+
+_EXPORTS = {
+    "PlacedLesion": ".lesions",
+    "place_lesions": ".lesions",
+    "BatchPlan": ".plan",
+    "CaseSpec": ".plan",
+    "GenerationSettings": ".plan",
+    "LesionRanges": ".plan",
+    "parse_modality": ".plan",
+    "plan_from_prompts": ".plan",
+    "plan_from_template": ".plan",
+    "read_prompt_file": ".plan",
+    "ATTRIBUTES": ".prompt_templates",
+    "DEFAULT_TEMPLATE": ".prompt_templates",
+    "PromptTemplate": ".prompt_templates",
+    "facts_from_prompt": ".prompt_templates",
+    "lesion_phrase": ".prompt_templates",
+    "BatchEvent": ".runner",
+    "BatchResult": ".runner",
+    "BatchRunner": ".runner",
+    "check_dataset_target": ".runner",
+    "check_plan_matches": ".runner",
+    "Shard": ".sharding",
+}
+__getattr__, __dir__ = lazy_attributes(__name__, _EXPORTS)
 
 __all__ = [
     "ATTRIBUTES",

@@ -13,8 +13,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-import torch
-
 from ..errors import InvalidInputError
 
 T = TypeVar("T")
@@ -79,6 +77,8 @@ class Shard:
         An explicit ``cuda:N`` or ``cpu`` is kept as given.
         """
         name = (requested or "auto").strip().lower()
+        import torch
+
         if name in ("auto", "cuda") and torch.cuda.is_available():
             return f"cuda:{self.local_rank % torch.cuda.device_count()}" if self.distributed else "cuda"
         return name

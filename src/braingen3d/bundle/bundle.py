@@ -15,6 +15,7 @@ import torch
 from ..errors import BundleError
 from ..networks import build_autoencoder, build_controlnet, build_unet
 from .config import CARD_NAME, CONFIG_NAME, BundleConfig, read_config
+from .locations import default_bundle_path
 from .weights import load_into, load_weights, save_weights
 
 logger = logging.getLogger(__name__)
@@ -23,7 +24,6 @@ AUTOENCODER_FILE = "autoencoder.safetensors"
 UNET_FILE = "unet.safetensors"
 INPAINT_UNET_FILE = "inpaint_unet.safetensors"
 CONTROLNET_FILE = "controlnet.safetensors"
-DEFAULT_BUNDLE_ENV = "BRAINGEN3D_BUNDLE"
 
 
 @dataclass
@@ -43,23 +43,6 @@ class Bundle:
             if net is not None:
                 net.to(device)
         return self
-
-
-def embedded_bundle_path() -> Path:
-    """Where the default bundle ships inside the package."""
-    return Path(__file__).resolve().parent.parent / "bundles" / "default"
-
-
-def default_bundle_path() -> Path:
-    """The bundle used when none is given: ``$BRAINGEN3D_BUNDLE`` or the embedded default."""
-    env = os.environ.get(DEFAULT_BUNDLE_ENV)
-    path = Path(env) if env else embedded_bundle_path()
-    if not (path / CONFIG_NAME).is_file():
-        raise BundleError(
-            f"No default bundle at {path}. Pass --bundle FOLDER, set {DEFAULT_BUNDLE_ENV}, or reinstall braingen3d "
-            "from a checkout that includes src/braingen3d/bundles/default."
-        )
-    return path
 
 
 def _load_net(module: torch.nn.Module, bundle_dir: Path, filename: str, field: str) -> torch.nn.Module:

@@ -11,29 +11,23 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from ..batch import (
-    DEFAULT_TEMPLATE,
-    BatchEvent,
+from ..batch.plan import (
     BatchPlan,
-    BatchRunner,
     GenerationSettings,
     LesionRanges,
-    Shard,
-    check_dataset_target,
-    check_plan_matches,
+    modality_of_prompts,
     parse_modality,
     plan_from_prompts,
     plan_from_template,
     read_prompt_file,
 )
-from ..batch.coordination import open_dataset, process_group, wait_for_all
-from ..batch.plan import modality_of_prompts
-from ..batch.prompt_templates import ATTRIBUTES
+from ..batch.prompt_templates import ATTRIBUTES, DEFAULT_TEMPLATE
 from ..bundle import BundleConfig, default_bundle_path, read_config
 from ..device import DEVICE_CHOICES
 from ..errors import BrainGenError, InvalidInputError
-from ..export import NnunetDatasetWriter
-from ..inpaint import DEFAULT_BLEND_MARGIN_MM, METHODS, validate_inpaint
+from ..inpaint.methods import METHODS
+from ..inpaint.defaults import DEFAULT_BLEND_MARGIN_MM
+from ..batch.sharding import Shard
 from ..parameters import validate_generation
 from ..schedulers import SAMPLERS
 from .common import EXIT_INTERNAL, EXIT_OK
@@ -141,6 +135,8 @@ def build_plan(args: argparse.Namespace) -> tuple[BatchPlan, Path]:
         plan = plan_from_template(args.template or DEFAULT_TEMPLATE, args.num_cases, args.seed, settings, lesions,
                                   args.age, args.sex, args.ventricles, args.case_prefix)
     if any(case.lesion_count for case in plan.cases):
+        from ..inpaint.parameters import validate_inpaint
+
         validate_inpaint(config, "a white-matter lesion", steps=settings.steps, method=settings.inpaint_method,
                          blend_margin_mm=settings.blend_margin_mm)  # a bundle without inpainting fails here, not at case 1
     return plan, bundle_path
@@ -182,6 +178,8 @@ def run(args: argparse.Namespace) -> int:
     root = _output_root(args)
     mode = "resume" if args.resume else "overwrite" if args.overwrite else "new"
     if not shard.distributed:
+        from ..batch.runner import check_dataset_target
+
         check_dataset_target(root, args.dataset_id, args.dataset_name, mode)
     try:
         return _run_batch(args, plan, bundle_path, root, mode, shard)
@@ -194,6 +192,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_batch(args, plan, bundle_path: Path, root: Path, mode: str, shard: Shard) -> int:
+    from ..batch.coordination import open_dataset, process_group, wait_for_all
+    from ..batch.runner import BatchRunner, check_plan_matches
+    from ..export import NnunetDatasetWriter
     from ..pipeline import BrainGenPipeline
 
     with process_group(shard):

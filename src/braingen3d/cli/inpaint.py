@@ -7,16 +7,9 @@ import logging
 from pathlib import Path
 
 from ..device import DEVICE_CHOICES, resolve_device
-from ..inpaint import (
-    DEFAULT_BLEND_MARGIN_MM,
-    METHODS,
-    InpaintOutputPaths,
-    Resampling,
-    check_inpaint_outputs,
-    plan_inpaint_job,
-    run_inpaint_job,
-    write_inpaint_outputs,
-)
+from ..inpaint.defaults import DEFAULT_BLEND_MARGIN_MM
+from ..inpaint.methods import METHODS
+from ..inpaint.resampling import Resampling
 from ..schedulers import SAMPLERS
 from .common import EXIT_OK, ProgressBar
 
@@ -63,6 +56,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..inpaint import InpaintOutputPaths, check_inpaint_outputs, plan_inpaint_job, run_inpaint_job, \
+        write_inpaint_outputs
+
     job = plan_inpaint_job(
         args.volume, args.mask, args.prompt, bundle=args.bundle, negative_prompt=args.negative_prompt,
         steps=args.steps, guidance=args.guidance, sampler=args.sampler, seed=args.seed, method=args.method,

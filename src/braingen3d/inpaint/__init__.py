@@ -10,20 +10,41 @@ Files: ``plan_inpaint_job`` + ``run_inpaint_job`` + ``write_inpaint_outputs`` (w
 See docs/inpainting.md.
 """
 
-from .blend import BlendRegion, blend_region, composite
-from .errors import InpaintUnsupportedError, MaskError
-from .evaluate import LesionContrast, lesion_contrast, max_change_outside
-from .inpainter import InpaintResult, LesionInpainter
-from .inputs import InpaintInputs, prepare_inputs
-from .job import InpaintJob, plan_inpaint_job, run_inpaint_job
-from .methods import METHODS, resolve_method
-from .model_space import choose_model_grid
-from .outputs import InpaintOutputPaths, check_inpaint_outputs, write_inpaint_outputs
-from .parameters import DEFAULT_BLEND_MARGIN_MM, InpaintParameters, validate_inpaint
-from .resampling import Resampling
-from .source import SourceImage, read_source
-from .unet_inpainting import INPAINT_UNET_INPUT_ORDER, inpaint_unet_input, masked_latent
+from .._lazy import lazy_attributes
 
+_EXPORTS = {
+    "BlendRegion": ".blend",
+    "blend_region": ".blend",
+    "composite": ".blend",
+    "InpaintUnsupportedError": ".errors",
+    "MaskError": ".errors",
+    "LesionContrast": ".evaluate",
+    "lesion_contrast": ".evaluate",
+    "max_change_outside": ".evaluate",
+    "InpaintResult": ".inpainter",
+    "LesionInpainter": ".inpainter",
+    "InpaintInputs": ".inputs",
+    "prepare_inputs": ".inputs",
+    "InpaintJob": ".job",
+    "plan_inpaint_job": ".job",
+    "run_inpaint_job": ".job",
+    "METHODS": ".methods",
+    "resolve_method": ".methods",
+    "choose_model_grid": ".model_space",
+    "InpaintOutputPaths": ".outputs",
+    "check_inpaint_outputs": ".outputs",
+    "write_inpaint_outputs": ".outputs",
+    "DEFAULT_BLEND_MARGIN_MM": ".defaults",
+    "InpaintParameters": ".parameters",
+    "validate_inpaint": ".parameters",
+    "Resampling": ".resampling",
+    "SourceImage": ".source",
+    "read_source": ".source",
+    "INPAINT_UNET_INPUT_ORDER": ".unet_inpainting",
+    "inpaint_unet_input": ".unet_inpainting",
+    "masked_latent": ".unet_inpainting",
+}
+__getattr__, __dir__ = lazy_attributes(__name__, _EXPORTS)
 __all__ = [
     "BlendRegion", "DEFAULT_BLEND_MARGIN_MM", "INPAINT_UNET_INPUT_ORDER", "InpaintInputs", "InpaintJob",
     "InpaintOutputPaths", "InpaintParameters", "InpaintResult", "InpaintUnsupportedError", "LesionContrast",

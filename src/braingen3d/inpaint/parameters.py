@@ -8,11 +8,11 @@ from dataclasses import dataclass, field
 from ..bundle import BundleConfig
 from ..errors import InvalidInputError
 from ..parameters import GenerationParameters, validate_generation
+from .defaults import DEFAULT_BLEND_MARGIN_MM
 from .methods import resolve_method
 from .resampling import Resampling
 from .unet_inpainting import check_inpaint_unet
 
-DEFAULT_BLEND_MARGIN_MM = 2.0
 MAX_BLEND_MARGIN_MM = 20.0
 
 

@@ -3,12 +3,17 @@
 In Slicer every Qt class lives in one module, ``qt``. This module re-exports PySide6's QtCore,
 QtGui and QtWidgets names, plus a ``QUiLoader`` that knows the CTK/MRML stand-in widgets, so module
 code written for PythonQt (``qt.QTimer``, ``qt.QPushButton``, ``slicer.util.loadUI``) runs unchanged.
+It also applies ``pyside_refcount.immortalise_singletons`` (a PySide6 6.12 bug on Python 3.11).
 """
 
-from PySide6.QtCore import *  # noqa: F401,F403
-from PySide6.QtGui import *  # noqa: F401,F403
-from PySide6.QtWidgets import *  # noqa: F401,F403
-from PySide6.QtUiTools import QUiLoader as _PySideUiLoader
+from pyside_refcount import immortalise_singletons
+
+immortalise_singletons()
+
+from PySide6.QtCore import *  # noqa: E402,F401,F403
+from PySide6.QtGui import *  # noqa: E402,F401,F403
+from PySide6.QtWidgets import *  # noqa: E402,F401,F403
+from PySide6.QtUiTools import QUiLoader as _PySideUiLoader  # noqa: E402
 
 
 class QUiLoader(_PySideUiLoader):
