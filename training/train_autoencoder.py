@@ -37,16 +37,18 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config, env = configure(args)
         trainer = AutoencoderTrainer(config, args.manifest, args.out, env, resume=args.resume or args.encode_only)
-        if args.encode_only:
-            if trainer.step < config.autoencoder.max_steps:
-                raise TrainingConfigError(
-                    f"--encode-only needs a finished run; {args.out} is at step {trainer.step} of "
-                    f"{config.autoencoder.max_steps}. Continue it with --resume."
-                )
-            trainer.finish()
-        else:
-            trainer.fit(args.until_step)
-        trainer.close()
+        try:
+            if args.encode_only:
+                if trainer.step < config.autoencoder.max_steps:
+                    raise TrainingConfigError(
+                        f"--encode-only needs a finished run; {args.out} is at step {trainer.step} of "
+                        f"{config.autoencoder.max_steps}. Continue it with --resume."
+                    )
+                trainer.finish()
+            else:
+                trainer.fit(args.until_step)
+        finally:
+            trainer.close()
         if trainer.stopped_early:
             return trainer.stop.exit_code or 143  # stopped early (signal on this or another rank): do not go on
     except (TrainingConfigError, DataError, RunFolderBusyError, CheckpointError, FileExistsError, FileNotFoundError) as exc:

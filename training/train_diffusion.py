@@ -46,8 +46,10 @@ def main(argv: list[str] | None = None) -> int:
         config, env = configure(args)
         if not args.export_only:
             trainer = DiffusionTrainer(config, args.autoencoder, args.out, env, resume=args.resume)
-            step = trainer.fit(args.until_step)
-            trainer.close()
+            try:
+                step = trainer.fit(args.until_step)
+            finally:
+                trainer.close()
             if trainer.stopped_early:
                 return trainer.stop.exit_code or 143  # stopped early (signal on this or another rank): nothing to export
             finished = step >= config.diffusion.max_steps

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import pytest
@@ -10,14 +11,22 @@ import torch
 from braingen3d.bundle import preset_config
 
 
-@pytest.fixture(autouse=True, scope="session")
-def _tt_single_thread():
+@contextlib.contextmanager
+def single_thread():
     """One torch thread: the tiny networks here are dominated by thread synchronisation, which is very
-    slow when the CPU is shared. The previous setting is restored for the rest of the suite."""
+    slow when the CPU is shared. The previous setting is restored afterwards."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _tt_single_thread():
+    with single_thread():
+        yield
 
 
 @pytest.fixture(scope="session")
@@ -36,9 +45,10 @@ def tt_autoencoder_run(tmp_path_factory: pytest.TempPathFactory, tt_manifest: Pa
     from training.trainers.distributed import DistEnv
 
     out = tmp_path_factory.mktemp("tt_runs") / "autoencoder"
-    trainer = AutoencoderTrainer(load_config("tiny"), tt_manifest, out, DistEnv())
-    trainer.fit()
-    trainer.close()
+    with single_thread():  # session fixtures are set up before the module-scoped thread setting
+        trainer = AutoencoderTrainer(load_config("tiny"), tt_manifest, out, DistEnv())
+        trainer.fit()
+        trainer.close()
     return out
 
 
@@ -50,7 +60,8 @@ def tt_diffusion_run(tmp_path_factory: pytest.TempPathFactory, tt_autoencoder_ru
     from training.trainers.distributed import DistEnv
 
     out = tmp_path_factory.mktemp("tt_runs") / "diffusion"
-    trainer = DiffusionTrainer(load_config("tiny"), tt_autoencoder_run, out, DistEnv())
-    trainer.fit()
-    trainer.close()
+    with single_thread():
+        trainer = DiffusionTrainer(load_config("tiny"), tt_autoencoder_run, out, DistEnv())
+        trainer.fit()
+        trainer.close()
     return out

@@ -140,3 +140,16 @@ def test_gradient_accumulation_matches_the_larger_batch(tmp_path: Path, tt_manif
     assert gradients[0].keys() == gradients[1].keys() and any(k.startswith("discriminator.") for k in gradients[0])
     for key in gradients[0]:
         assert torch.allclose(gradients[0][key], gradients[1][key], atol=1e-7, rtol=1e-4), key
+
+
+def test_resume_with_a_longer_schedule_extends_the_run(tmp_path: Path, tt_manifest: Path) -> None:
+    first = AutoencoderTrainer(load_config("tiny", ["autoencoder.preview_every=0"]), tt_manifest, tmp_path / "run", DistEnv())
+    first.fit()  # 4 steps: the cosine has reached its floor
+    first.close()
+    floor = first.optimizers["autoencoder"].param_groups[0]["lr"]
+    config = load_config("tiny", ["autoencoder.preview_every=0", "autoencoder.max_steps=8", "autoencoder.lr=2e-3"])
+    longer = AutoencoderTrainer(config, tt_manifest, tmp_path / "run", DistEnv(), resume=True)
+    lr = longer.optimizers["autoencoder"].param_groups[0]["lr"]
+    assert lr == pytest.approx(2e-3 * longer.schedulers["autoencoder"].lr_lambdas[0](4)) and lr > floor
+    assert longer.fit() == 8
+    longer.close()

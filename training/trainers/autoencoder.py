@@ -82,6 +82,14 @@ def build_perceptual_loss(network_type: str) -> torch.nn.Module:
         ) from exc
 
 
+def initialise_posterior_variance(autoencoder: torch.nn.Module, log_variance: float) -> None:
+    """Start the posterior at ``sigma = exp(log_variance / 2)`` everywhere (zero weights, constant bias)."""
+    conv = autoencoder.quant_conv_log_sigma.conv
+    with torch.no_grad():
+        conv.weight.zero_()
+        conv.bias.fill_(log_variance)
+
+
 def final_dir(out_dir: str | Path) -> Path:
     return Path(out_dir) / FINAL_DIR
 
@@ -123,6 +131,8 @@ class AutoencoderTrainer(Trainer):
         torch.manual_seed(cfg.seed)
         on_cuda = self.device.type == "cuda"
         self.autoencoder = build_autoencoder({**self.bundle_config.autoencoder_kwargs, "use_checkpoint": on_cuda}).to(self.device)
+        if cfg.logvar_init is not None:
+            initialise_posterior_variance(self.autoencoder, cfg.logvar_init)
         self.modules["autoencoder"] = self.autoencoder
         self.emas["autoencoder"] = EMA(self.autoencoder, cfg.ema_decay)
         self.optimizers["autoencoder"] = torch.optim.AdamW(self.autoencoder.parameters(), lr=cfg.lr,

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from braingen3d.bundle import PRESETS, BundleConfig, preset_config
-from braingen3d.geometry import Grid, mni_grid
+from braingen3d.geometry import mni_grid
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 
@@ -70,6 +70,9 @@ class AutoencoderTrainConfig(LoopConfig):
         ssim_weight: weight of ``1 - SSIM`` (``monai.losses.SSIMLoss``).
         ssim_win_size: SSIM window (voxels).
         kl_weight: weight of the KL divergence of the posterior from N(0, I).
+        logvar_init: initial posterior log-variance (the bias of the log-sigma convolution, its weights
+            zeroed). MONAI's default start, sigma near 1, buries the latent in noise, and with a small
+            ``kl_weight`` the decoder then learns to blur for a long time. None keeps MONAI's default.
         adv_weight: weight of the patch-adversarial loss (0 disables the discriminator).
         adv_start_step: step from which the discriminator trains and the adversarial term is used.
         adv_criterion: ``least_squares``, ``hinge`` or ``bce`` (``monai.losses.PatchAdversarialLoss``).
@@ -90,6 +93,7 @@ class AutoencoderTrainConfig(LoopConfig):
     ssim_weight: float = 0.5
     ssim_win_size: int = 7
     kl_weight: float = 1e-6
+    logvar_init: float | None = None
     adv_weight: float = 0.005
     adv_start_step: int = 500
     adv_criterion: str = "least_squares"
@@ -165,10 +169,6 @@ class TrainingConfig:
             getattr(config, section).update(copy.deepcopy(self.architecture.get(section, {})))
         config.check_consistency()
         return config
-
-    @property
-    def grid_obj(self) -> Grid:
-        return self.bundle_config().grid
 
     @property
     def downsampling(self) -> int:

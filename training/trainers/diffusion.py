@@ -135,6 +135,7 @@ class DiffusionTrainer(Trainer):
         self._start()
         started_with = self.resumed_meta.get("autoencoder_sha256")
         if started_with is not None and started_with != self.latents.autoencoder_sha256:
+            self._release_lock()
             raise TrainingConfigError(
                 f"The autoencoder in {self.autoencoder_dir} changed since the diffusion run {self.out_dir} started; its "
                 "latents mean something else now. Start a new diffusion run (another --out, or delete this one)."

@@ -187,15 +187,26 @@ class Trainer:
         logger.info("Resumed %s training from %s at step %d.", self.kind, path, self.step)
 
     def _apply_schedule_config(self, scheduler: Any) -> None:
-        """The config, not the checkpoint, decides the LR horizon (so a run can be extended with a larger max_steps)."""
-        for schedule in getattr(scheduler, "lr_lambdas", []):
-            if isinstance(schedule, WarmupCosine):
-                if schedule.total_steps != self.section.max_steps:
-                    logger.warning("max_steps changed from %d to %d: the cosine LR schedule now ends at step %d.",
-                                   schedule.total_steps, self.section.max_steps, self.section.max_steps)
-                schedule.warmup_steps = int(self.section.warmup_steps)
-                schedule.total_steps = int(self.section.max_steps)
-                schedule.min_ratio = float(self.section.min_lr_ratio)
+        """The config, not the checkpoint, decides the LR schedule (peak ``lr``, warm-up, ``max_steps``, floor).
+
+        Unchanged settings resume exactly; a changed one (e.g. a larger ``max_steps`` to extend a run)
+        takes effect from the resumed step on.
+        """
+        for index, schedule in enumerate(getattr(scheduler, "lr_lambdas", [])):
+            if not isinstance(schedule, WarmupCosine):
+                continue
+            new = (int(self.section.warmup_steps), int(self.section.max_steps), float(self.section.min_lr_ratio),
+                   float(self.section.lr))
+            old = (schedule.warmup_steps, schedule.total_steps, schedule.min_ratio, float(scheduler.base_lrs[index]))
+            if new == old:
+                continue
+            logger.warning("LR schedule changed on resume (warm-up, max_steps, floor ratio, peak lr): %s -> %s.", old, new)
+            schedule.warmup_steps, schedule.total_steps, schedule.min_ratio = new[:3]
+            scheduler.base_lrs[index] = new[3]
+            group = scheduler.optimizer.param_groups[index]
+            group["initial_lr"] = new[3]
+            group["lr"] = new[3] * schedule(scheduler.last_epoch)
+            scheduler._last_lr = [g["lr"] for g in scheduler.optimizer.param_groups]
 
     def _sync_emas(self) -> None:
         """After DDP has broadcast rank 0's initial weights, start every EMA from them (fresh runs only)."""
@@ -234,7 +245,11 @@ class Trainer:
         """Lock the run folder, resume if asked, create the monitor (call at the end of the subclass constructor)."""
         self._session_start = time.perf_counter()
         self._lock_run_folder()
-        self._maybe_resume()
+        try:
+            self._maybe_resume()
+        except BaseException:
+            self._release_lock()
+            raise
         self.monitor = Monitor(self.out_dir, self.env.is_main, self.step)
 
     def fit(self, until_step: int | None = None) -> int:
@@ -287,6 +302,9 @@ class Trainer:
     def close(self) -> None:
         if self.monitor is not None:
             self.monitor.close()
+        self._release_lock()
+
+    def _release_lock(self) -> None:
         handle = getattr(self, "_lock_handle", None)
         if handle is not None and not handle.closed:
             handle.close()
