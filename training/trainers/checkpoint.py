@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from braingen3d.io.atomic import atomic_output
+
 logger = logging.getLogger(__name__)
 
 CHECKPOINT_FORMAT = "braingen3d-training-checkpoint"
@@ -63,19 +65,6 @@ def set_numpy_generator_state(generator: np.random.Generator, state: str) -> Non
     generator.bit_generator.state = json.loads(state)
 
 
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def save_checkpoint(folder: str | os.PathLike, state: dict[str, Any], step: int, keep: int = 1) -> Path:
     """Write ``state`` atomically as ``checkpoint_last.pt`` (plus a numbered hard link, keeping ``keep``).
 
@@ -89,16 +78,8 @@ def save_checkpoint(folder: str | os.PathLike, state: dict[str, Any], step: int,
     folder.mkdir(parents=True, exist_ok=True)
     payload = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "step": int(step), **state}
     target = folder / LAST_NAME
-    temporary = folder / f".{LAST_NAME}.{os.getpid()}.tmp"
-    try:
-        with open(temporary, "wb") as handle:
-            torch.save(payload, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, target)
-    finally:
-        temporary.unlink(missing_ok=True)
-    _fsync_dir(folder)
+    with atomic_output(target, overwrite=True) as handle:
+        torch.save(payload, handle)
     if keep > 0:
         numbered = folder / f"checkpoint_step{step:07d}.pt"
         numbered.unlink(missing_ok=True)
