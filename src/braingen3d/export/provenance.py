@@ -91,27 +91,9 @@ def nifti_descrip(what: str) -> str:
     return text.encode("ascii", "replace")[:80].decode("ascii")
 
 
-def sidecar_path(path: str | Path) -> Path:
-    """The JSON sidecar of an exported file: ``<stem>.json`` with ``.nii.gz``/``.seg.nrrd`` removed."""
-    path = Path(path)
-    name = path.name
-    for suffix in (".nii.gz", ".seg.nrrd", ".nii", ".nrrd", ".dcm"):
-        if name.lower().endswith(suffix):
-            return path.with_name(name[: -len(suffix)] + ".json")
-    return path.with_suffix(".json")
-
-
 def sidecar_text(provenance: Mapping[str, Any], export_info: Mapping[str, Any] | None = None) -> str:
     """Pretty JSON for a sidecar: the provenance keys at top level, plus ``export`` describing the file."""
     record = normalise_provenance(provenance)
     if export_info:
         record["export"] = _to_json_value(export_info)
     return json.dumps(record, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-
-
-def read_dicom_provenance(path: str | Path) -> dict[str, Any]:
-    """Provenance of a DICOM file; kept for ``braingen3d.provenance_reader``, which predates
-    :func:`braingen3d.export.read_provenance` (that one reads every exported format)."""
-    from braingen3d.export.provenance_reader import read_provenance
-
-    return read_provenance(path)

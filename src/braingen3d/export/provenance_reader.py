@@ -21,12 +21,12 @@ import nibabel as nib
 import nrrd
 
 from braingen3d.errors import InvalidInputError
+from braingen3d.io.paths import sidecar_path
 from braingen3d.export.provenance import (
     DICOM_COMMENT_PREFIX,
     NRRD_KEY_PREFIX,
     NRRD_PROVENANCE_KEY,
     NRRD_SYNTHETIC_KEY,
-    sidecar_path,
 )
 
 

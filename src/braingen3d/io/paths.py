@@ -23,8 +23,14 @@ def stem(path: Path) -> str:
 
 
 def sidecar_path(path: Path) -> Path:
-    """``brain.nii.gz`` → ``brain.json``."""
-    return Path(path).with_name(stem(path) + ".json")
+    """The JSON sidecar of an output: ``brain.nii.gz`` → ``brain.json``, ``lesion.seg.nrrd`` → ``lesion.json``,
+    ``slice.dcm`` → ``slice.json``; any other name has its last suffix replaced."""
+    path = Path(path)
+    name = path.name.lower()
+    for suffix in sorted((*VOLUME_SUFFIXES, ".dcm"), key=len, reverse=True):
+        if name.endswith(suffix):
+            return path.with_name(path.name[: -len(suffix)] + ".json")
+    return path.with_suffix(".json")
 
 
 def preview_path(path: Path) -> Path:
