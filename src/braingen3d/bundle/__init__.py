@@ -13,7 +13,6 @@ _EXPORTS = {
     "PRESETS": ".presets",
     "preset_config": ".presets",
     "make_random_bundle": ".random_bundle",
-    "small_config": ".random_bundle",
 }
 __getattr__, __dir__ = lazy_attributes(__name__, _EXPORTS)
 __all__ = [
@@ -27,5 +26,4 @@ __all__ = [
     "preset_config",
     "read_config",
     "save_bundle",
-    "small_config",
 ]

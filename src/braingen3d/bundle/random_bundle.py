@@ -29,10 +29,6 @@ def _randomise_zero_weights(module: torch.nn.Module, std: float = 0.05) -> None:
                 parameter.normal_(0.0, std)
 
 
-def small_config(**kwargs) -> BundleConfig:
-    return preset_config("small", **kwargs)
-
-
 def make_random_bundle(path: str | os.PathLike, preset: str = "tiny", seed: int = 0, overwrite: bool = False,
                        config: BundleConfig | None = None, with_controlnet: bool = False) -> Path:
     """Write a bundle with random weights for ``preset`` (or the given ``config``) at ``path``."""
