@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Resumable end-to-end training of the default (small) BrainGen3D bundle on CPU:
 #   cohort -> autoencoder (+ held-out check, latent encoding, scale_factor) -> quality gate
-#   -> diffusion U-Net -> bundle export to a staging folder.
+#   -> diffusion U-Net -> inpainting U-Net fine-tune -> bundle export to a staging folder.
 #
 # Every stage skips itself when its output is complete and resumes from its last checkpoint
 # otherwise, so the script can be re-run after a stop, a crash or a reboot. If another process
@@ -14,11 +14,11 @@
 #
 # Environment overrides: PYTHON, CONFIG (small), COHORT (cache/cohort), RUN (runs/default),
 # STAGING ($RUN/bundle), THREADS (2), BUNDLE_VERSION (0.1.0), SKIP_QUALITY_GATE (0),
-# MIN_SSIM (0.95), MIN_PSNR (30), AE_MAX_STEPS and DIFFUSION_MAX_STEPS (default: the config's;
-# raising one later continues that stage from its checkpoint to the new step count).
+# MIN_SSIM (0.95), MIN_PSNR (30), AE_MAX_STEPS, DIFFUSION_MAX_STEPS and INPAINT_MAX_STEPS (default:
+# the config's; raising one later continues that stage from its checkpoint to the new step count).
 #
-# Budget on 2 idle CPU cores (small config): autoencoder ~50 min, latent encoding ~15 min,
-# diffusion ~100 min. A shared CPU is proportionally slower.
+# Budget on 2 idle CPU cores with native bf16 (small config): autoencoder ~105 min, latent encoding
+# ~10 min, diffusion ~55 min, inpainting ~10 min. A shared CPU is proportionally slower.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -37,6 +37,8 @@ AE_SET=()
 [[ -n "${AE_MAX_STEPS:-}" ]] && AE_SET=(--set "autoencoder.max_steps=$AE_MAX_STEPS")
 DIFFUSION_SET=()
 [[ -n "${DIFFUSION_MAX_STEPS:-}" ]] && DIFFUSION_SET=(--set "diffusion.max_steps=$DIFFUSION_MAX_STEPS")
+INPAINT_SET=()
+[[ -n "${INPAINT_MAX_STEPS:-}" ]] && INPAINT_SET=(--set "inpainting.max_steps=$INPAINT_MAX_STEPS")
 
 log() { echo "$(date -u +%Y-%m-%dT%H:%M:%SZ) $*" | tee -a "$RUN/pipeline.log"; }
 
@@ -124,13 +126,24 @@ then
     log "diffusion: the autoencoder changed since this run started; moving it to $stale and starting afresh"
     mv "$RUN/diffusion" "$stale"
 fi
-if stage_complete "$RUN/diffusion/final/diffusion.json" "${DIFFUSION_MAX_STEPS:-}" && [[ -f "$STAGING/config.json" ]]; then
+if stage_complete "$RUN/diffusion/final/diffusion.json" "${DIFFUSION_MAX_STEPS:-}"; then
+    log "diffusion: complete"
+else
+    log "diffusion: training (resuming if a checkpoint exists)"
+    run_stage diffusion -m training.train_diffusion --config "$CONFIG" ${DIFFUSION_SET[@]+"${DIFFUSION_SET[@]}"} \
+        --autoencoder "$RUN/autoencoder" --out "$RUN/diffusion" --resume --threads "$THREADS"
+fi
+
+# 5. Inpainting U-Net fine-tune from the diffusion U-Net, then the bundle export with both U-Nets.
+#    An inpainting run started from an older diffusion run refuses to resume (see its log); move it aside.
+wait_for_stage "$RUN/inpainting"
+if stage_complete "$RUN/inpainting/final/inpainting.json" "${INPAINT_MAX_STEPS:-}" && [[ -f "$STAGING/inpaint_unet.safetensors" ]]; then
     log "bundle: complete ($STAGING)"
 else
-    log "diffusion: training (resuming if a checkpoint exists), then exporting to $STAGING"
-    run_stage diffusion -m training.train_diffusion --config "$CONFIG" ${DIFFUSION_SET[@]+"${DIFFUSION_SET[@]}"} \
-        --autoencoder "$RUN/autoencoder" --out "$RUN/diffusion" --resume --threads "$THREADS" \
-        --export-bundle "$STAGING" --overwrite-bundle --bundle-version "$BUNDLE_VERSION"
+    log "inpainting: training (resuming if a checkpoint exists), then exporting to $STAGING"
+    run_stage inpainting -m training.train_inpainting --config "$CONFIG" ${INPAINT_SET[@]+"${INPAINT_SET[@]}"} \
+        --autoencoder "$RUN/autoencoder" --diffusion "$RUN/diffusion" --out "$RUN/inpainting" --resume \
+        --threads "$THREADS" --export-bundle "$STAGING" --overwrite-bundle --bundle-version "$BUNDLE_VERSION"
     log "bundle: exported to $STAGING"
 fi
 log "done"

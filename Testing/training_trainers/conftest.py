@@ -1,4 +1,5 @@
-"""Fixtures for the trainer tests: a tiny sphere cohort and finished tiny autoencoder and diffusion runs."""
+"""Fixtures for the trainer tests: a tiny sphere cohort (with lesions) and finished tiny autoencoder, diffusion
+and inpainting runs."""
 
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ def tt_manifest(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from Testing.training_trainers.tt_helpers import write_sphere_cohort
 
     return write_sphere_cohort(tmp_path_factory.mktemp("tt_cohort"), preset_config("tiny").grid,
-                               caption_first="a sphere with an override caption")
+                               caption_first="a sphere with an override caption", lesions=True)
 
 
 @pytest.fixture(scope="session")
@@ -62,6 +63,21 @@ def tt_diffusion_run(tmp_path_factory: pytest.TempPathFactory, tt_autoencoder_ru
     out = tmp_path_factory.mktemp("tt_runs") / "diffusion"
     with single_thread():
         trainer = DiffusionTrainer(load_config("tiny"), tt_autoencoder_run, out, DistEnv())
+        trainer.fit()
+        trainer.close()
+    return out
+
+
+@pytest.fixture(scope="session")
+def tt_inpainting_run(tmp_path_factory: pytest.TempPathFactory, tt_autoencoder_run: Path, tt_diffusion_run: Path) -> Path:
+    """A finished tiny inpainting fine-tune (4 steps) from the tiny diffusion run."""
+    from training.trainers.configs import load_config
+    from training.trainers.distributed import DistEnv
+    from training.trainers.inpainting import InpaintingTrainer
+
+    out = tmp_path_factory.mktemp("tt_runs") / "inpainting"
+    with single_thread():
+        trainer = InpaintingTrainer(load_config("tiny"), tt_autoencoder_run, tt_diffusion_run, out, DistEnv())
         trainer.fit()
         trainer.close()
     return out

@@ -16,8 +16,10 @@ MANIFEST_COLUMNS = ["subject_id", "image", "modality", "age", "sex", "tissue_map
 
 
 def write_sphere_cohort(folder: Path, grid: Grid, subjects: int = 8, held_out: int = 2, seed: int = 0,
-                        caption_first: str = "") -> Path:
+                        caption_first: str = "", lesions: bool = False) -> Path:
     """Blurred spheres of random centre and radius as 'brains' (label 2 inside), with a valid manifest.
+
+    With ``lesions``, every odd subject also gets a bright 2x2x2 'lesion' at the sphere's centre and its mask.
 
     Returns:
         The manifest path.
@@ -32,11 +34,19 @@ def write_sphere_cohort(folder: Path, grid: Grid, subjects: int = 8, held_out: i
         radius = rng.uniform(0.25, 0.38) * shape.min()
         distance = np.sqrt(((coords - centre[:, None, None, None]) ** 2).sum(0))
         image = (np.clip(1.2 - distance / radius, 0.0, 1.0) * (distance < radius)).astype(np.float32)
+        lesion_file = ""
+        if lesions and n % 2:
+            lesion = np.zeros(grid.shape, dtype=np.float32)
+            corner = np.round(centre).astype(int) - 1
+            lesion[corner[0]:corner[0] + 2, corner[1]:corner[1] + 2, corner[2]:corner[2] + 2] = 1.0
+            image = np.maximum(image, lesion)
+            lesion_file = f"s{n}_lesion.nii.gz"
+            nib.save(nib.Nifti1Image(lesion, grid.affine), folder / lesion_file)
         nib.save(nib.Nifti1Image(image, grid.affine), folder / f"s{n}.nii.gz")
         nib.save(nib.Nifti1Image((distance < radius).astype(np.uint8) * 2, grid.affine), folder / f"s{n}_labels.nii.gz")
         rows.append({
             "subject_id": f"s{n}", "image": f"s{n}.nii.gz", "modality": "T1" if n % 2 else "T2", "age": str(30 + 5 * n),
-            "sex": "MF"[n % 2], "tissue_map": f"s{n}_labels.nii.gz", "lesion_mask": "", "dataset": "spheres",
+            "sex": "MF"[n % 2], "tissue_map": f"s{n}_labels.nii.gz", "lesion_mask": lesion_file, "dataset": "spheres",
             "caption": caption_first if n == 0 else "", "split": "test" if n >= subjects - held_out else "train",
         })
     manifest = folder / "manifest.csv"

@@ -191,7 +191,7 @@ class AutoencoderTrainer(Trainer):
             sync = micro == cfg.grad_accum - 1 or not self.env.distributed
             context = self.ae_train.no_sync() if not sync else contextlib.nullcontext()
             with context:
-                with autocast(self.device):
+                with autocast(self.device, self.section.cpu_bf16):
                     reconstruction, z_mu, z_sigma = self.ae_train(x)
                 reconstruction = reconstruction.float()
                 terms = {
@@ -238,7 +238,7 @@ class AutoencoderTrainer(Trainer):
             sync = micro == len(pairs) - 1 or not self.env.distributed
             context = self.disc_train.no_sync() if not sync else contextlib.nullcontext()
             with context:
-                with autocast(self.device):
+                with autocast(self.device, self.section.cpu_bf16):
                     # Real and fake share one forward so DDP sees one forward per backward.
                     logits = self.disc_train(torch.cat([fake, real]).contiguous())[-1].float()
                 fake_logits, real_logits = logits.chunk(2)

@@ -66,6 +66,12 @@ def min_snr_weights(alphas_cumprod: torch.Tensor, timesteps: torch.Tensor, gamma
     return clamped / (snr + 1.0) if prediction_type == "v_prediction" else clamped / snr
 
 
+def region_mean(squared: torch.Tensor, region: torch.Tensor) -> torch.Tensor:
+    """Per-sample mean of ``squared`` (N, C, ...) over the voxels where ``region`` (N, 1, ...) is 1."""
+    weight = region.expand_as(squared)
+    return (squared * weight).flatten(1).sum(1) / weight.flatten(1).sum(1).clamp_min(1.0)
+
+
 def load_trained_autoencoder(autoencoder_dir: str | Path, kwargs: dict[str, Any]) -> torch.nn.Module:
     """The finished autoencoder run's EMA weights in an ``AutoencoderKL`` built from ``kwargs``."""
     network = build_autoencoder(kwargs)
@@ -85,11 +91,13 @@ class DiffusionTrainer(Trainer):
     """
 
     kind = "diffusion"
+    section_name = "diffusion"
+    network_name = "unet"
 
     def __init__(self, config: TrainingConfig, autoencoder_dir: str | Path, out_dir: str | Path, env: DistEnv,
                  resume: bool = False) -> None:
-        super().__init__(config, config.diffusion, out_dir, env, resume)
-        cfg = config.diffusion
+        cfg = getattr(config, self.section_name)
+        super().__init__(config, cfg, out_dir, env, resume)
         self.autoencoder_dir = Path(autoencoder_dir).resolve()
         self.ae_record = read_final_record(self.autoencoder_dir)
         if self.ae_record is None:
@@ -125,12 +133,14 @@ class DiffusionTrainer(Trainer):
         self.alphas_cumprod = self.noise_scheduler.alphas_cumprod.float()
 
         torch.manual_seed(cfg.seed)
-        self.unet = build_unet(self.bundle_config.unet, flash_attention=True).to(self.device)
-        self.modules["unet"] = self.unet
-        self.emas["unet"] = EMA(self.unet, cfg.ema_decay)
-        self.optimizers["unet"] = torch.optim.AdamW(self.unet.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        self.schedulers["unet"] = warmup_cosine(self.optimizers["unet"], cfg.warmup_steps, cfg.max_steps, cfg.min_lr_ratio)
-        self.scalers["unet"] = make_grad_scaler(self.device)
+        # The network this trainer fits; named by ``network_name`` in checkpoints.
+        name = self.network_name
+        self.unet = self.build_network().to(self.device)
+        self.modules[name] = self.unet
+        self.emas[name] = EMA(self.unet, cfg.ema_decay)
+        self.optimizers[name] = torch.optim.AdamW(self.unet.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.schedulers[name] = warmup_cosine(self.optimizers[name], cfg.warmup_steps, cfg.max_steps, cfg.min_lr_ratio)
+        self.scalers[name] = make_grad_scaler(self.device)
         self.sampler = ShardedSampler(len(self.train_rows), cfg.seed, env.rank, env.world_size)
         self._start()
         started_with = self.resumed_meta.get("autoencoder_sha256")
@@ -154,17 +164,31 @@ class DiffusionTrainer(Trainer):
                         count_parameters(self.unet) / 1e6, len(self.train_rows), list(expected), self.prediction_type,
                         self.caption_builder_name)
 
+    def build_network(self) -> torch.nn.Module:
+        """The network this trainer fits (the text-conditioned U-Net, freshly initialised)."""
+        return build_unet(self.bundle_config.unet, flash_attention=True)
+
     # --- one step ---------------------------------------------------------------------------------------
     def _draw_captions(self, rows: np.ndarray) -> list[str]:
-        dropout = self.config.diffusion.prompt_dropout
+        dropout = self.section.prompt_dropout
         captions = []
         for row in rows:
             caption = self.captions(self.latents.rows[int(row)], self.rng)
             captions.append("" if self.rng.random() < dropout else caption)
         return captions
 
+    def conditioning(self, rows: np.ndarray, latents: torch.Tensor) -> tuple[list[str], torch.Tensor | None, torch.Tensor | None]:
+        """Captions, extra conditioning for ``predict`` (None here) and a loss region (None: the whole latent)."""
+        return self._draw_captions(rows), None, None
+
+    def predict(self, noisy: torch.Tensor, timesteps: torch.Tensor, context: torch.Tensor,
+                extra: torch.Tensor | None) -> torch.Tensor:
+        """The model's prediction; ``extra`` (e.g. mask and masked latent) is concatenated as input channels."""
+        model_input = noisy if extra is None else torch.cat([noisy, extra.to(noisy.device)], dim=1)
+        return self.unet_train(model_input, timesteps, context=context)
+
     def train_step(self) -> dict[str, float]:
-        cfg = self.config.diffusion
+        cfg = self.section
         self.unet_train.train()
         total = 0.0
         unweighted = 0.0
@@ -175,33 +199,38 @@ class DiffusionTrainer(Trainer):
             if cfg.sample_posterior:
                 mu = mu + sigma * torch.randn(mu.shape, generator=self.generator)
             latents = mu * self.latents.scale_factor
-            context = self.text_encoder.encode(self._draw_captions(rows)).to(self.device)
+            captions, extra_channels, region = self.conditioning(rows, latents)
+            context = self.text_encoder.encode(captions).to(self.device)
             noise = torch.randn(latents.shape, generator=self.generator)
             timesteps = torch.randint(0, self.noise_scheduler.config.num_train_timesteps, (len(rows),), generator=self.generator)
             noisy = self.noise_scheduler.add_noise(latents, noise, timesteps)
             target = noise if self.prediction_type == "epsilon" else self.noise_scheduler.get_velocity(latents, noise, timesteps)
             sync = micro == cfg.grad_accum - 1 or not self.env.distributed
             with self.unet_train.no_sync() if not sync else contextlib.nullcontext():
-                with autocast(self.device):
-                    prediction = self.unet_train(noisy.to(self.device), timesteps.to(self.device), context=context)
-                per_sample = (prediction.float() - target.to(self.device)).pow(2).flatten(1).mean(1)
+                with autocast(self.device, self.section.cpu_bf16):
+                    prediction = self.predict(noisy.to(self.device), timesteps.to(self.device), context, extra_channels)
+                squared = (prediction.float() - target.to(self.device)).pow(2)
+                per_sample = squared.flatten(1).mean(1)
+                if region is not None:
+                    per_sample = per_sample + cfg.region_loss_weight * region_mean(squared, region.to(self.device))
                 if cfg.min_snr_gamma:
                     weights = min_snr_weights(self.alphas_cumprod, timesteps, cfg.min_snr_gamma, self.prediction_type)
                     loss = (per_sample * weights.to(self.device)).mean()
                 else:
                     loss = per_sample.mean()
-                self.scalers["unet"].scale(loss / cfg.grad_accum).backward()
+                self.scalers[self.network_name].scale(loss / cfg.grad_accum).backward()
             total += float(loss.detach()) / cfg.grad_accum
             unweighted += float(per_sample.detach().mean()) / cfg.grad_accum
-        optimizer, scaler = self.optimizers["unet"], self.scalers["unet"]
+        name = self.network_name
+        optimizer, scaler = self.optimizers[name], self.scalers[name]
         if cfg.grad_clip > 0:
             scaler.unscale_(optimizer)
             torch.nn.utils.clip_grad_norm_(self.unet.parameters(), cfg.grad_clip)
         scaler.step(optimizer)
         scaler.update()
         optimizer.zero_grad(set_to_none=True)
-        self.schedulers["unet"].step()
-        self.emas["unet"].update(self.unet)
+        self.schedulers[name].step()
+        self.emas[name].update(self.unet)
         return {"loss": total, "mse": unweighted}
 
     # --- previews and final outputs -------------------------------------------------------------------
@@ -215,7 +244,7 @@ class DiffusionTrainer(Trainer):
         return self._pipeline
 
     def preview(self) -> None:
-        cfg = self.config.diffusion
+        cfg = self.section
         output = self.pipeline()(cfg.preview_prompt, num_inference_steps=cfg.preview_steps,
                                  guidance_scale=cfg.preview_guidance, sampler="dpm++", seed=0)
         path = self.monitor.image(self.step, "sample", slice_panel([output.volumes[0].array]))

@@ -25,6 +25,7 @@ from .autoencoder import final_dir, read_final_record
 from .configs import config_from_dict
 from .diffusion import FINAL_RECORD as DIFFUSION_RECORD
 from .diffusion import UNET_WEIGHTS, load_trained_autoencoder
+from .latents import file_digest
 
 logger = logging.getLogger(__name__)
 
@@ -115,7 +116,7 @@ Research use only; not for diagnosis.
 | --- | --- | --- | --- | --- | --- |
 | autoencoder | {ae['steps']} | {_hours(ae['wall_seconds'])} | {ae['device']} | {ae['processes']} | {_losses(ae['final_losses'])} |
 | diffusion | {diff['steps']} | {_hours(diff['wall_seconds'])} | {diff['device']} | {diff['processes']} | {_losses(diff['final_losses'])} |
-
+{_extra_stage_rows(record)}
 Autoencoder reconstruction of {held['subjects']} held-out volume(s), measured by the trainer inside the
 brain mask: SSIM {held['ssim']:.4f} (worst {held['ssim_min']:.4f}), PSNR {held['psnr']:.2f} dB (worst {held['psnr_min']:.2f} dB).
 
@@ -126,13 +127,24 @@ Full hyper-parameters: `training.hyperparameters` in `config.json`.
 """
 
 
+def _extra_stage_rows(record: dict[str, Any]) -> str:
+    rows = []
+    for key, label in (("inpainting", "inpainting U-Net (fine-tune)"), ("controlnet", "ControlNet (tissue labels)")):
+        stage = record.get(key)
+        if stage:
+            rows.append(f"| {label} | {stage['steps']} | {_hours(stage['wall_seconds'])} | {stage['device']} | "
+                        f"{stage['processes']} | {_losses(stage['final_losses'])} |\n")
+    return "".join(rows)
+
+
 def _losses(values: dict[str, float]) -> str:
     keys = [k for k in ("loss", "l1", "ssim", "mse") if k in values]
     return ", ".join(f"{k} {values[k]:.4g}" for k in keys) or "-"
 
 
 def export_bundle(autoencoder_dir: str | Path, diffusion_dir: str | Path, target: str | Path,
-                  version: str = "0.1.0", overwrite: bool = False) -> Path:
+                  version: str = "0.1.0", overwrite: bool = False, inpainting_dir: str | Path | None = None,
+                  controlnet_dir: str | Path | None = None) -> Path:
     """Write a bundle from a finished autoencoder run and a finished diffusion run.
 
     Args:
@@ -141,6 +153,10 @@ def export_bundle(autoencoder_dir: str | Path, diffusion_dir: str | Path, target
         target: the bundle folder to write (atomically).
         version: the bundle's version string.
         overwrite: replace an existing bundle folder.
+        inpainting_dir: optional finished inpainting run (``final/inpainting.json``): the bundle then
+            ships its U-Net and offers ``inpaint_unet`` besides ``repaint``.
+        controlnet_dir: optional finished ControlNet run (``final/controlnet.json``): the bundle then
+            ships its ControlNet and declares ``capabilities.controlnet``.
     """
     ae_record = read_final_record(autoencoder_dir)
     diffusion_path = final_dir(diffusion_dir) / DIFFUSION_RECORD
@@ -158,9 +174,50 @@ def export_bundle(autoencoder_dir: str | Path, diffusion_dir: str | Path, target
     config.training = training_record(ae_record, diffusion_record)
     if training.description:
         config.training["description"] = training.description
+    inpaint_unet = None
+    if inpainting_dir is not None:
+        from .inpainting import load_trained_inpaint_unet, read_inpainting_record
+
+        record = read_inpainting_record(inpainting_dir)
+        if record is None or record["autoencoder_sha256"] != diffusion_record["autoencoder_sha256"]:
+            raise FileNotFoundError(
+                f"{inpainting_dir} is not a finished inpainting run on the same autoencoder as {diffusion_dir}. "
+                "Run python -m training.train_inpainting with these --autoencoder and --diffusion folders first."
+            )
+        inpaint_unet, config.inpaint_unet = load_trained_inpaint_unet(inpainting_dir)
+        config.capabilities["inpaint"] = ["inpaint_unet", "repaint"]
+        config.training["inpainting"] = {
+            "steps": record["steps"],
+            "wall_seconds": round(record["training_seconds"], 1),
+            "device": record["device"],
+            "processes": record["world_size"],
+            "final_losses": record["final_losses"],
+            "hyperparameters": record["config"]["inpainting"],
+        }
+    controlnet = None
+    if controlnet_dir is not None:
+        from .controlnet import load_trained_controlnet, read_controlnet_record
+
+        record = read_controlnet_record(controlnet_dir)
+        if record is None or record["diffusion_sha256"] != file_digest(final_dir(diffusion_dir) / UNET_WEIGHTS):
+            raise FileNotFoundError(
+                f"{controlnet_dir} is not a finished ControlNet run on the U-Net of {diffusion_dir}. "
+                "Run python -m training.train_controlnet with these --autoencoder and --diffusion folders first."
+            )
+        controlnet, config.controlnet = load_trained_controlnet(controlnet_dir)
+        config.capabilities["controlnet"] = True
+        config.training["controlnet"] = {
+            "steps": record["steps"],
+            "wall_seconds": round(record["training_seconds"], 1),
+            "device": record["device"],
+            "processes": record["world_size"],
+            "final_losses": record["final_losses"],
+            "hyperparameters": record["config"]["controlnet"],
+        }
     autoencoder = load_trained_autoencoder(autoencoder_dir, config.autoencoder_kwargs)
     unet = build_unet(config.unet)
     load_into(unet, load_weights(final_dir(diffusion_dir) / UNET_WEIGHTS), "unet", UNET_WEIGHTS)
-    path = save_bundle(target, config, autoencoder, unet, model_card(config, config.training), overwrite=overwrite)
+    path = save_bundle(target, config, autoencoder, unet, model_card(config, config.training), overwrite=overwrite,
+                       inpaint_unet=inpaint_unet, controlnet=controlnet)
     logger.info("Exported bundle %s %s to %s", config.bundle_id, version, path)
     return path

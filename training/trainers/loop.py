@@ -26,6 +26,7 @@ from .configs import LoopConfig, TrainingConfig
 from .distributed import DistEnv, all_gather_objects, any_rank, mean_over_ranks
 from .ema import EMA
 from .monitor import Monitor
+from .precision import autocast_dtype
 from .sampler import ShardedSampler
 from .schedule import WarmupCosine
 from .stopping import StopFlag
@@ -251,6 +252,9 @@ class Trainer:
             self._release_lock()
             raise
         self.monitor = Monitor(self.out_dir, self.env.is_main, self.step)
+        if self.env.is_main:
+            dtype = autocast_dtype(self.device, getattr(self.section, "cpu_bf16", False))
+            logger.info("%s: device %s, autocast %s.", self.kind, self.device, dtype or "off (fp32)")
 
     def fit(self, until_step: int | None = None) -> int:
         """Train up to ``until_step`` (default ``max_steps``); returns the step reached.

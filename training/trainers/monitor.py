@@ -70,20 +70,21 @@ def save_png(rgb: np.ndarray, path: Path) -> None:
     os.replace(temporary, path)
 
 
-def mid_slices(volume: np.ndarray) -> list[np.ndarray]:
-    """Sagittal, coronal and axial mid-slices of an (i, j, k) RAS volume, oriented for viewing."""
-    i, j, k = (s // 2 for s in volume.shape)
+def mid_slices(volume: np.ndarray, centre: tuple[int, int, int] | None = None) -> list[np.ndarray]:
+    """Sagittal, coronal and axial slices through ``centre`` (default: the middle) of an (i, j, k) RAS volume."""
+    i, j, k = centre if centre is not None else (s // 2 for s in volume.shape)
     sagittal = np.flipud(volume[i, :, :].T)
     coronal = np.flipud(volume[:, j, :].T)
     axial = np.flipud(volume[:, :, k].T)
     return [sagittal, coronal, axial]
 
 
-def slice_panel(rows: list[np.ndarray], scale: int = 2) -> np.ndarray:
-    """A grey RGB panel: each row shows the three mid-slices of one volume (values clipped to [0, 1])."""
+def slice_panel(rows: list[np.ndarray], scale: int = 2, centre: tuple[int, int, int] | None = None) -> np.ndarray:
+    """A grey RGB panel: each row shows three slices of one volume through ``centre`` (default: the middle),
+    values clipped to [0, 1]."""
     rendered = []
     for volume in rows:
-        slices = mid_slices(np.clip(np.asarray(volume, dtype=np.float32), 0.0, 1.0))
+        slices = mid_slices(np.clip(np.asarray(volume, dtype=np.float32), 0.0, 1.0), centre)
         height = max(s.shape[0] for s in slices)
         padded = [np.pad(s, ((0, height - s.shape[0]), (0, 2))) for s in slices]
         rendered.append(np.concatenate(padded, axis=1))

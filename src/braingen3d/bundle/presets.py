@@ -29,7 +29,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
     "small": {
         "grid": ((80, 96, 80), 2.0),
-        "autoencoder": {"channels": [32, 64, 64], "latent_channels": 4, "num_res_blocks": 1, "norm_num_groups": 16,
+        "autoencoder": {"channels": [32, 64, 64], "latent_channels": 16, "num_res_blocks": 1, "norm_num_groups": 16,
                         "attention_levels": [False, False, False]},
         "unet": {"channels": [32, 64, 128], "num_res_blocks": 1, "attention_levels": [False, True, True],
                  "num_head_channels": [0, 32, 32], "norm_num_groups": 32},

@@ -1,0 +1,70 @@
+"""Fine-tune the inpainting U-Net of a BrainGen3D bundle from a finished diffusion run, and export the bundle.
+
+Examples::
+
+    python -m training.train_inpainting --config small --autoencoder runs/default/autoencoder \\
+        --diffusion runs/default/diffusion --out runs/default/inpainting --export-bundle runs/default/bundle
+    python -m training.train_inpainting ... --resume                 # continue after a stop or crash
+    torchrun --nproc_per_node 4 -m training.train_inpainting ...     # multi-GPU / multi-node (DDP)
+
+The exported bundle holds both U-Nets and declares ``capabilities.inpaint = ["inpaint_unet", "repaint"]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from braingen3d.errors import BrainGenError
+from training.trainers.checkpoint import CheckpointError
+from training.trainers.cli import add_common_arguments, configure
+from training.trainers.configs import TrainingConfigError
+from training.trainers.data import DataError
+from training.trainers.distributed import cleanup_distributed
+from training.trainers.export import export_bundle
+from training.trainers.inpainting import InpaintingTrainer
+from training.trainers.loop import RunFolderBusyError
+
+logger = logging.getLogger("training.train_inpainting")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m training.train_inpainting", description=__doc__.split("\n")[0])
+    add_common_arguments(parser)
+    parser.add_argument("--autoencoder", required=True, help="finished autoencoder run folder")
+    parser.add_argument("--diffusion", required=True, help="finished diffusion run folder (its EMA U-Net is the start)")
+    parser.add_argument("--export-bundle", default=None, metavar="DIR",
+                        help="write a bundle folder with both U-Nets here when training has finished")
+    parser.add_argument("--export-only", action="store_true", help="only export the bundle of a finished run")
+    parser.add_argument("--bundle-version", default="0.1.0", help="version string of the exported bundle")
+    parser.add_argument("--overwrite-bundle", action="store_true", help="replace an existing bundle folder")
+    args = parser.parse_args(argv)
+    if args.export_only and not args.export_bundle:
+        parser.error("--export-only needs --export-bundle DIR")
+    try:
+        config, env = configure(args)
+        if not args.export_only:
+            trainer = InpaintingTrainer(config, args.autoencoder, args.diffusion, args.out, env, resume=args.resume)
+            try:
+                step = trainer.fit(args.until_step)
+            finally:
+                trainer.close()
+            if trainer.stopped_early:
+                return trainer.stop.exit_code or 143
+            finished = step >= config.inpainting.max_steps
+        else:
+            finished = True
+        if args.export_bundle and finished and env.is_main:
+            export_bundle(args.autoencoder, args.diffusion, args.export_bundle, version=args.bundle_version,
+                          overwrite=args.overwrite_bundle, inpainting_dir=args.out)
+    except (TrainingConfigError, DataError, RunFolderBusyError, CheckpointError, FileExistsError, FileNotFoundError, BrainGenError) as exc:
+        logger.error("%s", exc)
+        return 2
+    finally:
+        cleanup_distributed()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
