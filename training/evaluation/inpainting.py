@@ -1,0 +1,157 @@
+"""Lesion-inpainting trials on held-out cohort subjects: contrast, untouched voxels and runtime."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+from scipy import ndimage as ndi
+
+from braingen3d.inpaint import LesionInpainter
+from braingen3d.inpaint.evaluate import lesion_contrast, max_change_outside
+
+from .cohort_data import read_manifest
+
+logger = logging.getLogger(__name__)
+
+WHITE_MATTER_LABEL = 3
+HYPERINTENSE_MODALITIES = ("FLAIR", "T2")
+
+
+@dataclass
+class InpaintTrial:
+    """One inpainting trial and what was measured."""
+
+    subject_id: str
+    modality: str
+    seed: int
+    centre_voxel: list[int]
+    mask_voxels: int
+    lesion_mean: float
+    surround_wm_mean: float
+    ratio: float
+    original_ratio: float
+    max_change_outside: float
+    changed_region_voxels: int
+    seconds: float
+    passed: bool
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def deep_white_matter_centre(white_matter: np.ndarray, radius_voxels: float, rng: np.random.Generator) -> np.ndarray:
+    """A voxel at least ``radius_voxels + 1`` deep inside white matter (random among those), or the deepest one."""
+    depth = ndi.distance_transform_edt(white_matter)
+    candidates = np.argwhere(depth >= radius_voxels + 1.0)
+    if len(candidates) == 0:
+        return np.array(np.unravel_index(int(np.argmax(depth)), depth.shape))
+    return candidates[int(rng.integers(len(candidates)))]
+
+
+def sphere(shape: tuple[int, int, int], centre: np.ndarray, radius_voxels: float) -> np.ndarray:
+    distance = np.linalg.norm(np.indices(shape) - np.asarray(centre).reshape(3, 1, 1, 1), axis=0)
+    return distance <= radius_voxels
+
+
+def held_out_rows(manifest: Path, modalities: tuple[str, ...], trials: int) -> list[dict[str, str]]:
+    """``trials`` held-out rows, alternating over ``modalities``, each subject used once per modality."""
+    rows = [r for r in read_manifest(manifest) if r["split"] != "train" and r["modality"] in modalities]
+    by_modality = {m: [r for r in rows if r["modality"] == m] for m in modalities}
+    chosen = []
+    for index in range(trials):
+        pool = by_modality[modalities[index % len(modalities)]]
+        if not pool:
+            raise ValueError(f"The manifest {manifest} has no held-out {modalities[index % len(modalities)]} images.")
+        chosen.append(pool[(index // len(modalities)) % len(pool)])
+    return chosen
+
+
+def run_trials(inpainter: LesionInpainter, manifest: Path, prompt: str, trials: int, radius_mm: float,
+               min_ratio: float, steps: int | None, guidance: float | None, method: str, seed: int = 0,
+               modalities: tuple[str, ...] = HYPERINTENSE_MODALITIES) -> list[InpaintTrial]:
+    """Inpaint a sphere of ``radius_mm`` in deep white matter of held-out subjects and measure each result.
+
+    A trial passes when the lesion's mean is at least ``min_ratio`` times the mean of the white
+    matter within 10 mm around it, and no voxel outside the mask plus blend margin changed.
+    """
+    folder = Path(manifest).parent
+    rng = np.random.default_rng(seed)
+    results = []
+    for index, row in enumerate(held_out_rows(manifest, modalities, trials)):
+        image = nib.load(str(folder / row["image"]))
+        volume = np.asarray(image.dataobj, dtype=np.float32)
+        labels = np.asarray(nib.load(str(folder / row["tissue_map"])).dataobj)
+        spacing = tuple(float(s) for s in image.header.get_zooms()[:3])
+        white_matter = labels == WHITE_MATTER_LABEL
+        radius = radius_mm / spacing[0]
+        centre = deep_white_matter_centre(white_matter, radius, rng)
+        mask = sphere(volume.shape, centre, radius)
+        started = time.perf_counter()
+        result = inpainter(volume, image.affine, mask, prompt, num_inference_steps=steps, guidance_scale=guidance,
+                           seed=seed + index, method=method)
+        seconds = time.perf_counter() - started
+        region = np.zeros(volume.shape, dtype=bool)
+        region[result.region.indices] = True
+        contrast = lesion_contrast(volume, result.array, mask, white_matter, spacing)
+        outside = max_change_outside(volume, result.array, region)
+        trial = InpaintTrial(
+            subject_id=row["subject_id"], modality=row["modality"], seed=seed + index, centre_voxel=[int(c) for c in centre],
+            mask_voxels=int(mask.sum()), lesion_mean=contrast.lesion_mean, surround_wm_mean=contrast.surround_wm_mean,
+            ratio=contrast.ratio, original_ratio=contrast.original_ratio, max_change_outside=outside,
+            changed_region_voxels=int(region.sum()), seconds=seconds,
+            passed=bool(contrast.ratio >= min_ratio and outside == 0.0),
+        )
+        logger.info("trial %d %s %s: ratio %.3f (before %.3f), outside max change %g, %.1f s -> %s", index, trial.subject_id,
+                    trial.modality, trial.ratio, trial.original_ratio, outside, seconds, "pass" if trial.passed else "FAIL")
+        results.append(trial)
+    return results
+
+
+def summarise_trials(trials: list[InpaintTrial], min_ratio: float) -> dict:
+    ratios = np.array([t.ratio for t in trials])
+    seconds = np.array([t.seconds for t in trials])
+    return {
+        "trials": len(trials),
+        "passed": int(sum(t.passed for t in trials)),
+        "pass_fraction": float(np.mean([t.passed for t in trials])),
+        "min_ratio": min_ratio,
+        "ratio_median": float(np.median(ratios)),
+        "ratio_min": float(ratios.min()),
+        "original_ratio_median": float(np.median([t.original_ratio for t in trials])),
+        "max_change_outside": float(max(t.max_change_outside for t in trials)),
+        "seconds_median": float(np.median(seconds)),
+        "seconds_max": float(seconds.max()),
+    }
+
+
+def markdown_trials(summary: dict, trials: list[InpaintTrial], settings: dict) -> str:
+    lines = [
+        "## Measured inpainting quality",
+        "",
+        f"{summary['trials']} trials on held-out template-cohort subjects ({', '.join(sorted({t.modality for t in trials}))}): "
+        f"a {2 * settings['radius_mm']:g} mm sphere in deep white matter, prompt \"{settings['prompt']}\", method "
+        f"`{settings['method']}`, {settings['steps']} {settings['sampler']} steps, guidance {settings['guidance']}, on "
+        f"{settings['device']}.",
+        "",
+        "| measure | result | target | status |",
+        "| --- | --- | --- | --- |",
+        f"| lesion / surrounding white matter (mean intensity ratio) | median {summary['ratio_median']:.3f}, lowest "
+        f"{summary['ratio_min']:.3f} (before inpainting: median {summary['original_ratio_median']:.3f}) | >= {summary['min_ratio']:g} in >= 90% "
+        f"| {summary['passed']}/{summary['trials']} ({100 * summary['pass_fraction']:.0f}%): "
+        f"{'pass' if summary['pass_fraction'] >= 0.9 else 'FAIL'} |",
+        f"| max abs change outside mask + blend margin | {summary['max_change_outside']:g} | 0 | "
+        f"{'pass' if summary['max_change_outside'] == 0 else 'FAIL'} |",
+        f"| runtime per inpaint | median {summary['seconds_median']:.1f} s, max {summary['seconds_max']:.1f} s | - | measured |",
+        "",
+        "| # | subject | modality | seed | ratio | before | seconds | status |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for index, t in enumerate(trials):
+        lines.append(f"| {index} | {t.subject_id} | {t.modality} | {t.seed} | {t.ratio:.3f} | {t.original_ratio:.3f} | "
+                     f"{t.seconds:.1f} | {'pass' if t.passed else 'FAIL'} |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,69 @@
+"""Inpainting quality of a bundle: lesion contrast, untouched voxels and runtime over held-out subjects.
+
+    python -m training.inpainting_report --bundle runs/default/bundle \
+        --manifest cache/cohort/manifest.csv --out runs/default/quality
+
+Each trial inpaints a 12 mm sphere in deep white matter of a held-out FLAIR or T2 image with a
+lesion prompt, then measures the lesion's mean against the white matter within 10 mm around it
+(pass: ratio >= --min-ratio) and the largest change outside the mask plus blend margin (must be 0).
+Writes inpainting.json and inpainting.md to --out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from pathlib import Path
+
+from braingen3d.inpaint import LesionInpainter
+from braingen3d.inpaint.methods import resolve_method
+from braingen3d.io import atomic_write_text
+
+from .evaluation.inpainting import markdown_trials, run_trials, summarise_trials
+
+logger = logging.getLogger("training.inpainting_report")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--bundle", type=Path, default=None, help="bundle folder (default: the embedded bundle)")
+    parser.add_argument("--manifest", type=Path, required=True, help="the cohort manifest (with a test split)")
+    parser.add_argument("--out", type=Path, required=True, help="folder for inpainting.json and inpainting.md")
+    parser.add_argument("--trials", type=int, default=20)
+    parser.add_argument("--prompt", default="a 12 mm white-matter hyperintensity")
+    parser.add_argument("--radius-mm", type=float, default=6.0, help="radius of the spherical mask")
+    parser.add_argument("--min-ratio", type=float, default=1.1,
+                        help="a trial passes when lesion mean >= this x surrounding white-matter mean")
+    parser.add_argument("--method", default="auto", choices=["auto", "repaint", "inpaint_unet"])
+    parser.add_argument("--steps", type=int, default=None)
+    parser.add_argument("--guidance", type=float, default=None)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="auto")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    args.out.mkdir(parents=True, exist_ok=True)
+    inpainter = LesionInpainter.from_bundle(args.bundle, args.device)
+    config = inpainter.config
+    defaults = config.sampling_defaults
+    settings = {
+        "prompt": args.prompt, "radius_mm": args.radius_mm, "method": resolve_method(config, args.method),
+        "steps": args.steps or defaults["steps"], "guidance": args.guidance if args.guidance is not None else defaults["guidance_scale"],
+        "sampler": defaults["sampler"], "device": str(inpainter.pipeline.device),
+        "bundle": {"id": config.bundle_id, "version": config.version},
+    }
+    started = time.perf_counter()
+    trials = run_trials(inpainter, args.manifest, args.prompt, args.trials, args.radius_mm, args.min_ratio,
+                        args.steps, args.guidance, args.method, args.seed)
+    summary = summarise_trials(trials, args.min_ratio)
+    results = {"settings": settings, "summary": summary, "trials": [t.to_dict() for t in trials],
+               "wall_time_s": time.perf_counter() - started}
+    atomic_write_text(args.out / "inpainting.json", json.dumps(results, indent=2) + "\n", overwrite=True)
+    atomic_write_text(args.out / "inpainting.md", markdown_trials(summary, trials, settings), overwrite=True)
+    logger.info("%d/%d trials passed; wrote %s", summary["passed"], summary["trials"], args.out / "inpainting.md")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
