@@ -21,6 +21,7 @@ from braingen3d.inpaint import LesionInpainter
 from braingen3d.inpaint.methods import resolve_method
 from braingen3d.io import atomic_write_text
 
+from .evaluation.card import update_card
 from .evaluation.inpainting import markdown_trials, run_trials, summarise_trials
 
 logger = logging.getLogger("training.inpainting_report")
@@ -41,6 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--guidance", type=float, default=None)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--update-card", action="store_true",
+                        help="also write the measured section into the bundle's model card (README.md)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     args.out.mkdir(parents=True, exist_ok=True)
@@ -61,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
                "wall_time_s": time.perf_counter() - started}
     atomic_write_text(args.out / "inpainting.json", json.dumps(results, indent=2) + "\n", overwrite=True)
     atomic_write_text(args.out / "inpainting.md", markdown_trials(summary, trials, settings), overwrite=True)
+    if args.update_card:
+        update_card(inpainter.pipeline.bundle.path / "README.md", markdown_trials(summary, trials, settings))
     logger.info("%d/%d trials passed; wrote %s", summary["passed"], summary["trials"], args.out / "inpainting.md")
     return 0
 

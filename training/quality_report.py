@@ -26,6 +26,7 @@ from scipy.stats import spearmanr
 from braingen3d.io import atomic_write_text
 from braingen3d.pipeline import BrainGenPipeline
 
+from .evaluation.card import update_card
 from .evaluation.adherence import contrast_follows, prompt, ventricles_ml
 from .evaluation.cohort_data import load_images
 from .evaluation.realism import histogram_distance_to, mean_pairwise_ms_ssim, nearest_training_ssim
@@ -137,6 +138,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pairs", type=int, default=20, help="seed-paired enlarged/normal ventricle prompts")
     parser.add_argument("--diversity", type=int, default=10, help="samples of one prompt for diversity")
     parser.add_argument("--held-out", type=int, default=6, help="held-out subjects per modality for reconstruction")
+    parser.add_argument("--update-card", action="store_true",
+                        help="also write the measured section into the bundle's model card (README.md)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     args.out.mkdir(parents=True, exist_ok=True)
@@ -158,6 +161,8 @@ def main(argv: list[str] | None = None) -> int:
     results["wall_time_s"] = time.perf_counter() - start
     atomic_write_text(args.out / "quality.json", json.dumps(results, indent=2, default=float) + "\n", overwrite=True)
     atomic_write_text(args.out / "quality.md", markdown_report(results), overwrite=True)
+    if args.update_card:
+        update_card(pipeline.bundle.path / "README.md", markdown_report(results))
     logger.info("wrote %s", args.out / "quality.md")
     return 0
 

@@ -61,3 +61,22 @@ def test_contrast_order_per_modality(monkeypatch):
 def test_prompts_use_caption_wording():
     assert adherence.prompt("T2", 72, "F", "enlarged") == "T2-weighted MRI of a 72-year-old woman with enlarged ventricles"
     assert adherence.prompt("PD", 30, "M") == "proton-density-weighted MRI of a 30-year-old man"
+
+
+def test_card_sections_are_replaced_or_appended(tmp_path):
+    from training.evaluation.card import replace_section, update_card
+
+    card = "# Model\n\nintro\n\n## Measured quality\n\n**Not yet measured.**\n\n## Licence\n\nMIT\n"
+    updated = replace_section(card, "## Measured quality\n\n| a | b |\n")
+    assert updated == "# Model\n\nintro\n\n## Measured quality\n\n| a | b |\n\n## Licence\n\nMIT\n"
+    appended = replace_section(updated, "## Measured inpainting quality\n\n18/20\n")
+    assert appended.endswith("## Licence\n\nMIT\n\n## Measured inpainting quality\n\n18/20\n")
+    assert replace_section(appended, "## Measured inpainting quality\n\n19/20\n").count("inpainting quality") == 1
+    with pytest.raises(ValueError, match="heading"):
+        replace_section(card, "no heading")
+    path = tmp_path / "README.md"
+    path.write_text(card)
+    update_card(path, "## Measured quality\n\nnumbers\n")
+    assert "numbers" in path.read_text() and "Not yet measured" not in path.read_text()
+    with pytest.raises(FileNotFoundError, match="model card"):
+        update_card(tmp_path / "missing.md", "## X\n")
