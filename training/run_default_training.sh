@@ -13,7 +13,7 @@
 # checkpoint and exits, and the script stops without starting the next stage.
 #
 # Environment overrides: PYTHON, CONFIG (small), COHORT (cache/cohort), RUN (runs/default),
-# STAGING ($RUN/bundle), THREADS (2), BUNDLE_VERSION (0.1.0), SKIP_QUALITY_GATE (0),
+# STAGING ($RUN/bundle), THREADS (2), BUNDLE_VERSION (0.1.0), WEIGHTS_DTYPE (float32), SKIP_QUALITY_GATE (0),
 # MIN_SSIM (0.95), MIN_PSNR (30), AE_MAX_STEPS, DIFFUSION_MAX_STEPS and INPAINT_MAX_STEPS (default:
 # the config's; raising one later continues that stage from its checkpoint to the new step count).
 #
@@ -30,6 +30,7 @@ RUN="${RUN:-runs/default}"
 STAGING="${STAGING:-$RUN/bundle}"
 THREADS="${THREADS:-2}"
 BUNDLE_VERSION="${BUNDLE_VERSION:-0.1.0}"
+WEIGHTS_DTYPE="${WEIGHTS_DTYPE:-float32}"
 MIN_SSIM="${MIN_SSIM:-0.95}"
 MIN_PSNR="${MIN_PSNR:-30}"
 mkdir -p "$RUN"
@@ -143,7 +144,8 @@ else
     log "inpainting: training (resuming if a checkpoint exists), then exporting to $STAGING"
     run_stage inpainting -m training.train_inpainting --config "$CONFIG" ${INPAINT_SET[@]+"${INPAINT_SET[@]}"} \
         --autoencoder "$RUN/autoencoder" --diffusion "$RUN/diffusion" --out "$RUN/inpainting" --resume \
-        --threads "$THREADS" --export-bundle "$STAGING" --overwrite-bundle --bundle-version "$BUNDLE_VERSION"
+        --threads "$THREADS" --export-bundle "$STAGING" --overwrite-bundle --bundle-version "$BUNDLE_VERSION" \
+        --weights-dtype "$WEIGHTS_DTYPE"
     log "bundle: exported to $STAGING"
 fi
 log "done"

@@ -41,6 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--export-only", action="store_true", help="only export the bundle of a finished run")
     parser.add_argument("--bundle-version", default="0.1.0", help="version string of the exported bundle")
     parser.add_argument("--overwrite-bundle", action="store_true", help="replace an existing bundle folder")
+    parser.add_argument("--weights-dtype", default="float32", choices=["float32", "float16"],
+                        help="storage dtype of the exported weights (float16 halves the bundle; loads as float32)")
     args = parser.parse_args(argv)
     if args.export_only and not args.export_bundle:
         parser.error("--export-only needs --export-bundle DIR")
@@ -59,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
             finished = True
         if args.export_bundle and finished and env.is_main:
             export_bundle(args.autoencoder, args.diffusion, args.export_bundle, version=args.bundle_version,
-                          overwrite=args.overwrite_bundle, inpainting_dir=args.inpainting, controlnet_dir=args.out)
+                          overwrite=args.overwrite_bundle, weights_dtype=args.weights_dtype, inpainting_dir=args.inpainting, controlnet_dir=args.out)
     except (TrainingConfigError, DataError, RunFolderBusyError, CheckpointError, FileExistsError, FileNotFoundError, BrainGenError) as exc:
         logger.error("%s", exc)
         return 2

@@ -102,7 +102,8 @@ Research use only; not for diagnosis.
 - Noise schedule: {config.noise_scheduler['beta_schedule']} betas {config.noise_scheduler['beta_start']}-{config.noise_scheduler['beta_end']},
   {config.noise_scheduler['num_train_timesteps']} steps, `{diff['prediction_type']}` target; prompt dropout
   {diff['prompt_dropout']} for classifier-free guidance.
-- Weights: exponential moving averages, safetensors.
+- Weights: exponential moving averages, safetensors, stored as {record.get('weights_dtype', 'float32')}
+  (loaded as float32).
 
 ## Training data
 
@@ -144,7 +145,7 @@ def _losses(values: dict[str, float]) -> str:
 
 def export_bundle(autoencoder_dir: str | Path, diffusion_dir: str | Path, target: str | Path,
                   version: str = "0.1.0", overwrite: bool = False, inpainting_dir: str | Path | None = None,
-                  controlnet_dir: str | Path | None = None) -> Path:
+                  controlnet_dir: str | Path | None = None, weights_dtype: str = "float32") -> Path:
     """Write a bundle from a finished autoencoder run and a finished diffusion run.
 
     Args:
@@ -157,6 +158,7 @@ def export_bundle(autoencoder_dir: str | Path, diffusion_dir: str | Path, target
             ships its U-Net and offers ``inpaint_unet`` besides ``repaint``.
         controlnet_dir: optional finished ControlNet run (``final/controlnet.json``): the bundle then
             ships its ControlNet and declares ``capabilities.controlnet``.
+        weights_dtype: ``float32``, or ``float16`` for half-size weight files (loaded back as float32).
     """
     ae_record = read_final_record(autoencoder_dir)
     diffusion_path = final_dir(diffusion_dir) / DIFFUSION_RECORD
@@ -217,7 +219,8 @@ def export_bundle(autoencoder_dir: str | Path, diffusion_dir: str | Path, target
     autoencoder = load_trained_autoencoder(autoencoder_dir, config.autoencoder_kwargs)
     unet = build_unet(config.unet)
     load_into(unet, load_weights(final_dir(diffusion_dir) / UNET_WEIGHTS), "unet", UNET_WEIGHTS)
+    config.training["weights_dtype"] = weights_dtype
     path = save_bundle(target, config, autoencoder, unet, model_card(config, config.training), overwrite=overwrite,
-                       inpaint_unet=inpaint_unet, controlnet=controlnet)
+                       inpaint_unet=inpaint_unet, controlnet=controlnet, weights_dtype=weights_dtype)
     logger.info("Exported bundle %s %s to %s", config.bundle_id, version, path)
     return path

@@ -90,8 +90,12 @@ def save_bundle(
     inpaint_unet: torch.nn.Module | None = None,
     controlnet: torch.nn.Module | None = None,
     overwrite: bool = False,
+    weights_dtype: str = "float32",
 ) -> Path:
-    """Write a bundle folder atomically (a temporary sibling folder, then a rename)."""
+    """Write a bundle folder atomically (a temporary sibling folder, then a rename).
+
+    ``weights_dtype="float16"`` stores the weights at half size; they load back as float32.
+    """
     target = Path(path)
     if target.exists() and not overwrite:
         raise BundleError(f"{target} already exists; pass overwrite=True to replace it.")
@@ -101,12 +105,12 @@ def save_bundle(
     try:
         (staging / CONFIG_NAME).write_text(json.dumps(config.to_dict(), indent=2) + "\n", encoding="utf-8")
         (staging / CARD_NAME).write_text(card, encoding="utf-8")
-        save_weights(autoencoder.state_dict(), staging / AUTOENCODER_FILE)
-        save_weights(unet.state_dict(), staging / UNET_FILE)
+        save_weights(autoencoder.state_dict(), staging / AUTOENCODER_FILE, weights_dtype)
+        save_weights(unet.state_dict(), staging / UNET_FILE, weights_dtype)
         if inpaint_unet is not None:
-            save_weights(inpaint_unet.state_dict(), staging / INPAINT_UNET_FILE)
+            save_weights(inpaint_unet.state_dict(), staging / INPAINT_UNET_FILE, weights_dtype)
         if controlnet is not None:
-            save_weights(controlnet.state_dict(), staging / CONTROLNET_FILE)
+            save_weights(controlnet.state_dict(), staging / CONTROLNET_FILE, weights_dtype)
         if target.exists():
             backup = target.with_name(f".{target.name}.old")
             shutil.rmtree(backup, ignore_errors=True)

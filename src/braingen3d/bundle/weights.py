@@ -12,27 +12,42 @@ from safetensors.torch import load_file, save_file
 
 from ..errors import BundleError
 
-_PICKLE_MAGIC = (b"\x80", b"PK\x03\x04")
+# torch.save writes a zip archive; pickle protocols 2-5 start with PROTO (0x80) and the protocol number.
+_PICKLE_MAGIC = (b"PK\x03\x04", b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05")
+
+
+def _safetensors_header_ok(handle, size: int) -> bool:
+    """Whether the file starts with a plausible safetensors header: a length, then that many bytes of JSON."""
+    handle.seek(0)
+    head = handle.read(8)
+    if len(head) < 8:
+        return False
+    (header_len,) = struct.unpack("<Q", head)
+    if header_len <= 1 or header_len > 100_000_000 or header_len > size - 8:
+        return False
+    try:
+        return isinstance(json.loads(handle.read(header_len)), dict)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return False
 
 
 def _check_safetensors_header(path: Path) -> None:
+    # A valid header is checked first: its 8-byte length may itself start with 0x80.
+    size = path.stat().st_size
     with open(path, "rb") as handle:
+        if _safetensors_header_ok(handle, size):
+            return
+        handle.seek(0)
         head = handle.read(8)
-        if any(head.startswith(m) for m in _PICKLE_MAGIC):
-            raise BundleError(
-                f"{path.name} is a pickle/torch.save file renamed to .safetensors. BrainGen3D never unpickles "
-                "weights, because loading a pickle can run arbitrary code. Convert it with safetensors.torch.save_file "
-                "in a trusted environment."
-            )
-        if len(head) < 8:
-            raise BundleError(f"{path.name} is truncated ({len(head)} bytes). Restore the bundle's weights.")
-        (header_len,) = struct.unpack("<Q", head)
-        if header_len <= 1 or header_len > 100_000_000 or header_len > path.stat().st_size - 8:
-            raise BundleError(f"{path.name} is not a valid safetensors file (bad header length). Restore the bundle's weights.")
-        try:
-            json.loads(handle.read(header_len))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise BundleError(f"{path.name} is not a valid safetensors file (unreadable header). Restore the bundle's weights.") from exc
+    if any(head.startswith(m) for m in _PICKLE_MAGIC):
+        raise BundleError(
+            f"{path.name} is a pickle/torch.save file renamed to .safetensors. BrainGen3D never unpickles "
+            "weights, because loading a pickle can run arbitrary code. Convert it with safetensors.torch.save_file "
+            "in a trusted environment."
+        )
+    if len(head) < 8:
+        raise BundleError(f"{path.name} is truncated ({len(head)} bytes). Restore the bundle's weights.")
+    raise BundleError(f"{path.name} is not a valid safetensors file (bad or unreadable header). Restore the bundle's weights.")
 
 
 def load_weights(path: Path) -> dict[str, torch.Tensor]:
@@ -47,8 +62,28 @@ def load_weights(path: Path) -> dict[str, torch.Tensor]:
         raise BundleError(f"{path.name} is corrupt ({exc}). Restore the bundle's weights.") from exc
 
 
-def save_weights(state_dict: dict[str, torch.Tensor], path: Path) -> None:
-    save_file({k: v.detach().cpu().contiguous() for k, v in state_dict.items()}, str(path))
+STORAGE_DTYPES = {"float32": torch.float32, "float16": torch.float16}
+
+
+def save_weights(state_dict: dict[str, torch.Tensor], path: Path, dtype: str = "float32") -> None:
+    """Write ``state_dict`` as safetensors; floating tensors are stored as ``dtype`` (``float32`` or ``float16``).
+
+    Loading casts them back to the network's dtype, so float16 storage halves a bundle's size at the
+    cost of rounding the weights (about 3 significant digits).
+    """
+    if dtype not in STORAGE_DTYPES:
+        raise BundleError(f"Unknown weights dtype {dtype!r}; choose one of {sorted(STORAGE_DTYPES)}.")
+    target = STORAGE_DTYPES[dtype]
+    tensors = {}
+    for key, value in state_dict.items():
+        value = value.detach().cpu()
+        if value.is_floating_point() and value.dtype != target:
+            value = value.to(target)
+            if not torch.isfinite(value).all():
+                raise BundleError(f"Tensor '{key}' does not fit in {dtype} (values up to "
+                                  f"{float(state_dict[key].abs().max()):.3g}); save the bundle in float32.")
+        tensors[key] = value.contiguous()
+    save_file(tensors, str(path))
 
 
 def _field_for_key(prefix: str, key: str) -> str:
