@@ -238,3 +238,26 @@ def test_cpu_bf16_autocast_only_when_asked_and_native() -> None:
     with autocast(cpu, cpu_bf16=True):
         out = layer(torch.randn(2, 4))
     assert out.dtype == (torch.bfloat16 if cpu_supports_bf16() else torch.float32)
+
+
+def test_fixed_posterior_variance_stays_fixed(tmp_path: Path, tt_manifest: Path) -> None:
+    from training.trainers.autoencoder import AutoencoderTrainer
+    from training.trainers.distributed import DistEnv
+
+    config = load_config("tiny", ["autoencoder.logvar_init=-8.0", "autoencoder.learn_posterior_variance=false",
+                                  "autoencoder.max_steps=3", "autoencoder.preview_every=0", "autoencoder.eval_every=0"])
+    trainer = AutoencoderTrainer(config, tt_manifest, tmp_path / "ae", DistEnv())
+    before = {k: v.clone() for k, v in trainer.autoencoder.state_dict().items()}
+    trainer.fit(until_step=3)
+    trainer.close()
+    after = trainer.autoencoder.state_dict()
+    sigma_keys = [k for k in after if k.startswith("quant_conv_log_sigma")]
+    assert sigma_keys and all(torch.equal(after[k], before[k]) for k in sigma_keys)
+    assert any(not torch.equal(after[k], before[k]) for k in after if k.startswith("encoder"))
+    x = torch.rand(1, 1, 16, 16, 16)
+    with torch.no_grad():
+        _, sigma = trainer.autoencoder.encode(x)
+    assert torch.allclose(sigma, torch.full_like(sigma, float(np.exp(-4.0))), rtol=1e-4)
+    with pytest.raises(TrainingConfigError, match="needs 'logvar_init'"):
+        AutoencoderTrainer(load_config("tiny", ["autoencoder.learn_posterior_variance=false"]), tt_manifest,
+                           tmp_path / "ae2", DistEnv())

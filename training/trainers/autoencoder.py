@@ -133,9 +133,15 @@ class AutoencoderTrainer(Trainer):
         self.autoencoder = build_autoencoder({**self.bundle_config.autoencoder_kwargs, "use_checkpoint": on_cuda}).to(self.device)
         if cfg.logvar_init is not None:
             initialise_posterior_variance(self.autoencoder, cfg.logvar_init)
+        if not cfg.learn_posterior_variance:
+            if cfg.logvar_init is None:
+                raise TrainingConfigError("Config field 'autoencoder.learn_posterior_variance' false needs 'logvar_init' "
+                                          "(the fixed log-variance).")
+            self.autoencoder.quant_conv_log_sigma.requires_grad_(False)
         self.modules["autoencoder"] = self.autoencoder
         self.emas["autoencoder"] = EMA(self.autoencoder, cfg.ema_decay)
-        self.optimizers["autoencoder"] = torch.optim.AdamW(self.autoencoder.parameters(), lr=cfg.lr,
+        trainable = [p for p in self.autoencoder.parameters() if p.requires_grad]
+        self.optimizers["autoencoder"] = torch.optim.AdamW(trainable, lr=cfg.lr,
                                                            weight_decay=cfg.weight_decay)
         self.schedulers["autoencoder"] = warmup_cosine(self.optimizers["autoencoder"], cfg.warmup_steps,
                                                        cfg.max_steps, cfg.min_lr_ratio)

@@ -76,6 +76,10 @@ class AutoencoderTrainConfig(LoopConfig):
         logvar_init: initial posterior log-variance (the bias of the log-sigma convolution, its weights
             zeroed). MONAI's default start, sigma near 1, buries the latent in noise, and with a small
             ``kl_weight`` the decoder then learns to blur for a long time. None keeps MONAI's default.
+        learn_posterior_variance: train the log-sigma convolution (MONAI's default). False keeps it at
+            ``logvar_init``: with AdamW, whose steps do not shrink with the gradient, even a 1e-6 KL weight
+            pulled sigma up to about 0.7 against a latent std of about 0.85 within 1300 steps (measured),
+            burying the latent in noise, so the decoder learned to blur.
         adv_weight: weight of the patch-adversarial loss (0 disables the discriminator).
         adv_start_step: step from which the discriminator trains and the adversarial term is used.
         adv_criterion: ``least_squares``, ``hinge`` or ``bce`` (``monai.losses.PatchAdversarialLoss``).
@@ -97,6 +101,7 @@ class AutoencoderTrainConfig(LoopConfig):
     ssim_win_size: int = 7
     kl_weight: float = 1e-6
     logvar_init: float | None = None
+    learn_posterior_variance: bool = True
     adv_weight: float = 0.005
     adv_start_step: int = 500
     adv_criterion: str = "least_squares"
