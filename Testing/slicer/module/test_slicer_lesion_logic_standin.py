@@ -64,7 +64,7 @@ def test_roi_inpainting_adds_a_new_volume_and_lesion_segmentation(scene, standin
     events = []
 
     logic.inpaint(source, LesionRegion(roi=roi), settings(), on_event=events.append)
-    outcome = logic.wait(30)
+    outcome = logic.wait(120)
 
     assert outcome.status == RunStatus.SUCCEEDED, outcome.message
     volume, segmentation = outcome.result.volume, outcome.result.segmentation
@@ -120,7 +120,7 @@ def test_files_slicer_saves_for_the_new_nodes_keep_their_provenance(scene, stand
     roi = ph.add_roi(scene, ph.LESION_SITE, ROI_SIZE)
     logic = make_logic(scene, standin_command("ok"), work_root)
     logic.inpaint(source, LesionRegion(roi=roi), settings())
-    nodes = logic.wait(30).result
+    nodes = logic.wait(120).result
     for node, storage_class, name in ((nodes.volume, "vtkMRMLVolumeArchetypeStorageNode", "lesion.nrrd"),
                                       (nodes.segmentation, "vtkMRMLSegmentationStorageNode", "lesion.seg.nrrd")):
         storage = scene.AddNewNodeByClass(storage_class)
@@ -149,7 +149,7 @@ def test_painted_segment_from_another_grid_becomes_the_lesion_region(scene, stan
 
     logic = make_logic(scene, standin_command("ok"), work_root)
     logic.inpaint(source, LesionRegion(segmentation=seeds, segment_id=seed), settings())
-    outcome = logic.wait(30)
+    outcome = logic.wait(120)
 
     assert outcome.status == RunStatus.SUCCEEDED, outcome.message
     assert np.array_equal(ph.voxels(outcome.result.volume) != ph.voxels(source), expected)
@@ -169,7 +169,7 @@ def test_results_follow_the_source_parent_transform(scene, standin_command, work
     roi = ph.add_roi(scene, ph.LESION_SITE + to_parent[:3, 3], ROI_SIZE)  # the site, where the scan is shown
     logic = make_logic(scene, standin_command("ok"), work_root)
     logic.inpaint(source, LesionRegion(roi=roi), settings())
-    outcome = logic.wait(30)
+    outcome = logic.wait(120)
     assert outcome.status == RunStatus.SUCCEEDED, outcome.message
     for node in (outcome.result.volume, outcome.result.segmentation):
         assert node.GetTransformNodeID() == transform.GetID()
@@ -215,7 +215,7 @@ def test_failures_show_a_clear_error_and_leave_the_scene_untouched(scene, standi
     outcomes = []
 
     logic.inpaint(source, LesionRegion(roi=roi), settings(), on_finished=outcomes.append)
-    outcome = logic.wait(30)
+    outcome = logic.wait(120)
 
     assert outcomes == [outcome] and outcome.status == RunStatus.FAILED
     for word in words:
@@ -290,6 +290,6 @@ def test_a_source_removed_during_the_run_gets_no_result(scene, standin_command, 
     logic.inpaint(source, LesionRegion(roi=roi), settings(steps=2))
     scene.RemoveNode(source)
     before = scene_snapshot(scene)
-    outcome = logic.wait(30)
+    outcome = logic.wait(120)
     assert outcome.status == RunStatus.FAILED and "'scan' was removed from the scene" in outcome.message
     assert scene_snapshot(scene) == before

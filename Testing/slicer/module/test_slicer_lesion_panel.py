@@ -223,7 +223,7 @@ def test_export_section_follows_the_lesion_and_runs_the_export_job(panel, scene,
     source = ph.add_volume(scene, "oblique", name="scan")
     roi = ph.add_roi(scene, ph.LESION_SITE, (12.0, 12.0, 12.0))
     panel.logic.lesions.inpaint(source, LesionRegion(roi=roi), InpaintSettings(prompt="a lesion", steps=1, seed=3))
-    nodes = panel.logic.lesions.wait(30).result
+    nodes = panel.logic.lesions.wait(120).result
     request_file = tmp_path / "request.json"
     panel.logic.exports.worker_command = [sys.executable, "-c", STANDIN_EXPORT_JOB, str(request_file)]
     ui.exportCollapsibleButton.setCollapsed(False)

@@ -36,7 +36,7 @@ def test_generate_imports_every_volume_with_geometry_and_provenance(scene, stand
                                   steps=3, guidance_scale=4.5, sampler="ddim", seed=7, num_volumes=2)
     logic.generate(settings, on_event=events.append, on_finished=finished.append)
     assert logic.state == ProcessState.RUNNING
-    outcome = logic.wait(30)
+    outcome = logic.wait(120)
 
     assert outcome.status == RunStatus.SUCCEEDED, outcome.message
     assert finished == [outcome]
@@ -87,9 +87,9 @@ def test_second_generation_reuses_the_folder_and_keeps_names_unique(scene, stand
     logic = make_logic(scene, standin_command("ok"), work_root)
     settings = GenerationSettings(prompt="FLAIR brain MRI", steps=1, seed=3)
     logic.generate(settings)
-    first = logic.wait(30).result[0]
+    first = logic.wait(120).result[0]
     logic.generate(settings)
-    second = logic.wait(30).result[0]
+    second = logic.wait(120).result[0]
     assert first.GetName() != second.GetName()
     hierarchy = slicer.vtkMRMLSubjectHierarchyNode.GetSubjectHierarchyNode(scene)
     parents = {hierarchy.GetItemParent(hierarchy.GetItemByDataNode(n)) for n in (first, second)}
@@ -114,7 +114,7 @@ def test_failures_show_a_clear_error_and_leave_the_scene_unchanged(scene, standi
     before = scene_snapshot(scene)
     logic = make_logic(scene, standin_command(mode), work_root)
     logic.generate(GenerationSettings(prompt="T2 brain", steps=2, seed=1))
-    outcome = logic.wait(30)
+    outcome = logic.wait(120)
     assert outcome.status == RunStatus.FAILED
     assert outcome.error_kind == kind
     for word in words:
@@ -130,7 +130,7 @@ def test_non_json_stdout_lines_become_log_events(scene, standin_command, work_ro
     logic = make_logic(scene, standin_command("noise"), work_root)
     events = []
     logic.generate(GenerationSettings(prompt="PD brain", steps=2), on_event=events.append)
-    outcome = logic.wait(30)
+    outcome = logic.wait(120)
     assert outcome.status == RunStatus.SUCCEEDED
     assert {"event": "log", "level": "info", "message": "plain text line 2", "source": "stdout"} in events
     assert any(e.get("source") == "stderr" and "loading bundle" in e["message"] for e in events)
