@@ -17,12 +17,9 @@ import logging
 import sys
 
 from training.trainers.autoencoder import AutoencoderTrainer
-from training.trainers.checkpoint import CheckpointError
-from training.trainers.cli import add_common_arguments, configure
+from training.trainers.cli import add_common_arguments, configure, training_errors
 from training.trainers.configs import TrainingConfigError
-from training.trainers.data import DataError
 from training.trainers.distributed import cleanup_distributed
-from training.trainers.loop import RunFolderBusyError
 
 logger = logging.getLogger("training.train_autoencoder")
 
@@ -51,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
             trainer.close()
         if trainer.stopped_early:
             return trainer.stop.exit_code or 143  # stopped early (signal on this or another rank): do not go on
-    except (TrainingConfigError, DataError, RunFolderBusyError, CheckpointError, FileExistsError, FileNotFoundError) as exc:
+    except training_errors() as exc:
         logger.error("%s", exc)
         return 2
     finally:

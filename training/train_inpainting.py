@@ -16,15 +16,9 @@ import argparse
 import logging
 import sys
 
-from braingen3d.errors import BrainGenError
-from training.trainers.checkpoint import CheckpointError
-from training.trainers.cli import add_common_arguments, configure
-from training.trainers.configs import TrainingConfigError
-from training.trainers.data import DataError
-from training.trainers.distributed import cleanup_distributed
+from training.trainers.cli import add_common_arguments, add_export_arguments, train_then_export
 from training.trainers.export import export_bundle
 from training.trainers.inpainting import InpaintingTrainer
-from training.trainers.loop import RunFolderBusyError
 
 logger = logging.getLogger("training.train_inpainting")
 
@@ -34,38 +28,15 @@ def main(argv: list[str] | None = None) -> int:
     add_common_arguments(parser)
     parser.add_argument("--autoencoder", required=True, help="finished autoencoder run folder")
     parser.add_argument("--diffusion", required=True, help="finished diffusion run folder (its EMA U-Net is the start)")
-    parser.add_argument("--export-bundle", default=None, metavar="DIR",
-                        help="write a bundle folder with both U-Nets here when training has finished")
-    parser.add_argument("--export-only", action="store_true", help="only export the bundle of a finished run")
-    parser.add_argument("--bundle-version", default="0.1.0", help="version string of the exported bundle")
-    parser.add_argument("--overwrite-bundle", action="store_true", help="replace an existing bundle folder")
-    parser.add_argument("--weights-dtype", default="float32", choices=["float32", "float16"],
-                        help="storage dtype of the exported weights (float16 halves the bundle; loads as float32)")
+    add_export_arguments(parser, "with both U-Nets")
     args = parser.parse_args(argv)
-    if args.export_only and not args.export_bundle:
-        parser.error("--export-only needs --export-bundle DIR")
-    try:
-        config, env = configure(args)
-        if not args.export_only:
-            trainer = InpaintingTrainer(config, args.autoencoder, args.diffusion, args.out, env, resume=args.resume)
-            try:
-                step = trainer.fit(args.until_step)
-            finally:
-                trainer.close()
-            if trainer.stopped_early:
-                return trainer.stop.exit_code or 143
-            finished = step >= config.inpainting.max_steps
-        else:
-            finished = True
-        if args.export_bundle and finished and env.is_main:
-            export_bundle(args.autoencoder, args.diffusion, args.export_bundle, version=args.bundle_version,
-                          overwrite=args.overwrite_bundle, weights_dtype=args.weights_dtype, inpainting_dir=args.out)
-    except (TrainingConfigError, DataError, RunFolderBusyError, CheckpointError, FileExistsError, FileNotFoundError, BrainGenError) as exc:
-        logger.error("%s", exc)
-        return 2
-    finally:
-        cleanup_distributed()
-    return 0
+    return train_then_export(
+        parser, args, "inpainting",
+        lambda config, env: InpaintingTrainer(config, args.autoencoder, args.diffusion, args.out, env, resume=args.resume),
+        lambda a: export_bundle(a.autoencoder, a.diffusion, a.export_bundle, version=a.bundle_version,
+                                overwrite=a.overwrite_bundle, weights_dtype=a.weights_dtype, inpainting_dir=a.out),
+        logger,
+    )
 
 
 if __name__ == "__main__":

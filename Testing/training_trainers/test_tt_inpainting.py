@@ -126,3 +126,22 @@ def test_inpainting_resume_refuses_a_changed_diffusion_run(tmp_path: Path, tt_au
         InpaintingTrainer(load_config("tiny"), tt_autoencoder_run, diffusion, out, DistEnv(), resume=True)
     resumed = InpaintingTrainer(load_config("tiny"), tt_autoencoder_run, tt_diffusion_run, tmp_path / "fresh", DistEnv())
     resumed.close()
+
+
+def test_inpainting_command_line_trains_and_exports(tmp_path: Path, tt_autoencoder_run: Path, tt_diffusion_run: Path) -> None:
+    from training import train_inpainting
+
+    common = ["--config", "tiny", "--autoencoder", str(tt_autoencoder_run), "--diffusion", str(tt_diffusion_run),
+              "--out", str(tmp_path / "run"), "--threads", "1"]
+    with pytest.raises(SystemExit) as exit_info:
+        train_inpainting.main(common + ["--export-only"])
+    assert exit_info.value.code == 2
+    assert train_inpainting.main(common + ["--export-bundle", str(tmp_path / "bundle"), "--weights-dtype", "float16"]) == 0
+    bundle = load_bundle(tmp_path / "bundle")
+    assert bundle.config.capabilities["inpaint"] == ["inpaint_unet", "repaint"]
+    assert bundle.config.training["weights_dtype"] == "float16"
+    # Export refuses a --diffusion folder that is not a finished diffusion run, and writes nothing.
+    assert train_inpainting.main(["--config", "tiny", "--autoencoder", str(tt_autoencoder_run), "--diffusion",
+                                  str(tmp_path / "run"), "--out", str(tmp_path / "run"), "--export-only",
+                                  "--export-bundle", str(tmp_path / "other")]) == 2
+    assert not (tmp_path / "other").exists()

@@ -144,7 +144,18 @@ class DiffusionTrainConfig(LoopConfig):
 
 
 @dataclass
-class InpaintingTrainConfig(DiffusionTrainConfig):
+class FineTuneTrainConfig(DiffusionTrainConfig):
+    """Defaults shared by the stages that start from a finished diffusion run (inpainting, ControlNet)."""
+
+    max_steps: int = 600
+    lr: float = 1e-4
+    warmup_steps: int = 50
+    checkpoint_every: int = 100
+    preview_every: int = 200
+
+
+@dataclass
+class InpaintingTrainConfig(FineTuneTrainConfig):
     """Inpainting U-Net fine-tune from the diffusion run (``training.trainers.inpainting``).
 
     Args:
@@ -155,11 +166,6 @@ class InpaintingTrainConfig(DiffusionTrainConfig):
         region_loss_weight: weight of the extra loss term inside the mask.
     """
 
-    max_steps: int = 600
-    lr: float = 1e-4
-    warmup_steps: int = 50
-    checkpoint_every: int = 100
-    preview_every: int = 200
     lesion_probability: float = 0.7
     max_dilation_mm: float = 4.0
     random_radius_mm: list[float] = field(default_factory=lambda: [4.0, 16.0])
@@ -168,18 +174,13 @@ class InpaintingTrainConfig(DiffusionTrainConfig):
 
 
 @dataclass
-class ControlNetTrainConfig(DiffusionTrainConfig):
+class ControlNetTrainConfig(FineTuneTrainConfig):
     """ControlNet training on tissue label maps beside the frozen U-Net (``training.trainers.controlnet``).
 
     Args:
         max_label: the highest tissue label; maps are divided by it (the bundle records it).
     """
 
-    max_steps: int = 600
-    lr: float = 1e-4
-    warmup_steps: int = 50
-    checkpoint_every: int = 100
-    preview_every: int = 200
     max_label: int = 5
 
 

@@ -14,9 +14,7 @@ Outputs in the run folder: ``checkpoints/``, ``tensorboard/``, ``previews/`` and
 from __future__ import annotations
 
 import copy
-import json
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +24,7 @@ import torch
 
 from braingen3d.bundle import Bundle
 from braingen3d.bundle.presets import controlnet_config
-from braingen3d.bundle.weights import load_into, load_weights, save_weights
+from braingen3d.bundle.weights import load_into, load_weights
 from braingen3d.controlnet import control_spec, controlnet_kwargs, prepare_control
 from braingen3d.errors import BrainGenError
 from braingen3d.networks import build_controlnet, build_unet
@@ -35,10 +33,9 @@ from braingen3d.pipeline import BrainGenPipeline
 from .autoencoder import final_dir
 from .configs import TrainingConfig, TrainingConfigError
 from .data import DataError
-from .diffusion import FINAL_RECORD as DIFFUSION_RECORD
-from .diffusion import UNET_WEIGHTS, DiffusionTrainer, load_trained_autoencoder
-from .distributed import DistEnv, barrier
-from .latents import file_digest, write_json_atomic
+from .diffusion import UNET_WEIGHTS, load_trained_autoencoder, read_stage_record
+from .distributed import DistEnv
+from .fine_tune import DiffusionFineTuneTrainer
 from .monitor import slice_panel
 
 logger = logging.getLogger(__name__)
@@ -56,7 +53,7 @@ def copy_encoder_weights(unet: torch.nn.Module, controlnet: torch.nn.Module) -> 
     return len(shared)
 
 
-class ControlNetTrainer(DiffusionTrainer):
+class ControlNetTrainer(DiffusionFineTuneTrainer):
     """Trains a ControlNet on tissue label maps beside the frozen text U-Net of a finished diffusion run.
 
     Args:
@@ -71,24 +68,13 @@ class ControlNetTrainer(DiffusionTrainer):
     kind = "controlnet"
     section_name = "controlnet"
     network_name = "controlnet"
+    stage_label = "ControlNet"
+    weights_name = CONTROLNET_WEIGHTS
+    record_name = FINAL_RECORD
 
     def __init__(self, config: TrainingConfig, autoencoder_dir: str | Path, diffusion_dir: str | Path,
                  out_dir: str | Path, env: DistEnv, resume: bool = False) -> None:
-        self.diffusion_dir = Path(diffusion_dir).resolve()
-        if not (final_dir(self.diffusion_dir) / DIFFUSION_RECORD).is_file():
-            raise FileNotFoundError(
-                f"{self.diffusion_dir} is not a finished diffusion run (no final/{DIFFUSION_RECORD}). "
-                "Train it first: python -m training.train_diffusion --out " + str(self.diffusion_dir)
-            )
-        self.diffusion_sha256 = file_digest(final_dir(self.diffusion_dir) / UNET_WEIGHTS)
-        super().__init__(config, autoencoder_dir, out_dir, env, resume)
-        started_from = self.resumed_meta.get("diffusion_sha256")
-        if started_from is not None and started_from != self.diffusion_sha256:
-            self._release_lock()
-            raise TrainingConfigError(
-                f"The diffusion run {self.diffusion_dir} changed since the ControlNet run {self.out_dir} started from it. "
-                "Start a new ControlNet run (another --out, or move this one aside)."
-            )
+        super().__init__(config, autoencoder_dir, diffusion_dir, out_dir, env, resume)
         self.spec = control_spec(self.bundle_config.controlnet)
         self._controls: dict[str, torch.Tensor] = {}
         missing = [self.latents.rows[int(i)].get("subject_id", str(i)) for i in self.train_rows
@@ -154,43 +140,12 @@ class ControlNetTrainer(DiffusionTrainer):
         logger.info("Preview (%d DPM++ steps, seed 0, %r, label map of %s): %s", cfg.preview_steps, cfg.preview_prompt,
                     fields.get("subject_id", "row 0"), path)
 
-    def run_metadata(self) -> dict[str, Any]:
-        return {**super().run_metadata(), "diffusion_dir": str(self.diffusion_dir), "diffusion_sha256": self.diffusion_sha256}
-
-    def finish(self) -> None:
-        if self.env.is_main:
-            write_controlnet_outputs(self)
-        barrier(self.env)
-
-
-def write_controlnet_outputs(trainer: ControlNetTrainer) -> dict[str, Any]:
-    """``final/controlnet.safetensors`` (EMA) and ``final/controlnet.json`` (written last)."""
-    folder = final_dir(trainer.out_dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / FINAL_RECORD).unlink(missing_ok=True)
-    temporary = folder / f".{CONTROLNET_WEIGHTS}.tmp"
-    save_weights(trainer.emas[trainer.network_name].shadow.state_dict(), temporary)
-    os.replace(temporary, folder / CONTROLNET_WEIGHTS)
-    record = {
-        "config": trainer.config.to_dict(),
-        "diffusion_dir": str(trainer.diffusion_dir),
-        "diffusion_sha256": trainer.diffusion_sha256,
-        "autoencoder_sha256": trainer.latents.autoencoder_sha256,
-        "controlnet": trainer.bundle_config.controlnet,
-        "steps": trainer.step,
-        "training_seconds": trainer.elapsed_seconds(),
-        "world_size": trainer.env.world_size,
-        "device": str(trainer.device),
-        "final_losses": trainer.last_logs,
-    }
-    write_json_atomic(folder / FINAL_RECORD, record)
-    logger.info("ControlNet stage complete after %d steps -> %s", trainer.step, folder)
-    return record
+    def record_fields(self) -> dict[str, Any]:
+        return {**super().record_fields(), "controlnet": self.bundle_config.controlnet}
 
 
 def read_controlnet_record(out_dir: str | Path) -> dict[str, Any] | None:
-    path = final_dir(out_dir) / FINAL_RECORD
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+    return read_stage_record(out_dir, FINAL_RECORD)
 
 
 def load_trained_controlnet(out_dir: str | Path) -> tuple[torch.nn.Module, dict[str, Any]]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import json
 import logging
 import os
 from pathlib import Path
@@ -260,33 +261,50 @@ class DiffusionTrainer(Trainer):
         barrier(self.env)
 
 
-def write_diffusion_outputs(trainer: DiffusionTrainer) -> dict[str, Any]:
-    """``final/unet.safetensors`` (EMA) and ``final/diffusion.json`` (written last)."""
+def write_stage_outputs(trainer: "DiffusionTrainer", weights_name: str, record_name: str, fields: dict[str, Any],
+                        label: str) -> dict[str, Any]:
+    """``final/<weights_name>`` (the EMA of the trained network), then ``final/<record_name>`` (written last).
+
+    The record holds the config, steps, wall time, world size, device and final losses, plus ``fields``.
+    """
     folder = final_dir(trainer.out_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / FINAL_RECORD).unlink(missing_ok=True)
-    temporary = folder / f".{UNET_WEIGHTS}.tmp"
-    save_weights(trainer.emas["unet"].shadow.state_dict(), temporary)
-    os.replace(temporary, folder / UNET_WEIGHTS)
-    modalities = sorted({trainer.latents.rows[int(i)].get("modality", "") for i in trainer.train_rows} - {""})
-    datasets = sorted({trainer.latents.rows[int(i)].get("dataset", "") for i in trainer.train_rows} - {""})
+    (folder / record_name).unlink(missing_ok=True)
+    temporary = folder / f".{weights_name}.tmp"
+    save_weights(trainer.emas[trainer.network_name].shadow.state_dict(), temporary)
+    os.replace(temporary, folder / weights_name)
     record = {
         "config": trainer.config.to_dict(),
-        "autoencoder_dir": str(trainer.autoencoder_dir),
-        "autoencoder_sha256": trainer.latents.autoencoder_sha256,
-        "scale_factor": trainer.latents.scale_factor,
+        **fields,
         "steps": trainer.step,
         "training_seconds": trainer.elapsed_seconds(),
         "world_size": trainer.env.world_size,
         "device": str(trainer.device),
         "final_losses": trainer.last_logs,
+    }
+    write_json_atomic(folder / record_name, record)
+    logger.info("%s stage complete after %d steps -> %s", label, trainer.step, folder)
+    return record
+
+
+def read_stage_record(out_dir: str | Path, record_name: str) -> dict[str, Any] | None:
+    """A finished stage's ``final/<record_name>``, or None if the stage has not finished."""
+    path = final_dir(out_dir) / record_name
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def write_diffusion_outputs(trainer: DiffusionTrainer) -> dict[str, Any]:
+    """``final/unet.safetensors`` (EMA) and ``final/diffusion.json`` (written last)."""
+    modalities = sorted({trainer.latents.rows[int(i)].get("modality", "") for i in trainer.train_rows} - {""})
+    datasets = sorted({trainer.latents.rows[int(i)].get("dataset", "") for i in trainer.train_rows} - {""})
+    return write_stage_outputs(trainer, UNET_WEIGHTS, FINAL_RECORD, {
+        "autoencoder_dir": str(trainer.autoencoder_dir),
+        "autoencoder_sha256": trainer.latents.autoencoder_sha256,
+        "scale_factor": trainer.latents.scale_factor,
         "num_training_latents": int(len(trainer.train_rows)),
         "modalities": modalities,
         "datasets": datasets,
         "manifest": str(trainer.latents.manifest),
         "caption_builder": trainer.caption_builder_name,
         "prediction_type": trainer.prediction_type,
-    }
-    write_json_atomic(folder / FINAL_RECORD, record)
-    logger.info("Diffusion stage complete after %d steps -> %s", trainer.step, folder)
-    return record
+    }, "Diffusion")

@@ -25,7 +25,6 @@ from .autoencoder import final_dir, read_final_record
 from .configs import config_from_dict
 from .diffusion import FINAL_RECORD as DIFFUSION_RECORD
 from .diffusion import UNET_WEIGHTS, load_trained_autoencoder
-from .latents import file_digest
 
 logger = logging.getLogger(__name__)
 
@@ -143,6 +142,31 @@ def _losses(values: dict[str, float]) -> str:
     return ", ".join(f"{k} {values[k]:.4g}" for k in keys) or "-"
 
 
+def _fine_tune_record(record: dict[str, Any] | None, run_dir: str | Path, diffusion_dir: str | Path,
+                      stage: str) -> dict[str, Any]:
+    """``record`` of a finished inpainting/ControlNet run, refused unless it started from ``diffusion_dir``'s U-Net."""
+    from .fine_tune import diffusion_unet_digest
+
+    if record is None or record.get("diffusion_sha256") != diffusion_unet_digest(diffusion_dir):
+        raise FileNotFoundError(
+            f"{run_dir} is not a finished {stage} run on the U-Net of {diffusion_dir}. "
+            f"Run python -m training.train_{stage} with these --autoencoder and --diffusion folders first."
+        )
+    return record
+
+
+def _stage_summary(record: dict[str, Any], section: str) -> dict[str, Any]:
+    """The bundle's ``training.<section>`` entry from a finished stage's record."""
+    return {
+        "steps": record["steps"],
+        "wall_seconds": round(record["training_seconds"], 1),
+        "device": record["device"],
+        "processes": record["world_size"],
+        "final_losses": record["final_losses"],
+        "hyperparameters": record["config"][section],
+    }
+
+
 def export_bundle(autoencoder_dir: str | Path, diffusion_dir: str | Path, target: str | Path,
                   version: str = "0.1.0", overwrite: bool = False, inpainting_dir: str | Path | None = None,
                   controlnet_dir: str | Path | None = None, weights_dtype: str = "float32") -> Path:
@@ -180,42 +204,18 @@ def export_bundle(autoencoder_dir: str | Path, diffusion_dir: str | Path, target
     if inpainting_dir is not None:
         from .inpainting import load_trained_inpaint_unet, read_inpainting_record
 
-        record = read_inpainting_record(inpainting_dir)
-        if record is None or record["autoencoder_sha256"] != diffusion_record["autoencoder_sha256"]:
-            raise FileNotFoundError(
-                f"{inpainting_dir} is not a finished inpainting run on the same autoencoder as {diffusion_dir}. "
-                "Run python -m training.train_inpainting with these --autoencoder and --diffusion folders first."
-            )
+        record = _fine_tune_record(read_inpainting_record(inpainting_dir), inpainting_dir, diffusion_dir, "inpainting")
         inpaint_unet, config.inpaint_unet = load_trained_inpaint_unet(inpainting_dir)
         config.capabilities["inpaint"] = ["inpaint_unet", "repaint"]
-        config.training["inpainting"] = {
-            "steps": record["steps"],
-            "wall_seconds": round(record["training_seconds"], 1),
-            "device": record["device"],
-            "processes": record["world_size"],
-            "final_losses": record["final_losses"],
-            "hyperparameters": record["config"]["inpainting"],
-        }
+        config.training["inpainting"] = _stage_summary(record, "inpainting")
     controlnet = None
     if controlnet_dir is not None:
         from .controlnet import load_trained_controlnet, read_controlnet_record
 
-        record = read_controlnet_record(controlnet_dir)
-        if record is None or record["diffusion_sha256"] != file_digest(final_dir(diffusion_dir) / UNET_WEIGHTS):
-            raise FileNotFoundError(
-                f"{controlnet_dir} is not a finished ControlNet run on the U-Net of {diffusion_dir}. "
-                "Run python -m training.train_controlnet with these --autoencoder and --diffusion folders first."
-            )
+        record = _fine_tune_record(read_controlnet_record(controlnet_dir), controlnet_dir, diffusion_dir, "controlnet")
         controlnet, config.controlnet = load_trained_controlnet(controlnet_dir)
         config.capabilities["controlnet"] = True
-        config.training["controlnet"] = {
-            "steps": record["steps"],
-            "wall_seconds": round(record["training_seconds"], 1),
-            "device": record["device"],
-            "processes": record["world_size"],
-            "final_losses": record["final_losses"],
-            "hyperparameters": record["config"]["controlnet"],
-        }
+        config.training["controlnet"] = _stage_summary(record, "controlnet")
     autoencoder = load_trained_autoencoder(autoencoder_dir, config.autoencoder_kwargs)
     unet = build_unet(config.unet)
     load_into(unet, load_weights(final_dir(diffusion_dir) / UNET_WEIGHTS), "unet", UNET_WEIGHTS)

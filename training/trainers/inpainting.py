@@ -18,16 +18,14 @@ Outputs in the run folder: ``checkpoints/``, ``tensorboard/``, ``previews/`` and
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from braingen3d.bundle.weights import load_into, load_weights, save_weights
+from braingen3d.bundle.weights import load_into, load_weights
 from braingen3d.inpaint.latents import latent_downsampling
 from braingen3d.inpaint.sampling import LatentProblem, SamplerRun
 from braingen3d.inpaint.unet_inpainting import expected_in_channels, masked_latent, sample_with_inpaint_unet
@@ -35,10 +33,9 @@ from braingen3d.networks import build_unet
 
 from .autoencoder import final_dir
 from .configs import TrainingConfig, TrainingConfigError
-from .diffusion import FINAL_RECORD as DIFFUSION_RECORD
-from .diffusion import UNET_WEIGHTS, DiffusionTrainer
-from .distributed import DistEnv, barrier
-from .latents import file_digest, write_json_atomic
+from .diffusion import UNET_WEIGHTS, read_stage_record
+from .distributed import DistEnv
+from .fine_tune import DiffusionFineTuneTrainer
 from .lesion_masks import MaskDrawer, SubjectMasks, load_subject_masks
 from .monitor import slice_panel
 
@@ -67,7 +64,7 @@ def widen_input_weights(state: dict[str, torch.Tensor], network: torch.nn.Module
     return widened
 
 
-class InpaintingTrainer(DiffusionTrainer):
+class InpaintingTrainer(DiffusionFineTuneTrainer):
     """Fine-tunes an inpainting U-Net from a finished diffusion run.
 
     Args:
@@ -81,24 +78,13 @@ class InpaintingTrainer(DiffusionTrainer):
 
     kind = "inpainting"
     section_name = "inpainting"
+    stage_label = "inpainting"
+    weights_name = INPAINT_UNET_WEIGHTS
+    record_name = FINAL_RECORD
 
     def __init__(self, config: TrainingConfig, autoencoder_dir: str | Path, diffusion_dir: str | Path,
                  out_dir: str | Path, env: DistEnv, resume: bool = False) -> None:
-        self.diffusion_dir = Path(diffusion_dir).resolve()
-        if not (final_dir(self.diffusion_dir) / DIFFUSION_RECORD).is_file():
-            raise FileNotFoundError(
-                f"{self.diffusion_dir} is not a finished diffusion run (no final/{DIFFUSION_RECORD}). "
-                "Train it first: python -m training.train_diffusion --out " + str(self.diffusion_dir)
-            )
-        self.diffusion_sha256 = file_digest(final_dir(self.diffusion_dir) / UNET_WEIGHTS)
-        super().__init__(config, autoencoder_dir, out_dir, env, resume)
-        started_from = self.resumed_meta.get("diffusion_sha256")
-        if started_from is not None and started_from != self.diffusion_sha256:
-            self._release_lock()
-            raise TrainingConfigError(
-                f"The diffusion run {self.diffusion_dir} changed since the inpainting run {self.out_dir} started from it. "
-                "Start a new inpainting run (another --out, or move this one aside)."
-            )
+        super().__init__(config, autoencoder_dir, diffusion_dir, out_dir, env, resume)
         cfg = config.inpainting
         grid = self.bundle_config.grid
         self.drawer = MaskDrawer(grid.shape, float(grid.spacing[0]), latent_downsampling(self.bundle_config),
@@ -175,42 +161,12 @@ class InpaintingTrainer(DiffusionTrainer):
         logger.info("Preview (%d DPM++ steps, seed 0, %r in a 12 mm sphere): %s", self.section.preview_steps,
                     self.section.preview_prompt, path)
 
-    def run_metadata(self) -> dict[str, Any]:
-        return {**super().run_metadata(), "diffusion_dir": str(self.diffusion_dir), "diffusion_sha256": self.diffusion_sha256}
-
-    def finish(self) -> None:
-        if self.env.is_main:
-            write_inpainting_outputs(self)
-        barrier(self.env)
-
-
-def write_inpainting_outputs(trainer: InpaintingTrainer) -> dict[str, Any]:
-    """``final/inpaint_unet.safetensors`` (EMA) and ``final/inpainting.json`` (written last)."""
-    folder = final_dir(trainer.out_dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / FINAL_RECORD).unlink(missing_ok=True)
-    temporary = folder / f".{INPAINT_UNET_WEIGHTS}.tmp"
-    save_weights(trainer.emas["unet"].shadow.state_dict(), temporary)
-    os.replace(temporary, folder / INPAINT_UNET_WEIGHTS)
-    record = {
-        "config": trainer.config.to_dict(),
-        "diffusion_dir": str(trainer.diffusion_dir),
-        "autoencoder_sha256": trainer.latents.autoencoder_sha256,
-        "inpaint_unet": trainer.bundle_config.inpaint_unet,
-        "steps": trainer.step,
-        "training_seconds": trainer.elapsed_seconds(),
-        "world_size": trainer.env.world_size,
-        "device": str(trainer.device),
-        "final_losses": trainer.last_logs,
-    }
-    write_json_atomic(folder / FINAL_RECORD, record)
-    logger.info("Inpainting stage complete after %d steps -> %s", trainer.step, folder)
-    return record
+    def record_fields(self) -> dict[str, Any]:
+        return {**super().record_fields(), "inpaint_unet": self.bundle_config.inpaint_unet}
 
 
 def read_inpainting_record(out_dir: str | Path) -> dict[str, Any] | None:
-    path = final_dir(out_dir) / FINAL_RECORD
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+    return read_stage_record(out_dir, FINAL_RECORD)
 
 
 def load_trained_inpaint_unet(out_dir: str | Path) -> tuple[torch.nn.Module, dict[str, Any]]:
