@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import pickle
 import shutil
+import stat
 from pathlib import Path
 
 import pytest
@@ -40,6 +42,17 @@ def test_round_trip_keeps_weights_and_config(tiny_bundle):
 def test_weights_are_safetensors_only(tiny_bundle):
     suffixes = {p.suffix for p in tiny_bundle.iterdir()}
     assert suffixes == {".json", ".md", ".safetensors"}
+
+
+def test_saved_bundle_is_readable_by_others_under_the_umask(tmp_path):
+    previous = os.umask(0o022)
+    try:
+        bundle = make_random_bundle(tmp_path / "shared", preset="tiny", seed=0)
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(bundle.stat().st_mode) == 0o755
+    assert {p.name: stat.S_IMODE(p.stat().st_mode) for p in bundle.iterdir()} == {
+        p.name: 0o644 for p in bundle.iterdir()}
 
 
 def test_missing_weights_file_is_named(bundle_copy):

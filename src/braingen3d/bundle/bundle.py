@@ -81,6 +81,19 @@ def load_bundle(path: str | os.PathLike | None = None, flash_attention: bool = T
     return bundle
 
 
+def _apply_umask_permissions(folder: Path) -> None:
+    """Give the folder and its files the usual permissions under the umask.
+
+    ``mkdtemp`` makes a private folder (0700) and safetensors writes private files (0600), which
+    would leave a shared or packaged bundle unreadable to everyone but its writer.
+    """
+    umask = os.umask(0)
+    os.umask(umask)
+    folder.chmod(0o777 & ~umask)
+    for child in folder.iterdir():
+        child.chmod(0o666 & ~umask)
+
+
 def save_bundle(
     path: str | os.PathLike,
     config: BundleConfig,
@@ -111,6 +124,7 @@ def save_bundle(
             save_weights(inpaint_unet.state_dict(), staging / INPAINT_UNET_FILE, weights_dtype)
         if controlnet is not None:
             save_weights(controlnet.state_dict(), staging / CONTROLNET_FILE, weights_dtype)
+        _apply_umask_permissions(staging)
         if target.exists():
             backup = target.with_name(f".{target.name}.old")
             shutil.rmtree(backup, ignore_errors=True)
