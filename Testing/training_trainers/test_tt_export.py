@@ -11,7 +11,8 @@ import torch
 from safetensors.torch import load_file
 
 from braingen3d.pipeline import BrainGenPipeline
-from training.trainers.export import export_bundle
+from training.cohort.generate import DATASET_NAME
+from training.trainers.export import _population_statement, export_bundle
 from training.trainers.latents import LatentCache
 
 
@@ -31,6 +32,8 @@ def test_exported_bundle_loads_and_generates(tmp_path: Path, tt_autoencoder_run:
     assert config["modalities"] == ["T1", "T2"]
     card = (bundle_dir / "README.md").read_text()
     assert "Not yet measured" in card and "synthetic" in card.lower()
+    assert "not of real patients" not in card  # the "spheres" dataset is not the template cohort
+    assert "not of real patients" in _population_statement([DATASET_NAME])
 
     # The bundle holds the EMA weights of both stages.
     exported = load_file(str(bundle_dir / "unet.safetensors"))

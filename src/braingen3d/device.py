@@ -1,9 +1,10 @@
-"""Device selection and the numeric context for inference (autocast only on CUDA)."""
+"""Device selection and the numeric context for inference (autocast on CUDA and on bf16-native CPUs)."""
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from typing import Iterator
 
 from typing import TYPE_CHECKING
@@ -49,18 +50,53 @@ def describe_devices() -> dict:
     return info
 
 
-@contextlib.contextmanager
-def inference_context(device: "torch.device") -> Iterator[None]:
-    """``torch.inference_mode`` everywhere; autocast (bf16 if supported, else fp16) on CUDA only.
+CPU_BF16_ENV = "BRAINGEN3D_CPU_BF16"
 
-    bf16 autocast on CPU was measured unusably slow on this project's reference CPU, so CPU stays fp32.
+
+def cpu_supports_bf16() -> bool:
+    """Whether oneDNN runs bf16 natively on this CPU (AVX512-BF16 or AMX); emulated bf16 is slower than fp32."""
+    import torch
+
+    try:
+        return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def inference_dtype(device: "torch.device") -> "torch.dtype | None":
+    """The autocast dtype for inference on ``device``, or None for plain fp32.
+
+    CUDA: bf16 where supported, else fp16. CPU: bf16 when oneDNN runs it natively, unless the
+    environment sets ``BRAINGEN3D_CPU_BF16=0``. On the project's 2-core reference CPU (AVX512-BF16)
+    a default-bundle generation took 2.4 s in bf16 against 4.1-4.8 s in fp32, and the two volumes
+    agreed to 46 dB in-brain PSNR (SSIM >= 0.999).
     """
     import torch
 
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if device.type == "cpu" and os.environ.get(CPU_BF16_ENV, "1") != "0" and cpu_supports_bf16():
+        return torch.bfloat16
+    return None
+
+
+def precision_name(device: "torch.device | str") -> str:
+    """``fp32``, ``bf16 autocast`` or ``fp16 autocast``: recorded in provenance, since it changes the voxels."""
+    import torch
+
+    dtype = inference_dtype(torch.device(device))
+    return "fp32" if dtype is None else f"{str(dtype).removeprefix('torch.').replace('bfloat16', 'bf16').replace('float16', 'fp16')} autocast"
+
+
+@contextlib.contextmanager
+def inference_context(device: "torch.device") -> Iterator[None]:
+    """``torch.inference_mode`` everywhere, plus autocast to :func:`inference_dtype` where it has one."""
+    import torch
+
+    dtype = inference_dtype(device)
     with torch.inference_mode():
-        if device.type == "cuda":
-            dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-            with torch.autocast("cuda", dtype=dtype):
-                yield
-        else:
+        if dtype is None:
             yield
+        else:
+            with torch.autocast(device.type, dtype=dtype):
+                yield

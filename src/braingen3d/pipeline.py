@@ -13,7 +13,7 @@ import torch
 
 from .bundle import Bundle, load_bundle
 from .controlnet import ControlledUNet, control_spec, prepare_control
-from .device import inference_context, resolve_device
+from .device import inference_context, precision_name, resolve_device
 from .errors import BundleError, InvalidInputError
 from .guidance import guided_prediction
 from .parameters import validate_generation
@@ -182,7 +182,7 @@ class BrainGenPipeline:
                     "generate", self.config.bundle_id, self.config.version,
                     prompt=params.prompt, negative_prompt=params.negative_prompt, seed=volume_seed,
                     steps=params.steps, guidance_scale=params.guidance_scale, sampler=params.sampler,
-                    device=str(self.device), index=k, num_volumes=params.num_volumes,
+                    device=str(self.device), precision=precision_name(self.device), index=k, num_volumes=params.num_volumes,
                     spacing_mm=list(self.config.grid.spacing), shape=list(self.config.grid.shape),
                     **({"control_scale": control_scale} if control is not None else {}),
                 )

@@ -109,7 +109,7 @@ Research use only; not for diagnosis.
 - Manifest: `{data['manifest']}`; datasets: {', '.join(data['datasets']) or 'unknown'}.
 - {data['training_volumes']} training volumes; modalities {', '.join(data['modalities'])}.
 - Captions: {data['caption_builder']}, a new paraphrase drawn every time a volume is sampled.
-
+{_population_statement(data['datasets'])}
 ## Training
 
 | stage | steps | wall time | device | processes | final losses |
@@ -125,6 +125,20 @@ Full hyper-parameters: `training.hyperparameters` in `config.json`.
 
 {QUALITY_PLACEHOLDER}
 """
+
+
+def _population_statement(datasets: list[str]) -> str:
+    from ..cohort.generate import DATASET_NAME
+
+    if DATASET_NAME not in datasets:
+        return ""
+    return (
+        "\n**A demonstration model of a template-derived population, not of real patients.** Its training\n"
+        "subjects were derived from the MNI152 2009 templates (shipped in nilearn) by `training/cohort`:\n"
+        "smooth random deformations, age-like atrophy, sex-like size, rendered T1/T2/FLAIR/PD contrasts\n"
+        "and synthetic white-matter lesions. It has never seen a real scan, so it cannot show real\n"
+        "anatomical variability, pathology or scanner appearance. Train on a real cohort for that.\n"
+    )
 
 
 def _extra_stage_rows(record: dict[str, Any]) -> str:

@@ -16,13 +16,7 @@ from typing import Iterator
 import torch
 from torch.utils.checkpoint import checkpoint
 
-
-def cpu_supports_bf16() -> bool:
-    """Whether oneDNN runs bf16 natively on this CPU (AVX512-BF16 or AMX)."""
-    try:
-        return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
+from braingen3d.device import cpu_supports_bf16
 
 
 def autocast_dtype(device: torch.device, cpu_bf16: bool = False) -> torch.dtype | None:

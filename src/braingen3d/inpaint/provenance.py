@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..bundle import BundleConfig
+from ..device import precision_name
 from ..provenance import make_provenance
 from .inputs import InpaintInputs
 from .model_view import ModelView
@@ -36,7 +37,7 @@ def inpaint_provenance(config: BundleConfig, inputs: InpaintInputs, params: Inpa
         "inpaint", config.bundle_id, config.version,
         role=role,
         prompt=g.prompt, negative_prompt=g.negative_prompt, seed=g.seed, steps=g.steps,
-        guidance_scale=g.guidance_scale, sampler=g.sampler, device=device, index=0, num_volumes=1,
+        guidance_scale=g.guidance_scale, sampler=g.sampler, device=device, precision=precision_name(device), index=0, num_volumes=1,
         method=params.method, blend_margin_mm=params.blend_margin_mm,
         source_volume=inputs.volume.name, source_volume_sha256=inputs.volume.sha256,
         source_mask=mask_file.name if mask_file else None, source_mask_sha256=mask_file.sha256 if mask_file else None,
