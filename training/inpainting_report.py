@@ -45,7 +45,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--update-card", action="store_true",
                         help="also write the measured section into the bundle's model card (README.md)")
+    parser.add_argument("--tune-on-training", action="store_true",
+                        help="run the trials on training subjects, to choose --method/--guidance/--steps without "
+                             "looking at the held-out ones (refuses --update-card)")
     args = parser.parse_args(argv)
+    if args.tune_on_training and args.update_card:
+        parser.error("--tune-on-training measures training subjects; its results never go into the card. "
+                     "Drop --update-card, or drop --tune-on-training for the held-out report.")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     args.out.mkdir(parents=True, exist_ok=True)
     inpainter = LesionInpainter.from_bundle(args.bundle, args.device)
@@ -56,10 +62,11 @@ def main(argv: list[str] | None = None) -> int:
         "steps": args.steps or defaults["steps"], "guidance": args.guidance if args.guidance is not None else defaults["guidance_scale"],
         "sampler": defaults["sampler"], "device": str(inpainter.pipeline.device),
         "bundle": {"id": config.bundle_id, "version": config.version},
+        "subjects": "training (tuning)" if args.tune_on_training else "held-out",
     }
     started = time.perf_counter()
     trials = run_trials(inpainter, args.manifest, args.prompt, args.trials, args.radius_mm, args.min_ratio,
-                        args.steps, args.guidance, args.method, args.seed)
+                        args.steps, args.guidance, args.method, args.seed, training=args.tune_on_training)
     summary = summarise_trials(trials, args.min_ratio)
     results = {"settings": settings, "summary": summary, "trials": [t.to_dict() for t in trials],
                "wall_time_s": time.perf_counter() - started}

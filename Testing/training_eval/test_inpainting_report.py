@@ -11,6 +11,7 @@ import pytest
 
 from braingen3d.bundle import make_random_bundle, preset_config
 from braingen3d.inpaint import LesionInpainter
+from training import inpainting_report
 from training.evaluation.inpainting import (InpaintTrial, deep_white_matter_centre, held_out_rows, markdown_trials,
                                             run_trials, summarise_trials)
 
@@ -52,6 +53,15 @@ def test_held_out_rows_alternate_modalities(tmp_path: Path) -> None:
     assert [r["subject_id"] for r in rows] == ["h0", "h0", "h1", "h1"]
     with pytest.raises(ValueError, match="no held-out PD"):
         held_out_rows(manifest, ("PD",), 1)
+    assert [r["subject_id"] for r in held_out_rows(manifest, ("T2",), 2, training=True)] == ["t0", "t0"]
+    with pytest.raises(ValueError, match="no training FLAIR"):
+        held_out_rows(manifest, ("FLAIR",), 1, training=True)
+
+
+def test_tuning_on_training_subjects_never_updates_the_card(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit):
+        inpainting_report.main(["--manifest", str(tmp_path / "m.csv"), "--out", str(tmp_path / "out"),
+                                "--tune-on-training", "--update-card"])
 
 
 def test_trials_measure_real_inpaintings(tmp_path: Path) -> None:

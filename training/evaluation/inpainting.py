@@ -58,22 +58,25 @@ def sphere(shape: tuple[int, int, int], centre: np.ndarray, radius_voxels: float
     return distance <= radius_voxels
 
 
-def held_out_rows(manifest: Path, modalities: tuple[str, ...], trials: int) -> list[dict[str, str]]:
-    """``trials`` held-out rows, alternating over ``modalities``, each subject used once per modality."""
-    rows = [r for r in read_manifest(manifest) if r["split"] != "train" and r["modality"] in modalities]
+def held_out_rows(manifest: Path, modalities: tuple[str, ...], trials: int,
+                  training: bool = False) -> list[dict[str, str]]:
+    """``trials`` held-out rows (training rows if ``training``, for choosing settings without touching
+    the held-out subjects), alternating over ``modalities``, each subject used once per modality."""
+    rows = [r for r in read_manifest(manifest) if (r["split"] == "train") == training and r["modality"] in modalities]
     by_modality = {m: [r for r in rows if r["modality"] == m] for m in modalities}
     chosen = []
     for index in range(trials):
         pool = by_modality[modalities[index % len(modalities)]]
         if not pool:
-            raise ValueError(f"The manifest {manifest} has no held-out {modalities[index % len(modalities)]} images.")
+            raise ValueError(f"The manifest {manifest} has no {'training' if training else 'held-out'} "
+                             f"{modalities[index % len(modalities)]} images.")
         chosen.append(pool[(index // len(modalities)) % len(pool)])
     return chosen
 
 
 def run_trials(inpainter: LesionInpainter, manifest: Path, prompt: str, trials: int, radius_mm: float,
                min_ratio: float, steps: int | None, guidance: float | None, method: str, seed: int = 0,
-               modalities: tuple[str, ...] = HYPERINTENSE_MODALITIES) -> list[InpaintTrial]:
+               modalities: tuple[str, ...] = HYPERINTENSE_MODALITIES, training: bool = False) -> list[InpaintTrial]:
     """Inpaint a sphere of ``radius_mm`` in deep white matter of held-out subjects and measure each result.
 
     A trial passes when the lesion's mean is at least ``min_ratio`` times the mean of the white
@@ -82,7 +85,7 @@ def run_trials(inpainter: LesionInpainter, manifest: Path, prompt: str, trials: 
     folder = Path(manifest).parent
     rng = np.random.default_rng(seed)
     results = []
-    for index, row in enumerate(held_out_rows(manifest, modalities, trials)):
+    for index, row in enumerate(held_out_rows(manifest, modalities, trials, training)):
         image = nib.load(str(folder / row["image"]))
         volume = np.asarray(image.dataobj, dtype=np.float32)
         labels = np.asarray(nib.load(str(folder / row["tissue_map"])).dataobj)
@@ -133,7 +136,7 @@ def markdown_trials(summary: dict, trials: list[InpaintTrial], settings: dict) -
     lines = [
         "## Measured inpainting quality",
         "",
-        f"{summary['trials']} trials on held-out template-cohort subjects ({', '.join(sorted({t.modality for t in trials}))}): "
+        f"{summary['trials']} trials on {settings.get('subjects', 'held-out')} template-cohort subjects ({', '.join(sorted({t.modality for t in trials}))}): "
         f"a {2 * settings['radius_mm']:g} mm sphere in deep white matter, prompt \"{settings['prompt']}\", method "
         f"`{settings['method']}`, {settings['steps']} {settings['sampler']} steps, guidance {settings['guidance']}, on "
         f"{settings['device']}.",
