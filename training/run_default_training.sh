@@ -21,7 +21,7 @@
 #
 # Budget on 2 idle CPU cores with native bf16 (small config, measured): autoencoder 3000 steps
 # ~68 min plus ~12 min of held-out check and latent encoding, diffusion 4000 steps at ~1.1 s,
-# inpainting 600 steps at ~1.1 s. A shared CPU is proportionally slower.
+# inpainting 1300 steps at ~1.1 s (2.97 h in all, measured). A shared CPU is proportionally slower.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

@@ -11,6 +11,7 @@ import html
 import importlib.util
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -162,5 +163,5 @@ def _card_preview(markdown: str) -> str:
                 break
             continue
         lines.append(stripped)
-    text = " ".join(lines)
+    text = re.sub(r"\*\*|__|`", "", " ".join(lines))  # shown as plain text: drop Markdown emphasis and code marks
     return text if len(text) <= CARD_PREVIEW_CHARS else text[:CARD_PREVIEW_CHARS].rsplit(" ", 1)[0] + " …"

@@ -136,6 +136,9 @@ def test_bundle_card_reads_config_and_model_card(tmp_path):
     text = card_html(card)
     assert "80 × 96 × 80 @ 2 mm" in text and "template-derived synthetic cohort" in text
     assert "<script>" not in card_html(read_bundle_card(_with_config(tmp_path / "x", name="<script>")))
+    emphasised = write_fake_bundle(tmp_path / "e")
+    (emphasised / "README.md").write_text("# Card\n\nA model for **synthetic** MRI on a `2 mm` grid.\n")
+    assert "<i>A model for synthetic MRI on a 2 mm grid.</i>" in card_html(read_bundle_card(emphasised))
 
 
 def _with_config(folder, **fields):
