@@ -10,7 +10,9 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+import torch
 
+from braingen3d.device import inference_dtype
 from Testing.batch.batch_helpers import batch_args, read_json
 
 REPO = Path(__file__).resolve().parents[2]
@@ -48,7 +50,11 @@ def test_two_ranks_write_the_plan_exactly_once(batch_dataset, tiny_bundle, tmp_p
         assert mine["lesions"]["placed"] == single["lesions"]["placed"]
         ours = np.asarray(nib.load(folder / "imagesTr" / f"{case}_0000.nii.gz").dataobj)
         theirs = np.asarray(nib.load(batch_dataset / "imagesTr" / f"{case}_0000.nii.gz").dataobj)
-        # 1 thread per rank against 2 in-process threads: float sums may differ in the last bits only.
-        np.testing.assert_allclose(ours, theirs, atol=1e-4)
+        # 1 thread per rank against 2 in-process threads: sums are reduced in another order, which moves
+        # fp32 results in the last bits only, and bf16-autocast results (bf16-native CPUs) by its rounding.
+        if inference_dtype(torch.device("cpu")) is None:
+            np.testing.assert_allclose(ours, theirs, atol=1e-4)
+        else:
+            assert np.abs(ours - theirs).mean() < 1e-3 and np.abs(ours - theirs).max() < 0.05
         assert np.array_equal(np.asarray(nib.load(folder / "labelsTr" / f"{case}.nii.gz").dataobj),
                               np.asarray(nib.load(batch_dataset / "labelsTr" / f"{case}.nii.gz").dataobj))
