@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from ..errors import BundleError
+from ..io.atomic import atomic_directory
 from ..networks import build_autoencoder, build_controlnet, build_unet
 from .config import CARD_NAME, CONFIG_NAME, BundleConfig, read_config
 from .locations import default_bundle_path
@@ -81,19 +80,6 @@ def load_bundle(path: str | os.PathLike | None = None, flash_attention: bool = T
     return bundle
 
 
-def _apply_umask_permissions(folder: Path) -> None:
-    """Give the folder and its files the usual permissions under the umask.
-
-    ``mkdtemp`` makes a private folder (0700) and safetensors writes private files (0600), which
-    would leave a shared or packaged bundle unreadable to everyone but its writer.
-    """
-    umask = os.umask(0)
-    os.umask(umask)
-    folder.chmod(0o777 & ~umask)
-    for child in folder.iterdir():
-        child.chmod(0o666 & ~umask)
-
-
 def save_bundle(
     path: str | os.PathLike,
     config: BundleConfig,
@@ -114,8 +100,7 @@ def save_bundle(
         raise BundleError(f"{target} already exists; pass overwrite=True to replace it.")
     config.check_consistency()
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
+    with atomic_directory(target, overwrite=overwrite) as staging:
         (staging / CONFIG_NAME).write_text(json.dumps(config.to_dict(), indent=2) + "\n", encoding="utf-8")
         (staging / CARD_NAME).write_text(card, encoding="utf-8")
         save_weights(autoencoder.state_dict(), staging / AUTOENCODER_FILE, weights_dtype)
@@ -124,16 +109,4 @@ def save_bundle(
             save_weights(inpaint_unet.state_dict(), staging / INPAINT_UNET_FILE, weights_dtype)
         if controlnet is not None:
             save_weights(controlnet.state_dict(), staging / CONTROLNET_FILE, weights_dtype)
-        _apply_umask_permissions(staging)
-        if target.exists():
-            backup = target.with_name(f".{target.name}.old")
-            shutil.rmtree(backup, ignore_errors=True)
-            target.rename(backup)
-            staging.rename(target)
-            shutil.rmtree(backup, ignore_errors=True)
-        else:
-            staging.rename(target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return target

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import struct
 from pathlib import Path
 
@@ -84,6 +85,11 @@ def save_weights(state_dict: dict[str, torch.Tensor], path: Path, dtype: str = "
                                   f"{float(state_dict[key].abs().max()):.3g}); save the bundle in float32.")
         tensors[key] = value.contiguous()
     save_file(tensors, str(path))
+    # safetensors creates its files 0600; give them the usual permissions under the umask, so a shared
+    # or packaged bundle is readable by others.
+    umask = os.umask(0)
+    os.umask(umask)
+    Path(path).chmod(0o666 & ~umask)
 
 
 def _field_for_key(prefix: str, key: str) -> str:
