@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 from typing import Iterator
@@ -53,6 +54,7 @@ def describe_devices() -> dict:
 CPU_BF16_ENV = "BRAINGEN3D_CPU_BF16"
 
 
+@functools.cache
 def cpu_supports_bf16() -> bool:
     """Whether oneDNN runs bf16 natively on this CPU (AVX512-BF16 or AMX); emulated bf16 is slower than fp32."""
     import torch
@@ -61,6 +63,13 @@ def cpu_supports_bf16() -> bool:
         return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):
         return False
+
+
+def cuda_autocast_dtype() -> "torch.dtype":
+    """bf16 on GPUs that support it, else fp16 (for inference and training alike)."""
+    import torch
+
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
 
 
 def inference_dtype(device: "torch.device") -> "torch.dtype | None":
@@ -74,7 +83,7 @@ def inference_dtype(device: "torch.device") -> "torch.dtype | None":
     import torch
 
     if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return cuda_autocast_dtype()
     if device.type == "cpu" and os.environ.get(CPU_BF16_ENV, "1") != "0" and cpu_supports_bf16():
         return torch.bfloat16
     return None
@@ -85,7 +94,7 @@ def precision_name(device: "torch.device | str") -> str:
     import torch
 
     dtype = inference_dtype(torch.device(device))
-    return "fp32" if dtype is None else f"{str(dtype).removeprefix('torch.').replace('bfloat16', 'bf16').replace('float16', 'fp16')} autocast"
+    return {None: "fp32", torch.bfloat16: "bf16 autocast", torch.float16: "fp16 autocast"}[dtype]
 
 
 @contextlib.contextmanager

@@ -158,6 +158,7 @@ class BrainGenPipeline:
         timings["encode_seconds"] = time.perf_counter() - start
         clock = EtaClock(params.num_volumes * (params.steps + 1))
         volumes: list[SyntheticVolume] = []
+        precision = precision_name(self.device)
         with inference_context(self.device):
             for k in range(params.num_volumes):
                 volume_seed = params.seed + k
@@ -182,7 +183,7 @@ class BrainGenPipeline:
                     "generate", self.config.bundle_id, self.config.version,
                     prompt=params.prompt, negative_prompt=params.negative_prompt, seed=volume_seed,
                     steps=params.steps, guidance_scale=params.guidance_scale, sampler=params.sampler,
-                    device=str(self.device), precision=precision_name(self.device), index=k, num_volumes=params.num_volumes,
+                    device=str(self.device), precision=precision, index=k, num_volumes=params.num_volumes,
                     spacing_mm=list(self.config.grid.spacing), shape=list(self.config.grid.shape),
                     **({"control_scale": control_scale} if control is not None else {}),
                 )

@@ -16,14 +16,14 @@ from typing import Iterator
 import torch
 from torch.utils.checkpoint import checkpoint
 
-from braingen3d.device import cpu_supports_bf16
+from braingen3d.device import cpu_supports_bf16, cuda_autocast_dtype
 
 
 def autocast_dtype(device: torch.device, cpu_bf16: bool = False) -> torch.dtype | None:
     """bf16 on CUDA GPUs that support it, else fp16 on CUDA; on CPU bf16 if asked and native, else None (fp32)."""
     if device.type != "cuda":
         return torch.bfloat16 if cpu_bf16 and cpu_supports_bf16() else None
-    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return cuda_autocast_dtype()
 
 
 @contextlib.contextmanager
