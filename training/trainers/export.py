@@ -58,20 +58,9 @@ def training_record(ae: dict[str, Any], diffusion: dict[str, Any]) -> dict[str, 
             "training_volumes": diffusion["num_training_latents"],
             "caption_builder": diffusion["caption_builder"],
         },
-        "autoencoder": {
-            "steps": ae["steps"],
-            "wall_seconds": round(ae["training_seconds"], 1),
-            "device": ae["device"],
-            "processes": ae["world_size"],
-            "final_losses": ae["final_losses"],
-            "held_out_reconstruction": ae["held_out"],
-        },
+        "autoencoder": {**_run_summary(ae), "held_out_reconstruction": ae["held_out"]},
         "diffusion": {
-            "steps": diffusion["steps"],
-            "wall_seconds": round(diffusion["training_seconds"], 1),
-            "device": diffusion["device"],
-            "processes": diffusion["world_size"],
-            "final_losses": diffusion["final_losses"],
+            **_run_summary(diffusion),
             "prediction_type": diffusion["prediction_type"],
             "prompt_dropout": diffusion["config"]["diffusion"]["prompt_dropout"],
             "min_snr_gamma": diffusion["config"]["diffusion"]["min_snr_gamma"],
@@ -169,16 +158,20 @@ def _fine_tune_record(record: dict[str, Any] | None, run_dir: str | Path, diffus
     return record
 
 
-def _stage_summary(record: dict[str, Any], section: str) -> dict[str, Any]:
-    """The bundle's ``training.<section>`` entry from a finished stage's record."""
+def _run_summary(record: dict[str, Any]) -> dict[str, Any]:
+    """Steps, wall time, device, processes and final losses of a finished stage's record."""
     return {
         "steps": record["steps"],
         "wall_seconds": round(record["training_seconds"], 1),
         "device": record["device"],
         "processes": record["world_size"],
         "final_losses": record["final_losses"],
-        "hyperparameters": record["config"][section],
     }
+
+
+def _stage_summary(record: dict[str, Any], section: str) -> dict[str, Any]:
+    """The bundle's ``training.<section>`` entry from a finished fine-tune stage's record."""
+    return {**_run_summary(record), "hyperparameters": record["config"][section]}
 
 
 def export_bundle(autoencoder_dir: str | Path, diffusion_dir: str | Path, target: str | Path,
