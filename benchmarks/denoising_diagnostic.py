@@ -16,7 +16,6 @@ For held-out cohort volumes, encoded with the bundle's autoencoder (posterior me
 from __future__ import annotations
 
 import argparse
-import csv
 import logging
 from pathlib import Path
 
@@ -28,25 +27,11 @@ from braingen3d import metrics
 from braingen3d.guidance import guided_prediction
 from braingen3d.pipeline import BrainGenPipeline
 from braingen3d.schedulers import make_sampler
-from training.evaluation.adherence import prompt
+from training.evaluation.adherence import MODALITY_WORDS, prompt
+from training.evaluation.inpainting import held_out_rows
 
 NOISE_LEVELS = (0.1, 0.2, 0.4)
 STRENGTHS = (0.2, 0.4, 0.6, 1.0)
-
-
-def held_out_rows(manifest: Path, count: int) -> list[dict[str, str]]:
-    with open(manifest, newline="", encoding="utf-8") as handle:
-        rows = [r for r in csv.DictReader(handle) if r["split"] == "test"]
-    # One row per modality in turn, so every contrast is represented.
-    by_modality: dict[str, list[dict[str, str]]] = {}
-    for row in rows:
-        by_modality.setdefault(row["modality"], []).append(row)
-    picked = []
-    while len(picked) < count and any(by_modality.values()):
-        for queue in by_modality.values():
-            if queue and len(picked) < count:
-                picked.append(queue.pop(0))
-    return picked
 
 
 @torch.inference_mode()
@@ -75,7 +60,7 @@ def main() -> None:
     noise_psnr = {s: [] for s in NOISE_LEVELS}
     edit_psnr = {s: [] for s in STRENGTHS}
     edit_ssim = {s: [] for s in STRENGTHS}
-    for index, row in enumerate(held_out_rows(args.manifest, args.volumes)):
+    for index, row in enumerate(held_out_rows(args.manifest, tuple(MODALITY_WORDS), args.volumes)):
         image = np.asarray(nib.load(args.manifest.parent / row["image"]).dataobj, dtype=np.float32)
         with torch.inference_mode():
             z_mu, _ = pipeline.bundle.autoencoder.encode(torch.as_tensor(image)[None, None])
