@@ -31,7 +31,8 @@ class BundleConfig:
         name: human-readable name.
         grid: the voxel grid the models work on (shape, spacing, RAS affine).
         autoencoder: keyword arguments of ``monai.networks.nets.AutoencoderKL`` plus ``scale_factor``.
-        unet: keyword arguments of ``monai.networks.nets.DiffusionModelUNet``.
+        unet: keyword arguments of ``monai.networks.nets.DiffusionModelUNet``, plus an optional
+            ``pooled_text_conditioning`` (``braingen3d.pooled_text_unet``).
         text_encoder: ``id``, ``hidden_size`` and ``max_tokens`` of the prompt encoder.
         noise_scheduler: ``num_train_timesteps``, ``beta_schedule``, ``beta_start``, ``beta_end``,
             ``prediction_type`` used in training.
