@@ -33,6 +33,7 @@ def test_exported_bundle_loads_and_generates(tmp_path: Path, tt_autoencoder_run:
     card = (bundle_dir / "README.md").read_text()
     assert "Not yet measured" in card and "synthetic" in card.lower()
     assert "not of real patients" not in card  # the "spheres" dataset is not the template cohort
+    assert config["unet"]["pooled_text_conditioning"] is True and "`pooled_text_conditioning`" in card
     assert "not of real patients" in _population_statement([DATASET_NAME])
 
     # The bundle holds the EMA weights of both stages.

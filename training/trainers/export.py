@@ -20,6 +20,7 @@ from braingen3d import __version__ as engine_version
 from braingen3d.bundle import save_bundle
 from braingen3d.bundle.weights import load_into, load_weights
 from braingen3d.networks import build_unet
+from braingen3d.pooled_text_unet import POOLED_TEXT_FLAG
 
 from .autoencoder import final_dir, read_final_record
 from .configs import config_from_dict
@@ -75,6 +76,8 @@ def model_card(config, record: dict[str, Any]) -> str:
     held = ae["held_out_reconstruction"]
     shape = " x ".join(str(s) for s in config.grid.shape)
     spacing = config.grid.spacing[0]
+    pooled = (", and their mean through the timestep embedding (`pooled_text_conditioning`)"
+              if config.unet.get(POOLED_TEXT_FLAG) else "")
     return f"""# {config.name} ({config.bundle_id} {config.version})
 
 Text-conditioned 3D latent diffusion model for **synthetic** brain MRI, {shape} voxels at {spacing:g} mm
@@ -86,7 +89,7 @@ Research use only; not for diagnosis.
 - Autoencoder: MONAI `AutoencoderKL`, channels {config.autoencoder['channels']}, latent channels
   {config.autoencoder['latent_channels']}, latent {list(config.latent_shape)}, `scale_factor` {config.scale_factor:.5f}.
 - U-Net: MONAI `DiffusionModelUNet`, channels {config.unet['channels']}, cross-attention on
-  {config.text_encoder['id']} token states ({config.text_encoder['hidden_size']}-d, {config.text_encoder['max_tokens']} tokens).
+  {config.text_encoder['id']} token states ({config.text_encoder['hidden_size']}-d, {config.text_encoder['max_tokens']} tokens){pooled}.
 - Noise schedule: {config.noise_scheduler['beta_schedule']} betas {config.noise_scheduler['beta_start']}-{config.noise_scheduler['beta_end']},
   {config.noise_scheduler['num_train_timesteps']} steps, `{diff['prediction_type']}` target; prompt dropout
   {diff['prompt_dropout']} for classifier-free guidance.
