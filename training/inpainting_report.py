@@ -41,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--method", default="auto", choices=["auto", "repaint", "inpaint_unet"])
     parser.add_argument("--steps", type=int, default=None)
     parser.add_argument("--guidance", type=float, default=None)
+    parser.add_argument("--negative-prompt", default="", help="guidance's unconditional branch (default: the empty prompt)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--update-card", action="store_true",
@@ -58,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     config = inpainter.config
     defaults = config.sampling_defaults
     settings = {
-        "prompt": args.prompt, "radius_mm": args.radius_mm, "method": resolve_method(config, args.method),
+        "prompt": args.prompt, "negative_prompt": args.negative_prompt, "radius_mm": args.radius_mm, "method": resolve_method(config, args.method),
         "steps": args.steps or defaults["steps"], "guidance": args.guidance if args.guidance is not None else defaults["guidance_scale"],
         "sampler": defaults["sampler"], "device": str(inpainter.pipeline.device),
         "bundle": {"id": config.bundle_id, "version": config.version},
@@ -66,7 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     started = time.perf_counter()
     trials = run_trials(inpainter, args.manifest, args.prompt, args.trials, args.radius_mm, args.min_ratio,
-                        args.steps, args.guidance, args.method, args.seed, training=args.tune_on_training)
+                        args.steps, args.guidance, args.method, args.seed, training=args.tune_on_training,
+                        negative_prompt=args.negative_prompt)
     summary = summarise_trials(trials, args.min_ratio)
     results = {"settings": settings, "summary": summary, "trials": [t.to_dict() for t in trials],
                "wall_time_s": time.perf_counter() - started}

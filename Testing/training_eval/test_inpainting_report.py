@@ -69,8 +69,15 @@ def test_trials_measure_real_inpaintings(tmp_path: Path) -> None:
     grid = preset_config("tiny").grid
     manifest = _cohort(tmp_path / "cohort", grid)
     inpainter = LesionInpainter.from_bundle(bundle, "cpu")
-    trials = run_trials(inpainter, manifest, "a white-matter lesion", 2, radius_mm=10.0, min_ratio=1.1, steps=2,
-                        guidance=2.0, method="repaint")
+    negatives = []
+
+    def recording_inpainter(*args, **kwargs):
+        negatives.append(kwargs["negative_prompt"])
+        return inpainter(*args, **kwargs)
+
+    trials = run_trials(recording_inpainter, manifest, "a white-matter lesion", 2, radius_mm=10.0, min_ratio=1.1, steps=2,
+                        guidance=2.0, method="repaint", negative_prompt="no lesions")
+    assert negatives == ["no lesions", "no lesions"]
     assert [t.modality for t in trials] == ["FLAIR", "T2"]
     for trial in trials:
         assert trial.max_change_outside == 0.0 and trial.mask_voxels > 0
@@ -90,6 +97,8 @@ def test_summary_and_table_follow_the_trials() -> None:
     settings = {"prompt": "p", "radius_mm": 6.0, "method": "inpaint_unet", "steps": 25, "sampler": "dpm++",
                 "guidance": 3.0, "device": "cpu"}
     assert "18/20 (90%): pass" in markdown_trials(summary, passing, settings)
+    assert "negative prompt" not in markdown_trials(summary, passing, settings)
+    assert 'negative prompt "no lesions"' in markdown_trials(summary, passing, {**settings, "negative_prompt": "no lesions"})
     failing = [trial(1.3)] * 17 + [trial(1.0)] * 2 + [trial(1.3, outside=0.5)]
     table = markdown_trials(summarise_trials(failing, 1.1), failing, settings)
     assert "17/20 (85%): FAIL" in table and "| 0.5 | 0 | FAIL |" in table

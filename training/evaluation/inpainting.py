@@ -76,7 +76,8 @@ def held_out_rows(manifest: Path, modalities: tuple[str, ...], trials: int,
 
 def run_trials(inpainter: LesionInpainter, manifest: Path, prompt: str, trials: int, radius_mm: float,
                min_ratio: float, steps: int | None, guidance: float | None, method: str, seed: int = 0,
-               modalities: tuple[str, ...] = HYPERINTENSE_MODALITIES, training: bool = False) -> list[InpaintTrial]:
+               modalities: tuple[str, ...] = HYPERINTENSE_MODALITIES, training: bool = False,
+               negative_prompt: str = "") -> list[InpaintTrial]:
     """Inpaint a sphere of ``radius_mm`` in deep white matter of held-out subjects and measure each result.
 
     A trial passes when the lesion's mean is at least ``min_ratio`` times the mean of the white
@@ -95,7 +96,8 @@ def run_trials(inpainter: LesionInpainter, manifest: Path, prompt: str, trials: 
         centre = deep_white_matter_centre(white_matter, radius, rng)
         mask = sphere(volume.shape, centre, radius)
         started = time.perf_counter()
-        result = inpainter(volume, image.affine, mask, prompt, num_inference_steps=steps, guidance_scale=guidance,
+        result = inpainter(volume, image.affine, mask, prompt, negative_prompt=negative_prompt,
+                           num_inference_steps=steps, guidance_scale=guidance,
                            seed=seed + index, method=method)
         seconds = time.perf_counter() - started
         region = np.zeros(volume.shape, dtype=bool)
@@ -137,7 +139,8 @@ def markdown_trials(summary: dict, trials: list[InpaintTrial], settings: dict) -
         "## Measured inpainting quality",
         "",
         f"{summary['trials']} trials on {settings.get('subjects', 'held-out')} template-cohort subjects ({', '.join(sorted({t.modality for t in trials}))}): "
-        f"a {2 * settings['radius_mm']:g} mm sphere in deep white matter, prompt \"{settings['prompt']}\", method "
+        f"a {2 * settings['radius_mm']:g} mm sphere in deep white matter, prompt \"{settings['prompt']}\""
+        + (f", negative prompt \"{settings['negative_prompt']}\"" if settings.get("negative_prompt") else "") + ", method "
         f"`{settings['method']}`, {settings['steps']} {settings['sampler']} steps, guidance {settings['guidance']}, on "
         f"{settings['device']}.",
         "",
