@@ -107,6 +107,8 @@ def summarise(results: dict) -> dict:
         "modality_generations": len(modality_rows),
         "ventricle_pairs_larger": float(np.mean([p["enlarged_ml"] > p["normal_ml"] for p in pairs])),
         "ventricle_pairs": len(pairs),
+        # The sign alone can pass with a negligible effect; the size says whether the words control anything.
+        "ventricle_pairs_median_difference_ml": float(np.median([p["enlarged_ml"] - p["normal_ml"] for p in pairs])),
         "age_ventricle_spearman": float(spearmanr(ages, volumes)[0]),
         "age_ventricle_spearman_per_modality": per_modality_rho,
         "pairwise_ms_ssim": realism_result["pairwise_ms_ssim"],

@@ -34,7 +34,7 @@ def test_passing_numbers_pass():
     assert summary["age_ventricle_spearman"] == pytest.approx(1.0)
     data["summary"] = summary
     report = markdown_report(data)
-    assert "FAIL" not in report and "| 100% | >= 90% | pass |" in report
+    assert "FAIL" not in report and "| 100% (median difference 10.0 ml) | >= 90% | pass |" in report
 
 
 def test_each_target_can_fail():
@@ -45,6 +45,7 @@ def test_each_target_can_fail():
     data["realism"]["pairwise_ms_ssim"] = 0.97
     summary = quality_report.summarise(data)
     assert summary["ventricle_pairs_larger"] == pytest.approx(0.85)
+    assert summary["ventricle_pairs_median_difference_ml"] == pytest.approx(10.0)  # 17 of +10 ml, 3 of -10 ml
     assert summary["modality_adherence"] == pytest.approx(0.925)
     assert not any(summary["targets"].values())
     data["summary"] = summary

@@ -68,7 +68,7 @@ def preset_config(
           "with_decoder_nonlocal_attn": False, "scale_factor": 1.0, **spec["autoencoder"]}
     latent = ae["latent_channels"]
     unet = {"in_channels": latent, "out_channels": latent, "with_conditioning": True,
-            "cross_attention_dim": TEXT_ENCODER["hidden_size"], "pooled_text_conditioning": True, **spec["unet"]}
+            "cross_attention_dim": TEXT_ENCODER["hidden_size"], **spec["unet"]}
     return BundleConfig(
         bundle_id=bundle_id or f"braingen3d-{preset}",
         version=version,
