@@ -167,7 +167,7 @@ class InpaintingTrainConfig(FineTuneTrainConfig):
     """
 
     lesion_probability: float = 0.7
-    max_dilation_mm: float = 2.0
+    max_dilation_mm: float = 4.0
     random_radius_mm: list[float] = field(default_factory=lambda: [4.0, 16.0])
     region_loss_weight: float = 4.0
     preview_prompt: str = "a 12 mm white-matter hyperintensity"

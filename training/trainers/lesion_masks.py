@@ -87,7 +87,7 @@ class MaskDrawer:
     """
 
     def __init__(self, shape: tuple[int, int, int], spacing_mm: float, factor: int, lesion_probability: float = 0.7,
-                 max_dilation_mm: float = 2.0, random_radius_mm: tuple[float, float] = (4.0, 16.0)) -> None:
+                 max_dilation_mm: float = 4.0, random_radius_mm: tuple[float, float] = (4.0, 16.0)) -> None:
         self.shape = tuple(shape)
         self.spacing = float(spacing_mm)
         self.factor = int(factor)
