@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from braingen3d.inpaint.evaluate import lesion_contrast
+from braingen3d.inpaint.latents import encode_image
 from braingen3d.pipeline import BrainGenPipeline
 from training.evaluation.inpainting import (
     HYPERINTENSE_MODALITIES,
@@ -59,10 +60,11 @@ def main() -> None:
         painted = volume.copy()
         painted[mask] = args.ratio * surround
         with torch.inference_mode():
-            z_mu, _ = pipeline.bundle.autoencoder.encode(torch.as_tensor(painted)[None, None])
-        reconstructed = np.asarray(pipeline.decode(z_mu * pipeline.config.scale_factor), dtype=np.float32).squeeze()
-        before = lesion_contrast(volume, painted, mask, white_matter, spacing).ratio
-        after = lesion_contrast(volume, reconstructed, mask, white_matter, spacing).ratio
+            reconstructed = pipeline.decode(encode_image(pipeline.bundle.autoencoder, painted, pipeline.config.scale_factor,
+                                                         pipeline.device))
+        # original_ratio is the painted one: one measurement gives both ratios.
+        contrast = lesion_contrast(painted, reconstructed, mask, white_matter, spacing)
+        before, after = contrast.original_ratio, contrast.ratio
         kept.setdefault(row["modality"], []).append((after - 1.0) / (before - 1.0))
         print(f"| {row['subject_id']} | {row['modality']} | {before:.3f} | {after:.3f} |")
     print()

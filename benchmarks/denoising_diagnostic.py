@@ -25,6 +25,7 @@ import torch
 
 from braingen3d import metrics
 from braingen3d.guidance import guided_prediction
+from braingen3d.inpaint.latents import encode_image
 from braingen3d.pipeline import BrainGenPipeline
 from braingen3d.schedulers import make_sampler
 from training.evaluation.adherence import MODALITY_WORDS, prompt
@@ -56,15 +57,13 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     pipeline = BrainGenPipeline.from_bundle(args.bundle, "cpu")
-    scale = pipeline.config.scale_factor
     noise_psnr = {s: [] for s in NOISE_LEVELS}
     edit_psnr = {s: [] for s in STRENGTHS}
     edit_ssim = {s: [] for s in STRENGTHS}
     for index, row in enumerate(held_out_rows(args.manifest, tuple(MODALITY_WORDS), args.volumes)):
         image = np.asarray(nib.load(args.manifest.parent / row["image"]).dataobj, dtype=np.float32)
         with torch.inference_mode():
-            z_mu, _ = pipeline.bundle.autoencoder.encode(torch.as_tensor(image)[None, None])
-        z0 = z_mu * scale
+            z0 = encode_image(pipeline.bundle.autoencoder, image, pipeline.config.scale_factor, pipeline.device)
         source = pipeline.decode(z0)
         brain = source > 0.05
         for level in NOISE_LEVELS:
