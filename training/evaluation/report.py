@@ -23,7 +23,7 @@ def markdown_report(results: dict) -> str:
         f"| autoencoder SSIM in brain ({len(results['reconstruction'])} held-out volumes) | {s['ae_ssim_mean']:.3f} | >= 0.95 | {_status(t['ae_ssim >= 0.95'])} |",
         f"| autoencoder PSNR in brain | {s['ae_psnr_mean']:.1f} dB | >= 30 dB | {_status(t['ae_psnr >= 30 dB'])} |",
         f"| modality contrast order ({s['modality_generations']} generations) | {100 * s['modality_adherence']:.0f}% | >= 95% | {_status(t['modality adherence >= 95%'])} |",
-        f"| enlarged > normal ventricles ({s['ventricle_pairs']} seed pairs) | {100 * s['ventricle_pairs_larger']:.0f}% (median difference {s.get('ventricle_pairs_median_difference_ml', float('nan')):.1f} ml) | >= 90% | {_status(t['enlarged > normal in >= 90% of pairs'])} |",
+        f"| enlarged > normal ventricles ({s['ventricle_pairs']} seed pairs) | {100 * s['ventricle_pairs_larger']:.0f}% (median difference {s['ventricle_pairs_median_difference_ml']:.1f} ml) | >= 90% | {_status(t['enlarged > normal in >= 90% of pairs'])} |",
         f"| Spearman(prompted age, ventricle volume) | {s['age_ventricle_spearman']:.2f} | >= 0.5 | {_status(t['Spearman(age, ventricles) >= 0.5'])} |",
         f"| mean pairwise MS-SSIM, {len(results['realism']['nearest_training'])} samples of one prompt | {s['pairwise_ms_ssim']:.3f} | < 0.95 | {_status(t['pairwise MS-SSIM < 0.95'])} |",
         f"| within-brain histogram W1 to held-out T1 (baseline: held-out vs training) | {s['histogram_w1_mean']:.3f} ({s['histogram_w1_baseline']:.3f}) | report | |",
