@@ -77,7 +77,7 @@ def test_help_lists_every_option():
         assert command in top
     generate_help = parser._subparsers._group_actions[0].choices["generate"].format_help()
     for option in ("--negative-prompt", "--steps", "--guidance", "--sampler", "--seed", "--n", "--device",
-                   "--bundle", "--overwrite", "--unconditional", "dpm++"):
+                   "--bundle", "--overwrite", "--unconditional", "dpm++", "--structure-guidance", "--ventricles-ml"):
         assert option in generate_help
 
 
@@ -90,6 +90,7 @@ def test_help_lists_every_option():
     (["T1", "--sampler", "plms"], "invalid choice"),
     (["T1", "--device", "tpu"], "Unknown device"),
     (["T1", "--device", "cuda"], "no CUDA GPU"),
+    (["T1", "--ventricles-ml", "40"], "no structure guidance"),
 ])
 def test_bad_input_exits_non_zero_with_a_message_and_no_file(tiny_bundle, tmp_path, capsys, args, message):
     if "cuda" in args and torch.cuda.is_available():

@@ -8,6 +8,7 @@ import torch
 from monai.networks.nets import AutoencoderKL, ControlNet, DiffusionModelUNet
 
 from .pooled_text_unet import POOLED_TEXT_FLAG, PooledTextDiffusionUNet
+from .structure_regressor import NoisyLatentVolumeRegressor
 
 
 def build_autoencoder(kwargs: dict[str, Any]) -> AutoencoderKL:
@@ -31,6 +32,11 @@ def build_unet(kwargs: dict[str, Any], flash_attention: bool = True) -> Diffusio
 def build_controlnet(kwargs: dict[str, Any], flash_attention: bool = True) -> ControlNet:
     """A 3D MONAI ``ControlNet`` from the bundle's ``controlnet`` field."""
     return ControlNet(**{"spatial_dims": 3, "use_flash_attention": flash_attention, **kwargs})
+
+
+def build_structure_regressor(guidance: dict[str, Any], latent_channels: int) -> NoisyLatentVolumeRegressor:
+    """The structure-guidance regressor from the bundle's ``structure_guidance`` field."""
+    return NoisyLatentVolumeRegressor(latent_channels, guidance["regressor"]["channels"], len(guidance["structures"]))
 
 
 def count_parameters(module: torch.nn.Module) -> int:

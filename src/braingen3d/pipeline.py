@@ -20,6 +20,7 @@ from .parameters import validate_generation
 from .progress import CancelToken, EtaClock, ProgressCallback, ProgressEvent
 from .provenance import make_provenance
 from .schedulers import make_sampler
+from .structure_guidance import StructureGuidance, targets_from_prompt
 from .text_encoder import TextEncoder
 from .volume import GenerationOutput, SyntheticVolume
 
@@ -70,10 +71,11 @@ class BrainGenPipeline:
 
     def denoise(self, latents: torch.Tensor, context: torch.Tensor, guidance_scale: float, sampler: str, steps: int,
                 seed: int, on_step=None, cancel: CancelToken | None = None,
-                model: torch.nn.Module | None = None) -> torch.Tensor:
+                model: torch.nn.Module | None = None, structure: StructureGuidance | None = None) -> torch.Tensor:
         """Run the reverse process from ``latents`` (unit-variance noise) to a clean latent.
 
-        ``model`` replaces the bundle's U-Net (e.g. a ``ControlledUNet``).
+        ``model`` replaces the bundle's U-Net (e.g. a ``ControlledUNet``); ``structure`` steers the
+        structure volumes towards its targets.
         """
         model = model or self.bundle.unet
         scheduler = make_sampler(sampler, self.config.noise_scheduler)
@@ -88,6 +90,9 @@ class BrainGenPipeline:
                 cancel.check()
             model_input = scheduler.scale_model_input(latents, timestep)
             prediction = guided_prediction(model, model_input, timestep, context, guidance_scale)
+            if structure is not None:
+                prediction = structure.correct(prediction, model_input, timestep, scheduler.alphas_cumprod,
+                                               self.config.noise_scheduler.get("prediction_type", "epsilon"))
             latents = scheduler.step(prediction, timestep, latents, **step_kwargs).prev_sample
             if on_step is not None:
                 on_step(index + 1, len(scheduler.timesteps))
@@ -102,6 +107,31 @@ class BrainGenPipeline:
             raise InvalidInputError(f"control_scale must be >= 0; got {scale!r}.")
         prepared = prepare_control(control, self.config.grid.shape, control_spec(self.config.controlnet))
         return ControlledUNet(self.bundle.unet, self.bundle.controlnet, prepared.to(self.device), float(scale))
+
+    def make_structure_guidance(self, prompt: str, scale: float | None = None,
+                                targets_ml: dict[str, float] | None = None) -> StructureGuidance | None:
+        """The structure guidance for ``prompt``, or None when the bundle has none, the scale is 0 or nothing is asked.
+
+        Args:
+            prompt: its age, sex and ventricle wording give the target volumes.
+            scale: guidance weight (bundle default if None; 0 disables).
+            targets_ml: explicit target volumes (ml) that replace the prompt's, e.g. ``{"ventricles_ml": 45}``.
+        """
+        guidance = self.config.structure_guidance
+        if self.bundle.structure_regressor is None or guidance is None:
+            if targets_ml:
+                raise BundleError(f"Bundle {self.config.bundle_id} has no structure guidance; it cannot aim for "
+                                  f"{sorted(targets_ml)}. Use a bundle with capability 'structure_guidance'.")
+            return None
+        scale = float(guidance["guidance_scale"]) if scale is None else float(scale)
+        if not scale >= 0:
+            raise InvalidInputError(f"structure_guidance must be >= 0; got {scale!r}.")
+        for name, value in (targets_ml or {}).items():
+            if not 0 < float(value) < 5000:
+                raise InvalidInputError(f"Target volume {name} = {value!r} ml is not a plausible volume; give ml between 0 and 5000.")
+        targets = {**targets_from_prompt(prompt, guidance), **(targets_ml or {})}
+        structure = StructureGuidance(self.bundle.structure_regressor, guidance, targets, scale)
+        return structure if structure.active else None
 
     def decode(self, latents: torch.Tensor) -> np.ndarray:
         """Latent → image in [0, 1], as a float32 (i, j, k) array."""
@@ -125,6 +155,8 @@ class BrainGenPipeline:
         allow_unconditional: bool = False,
         control: np.ndarray | None = None,
         control_scale: float = 1.0,
+        structure_guidance: float | None = None,
+        structure_targets_ml: dict[str, float] | None = None,
     ) -> GenerationOutput:
         """Generate ``num_volumes`` volumes; volume ``k`` uses seed ``seed + k``.
 
@@ -141,6 +173,8 @@ class BrainGenPipeline:
             allow_unconditional: permit an empty prompt.
             control: a ControlNet conditioning map on the bundle grid (bundles with capability ``controlnet``).
             control_scale: strength of the ControlNet residuals.
+            structure_guidance: weight of the structure guidance (bundle default if None; 0 disables).
+            structure_targets_ml: target structure volumes (ml) replacing those the prompt implies.
         """
         defaults = self.config.sampling_defaults
         params = validate_generation(
@@ -152,6 +186,7 @@ class BrainGenPipeline:
             num_volumes, allow_unconditional,
         )
         model = self._controlled_unet(control, control_scale)
+        structure = self.make_structure_guidance(params.prompt, structure_guidance, structure_targets_ml)
         timings: dict[str, float] = {}
         start = time.perf_counter()
         context = self.encode_prompts(params.prompt, params.negative_prompt)
@@ -170,7 +205,7 @@ class BrainGenPipeline:
 
                 noise = initial_noise((1, *self.config.latent_shape), volume_seed).to(self.device)
                 latents = self.denoise(noise, context, params.guidance_scale, params.sampler, params.steps,
-                                       volume_seed, on_step, cancel, model)
+                                       volume_seed, on_step, cancel, model, structure)
                 if cancel is not None:
                     cancel.check()
                 decode_start = time.perf_counter()
@@ -186,6 +221,8 @@ class BrainGenPipeline:
                     device=str(self.device), precision=precision, index=k, num_volumes=params.num_volumes,
                     spacing_mm=list(self.config.grid.spacing), shape=list(self.config.grid.shape),
                     **({"control_scale": control_scale} if control is not None else {}),
+                    **({"structure_guidance": structure.scale, "structure_targets_ml": dict(structure.targets_ml)}
+                       if structure is not None else {}),
                 )
                 volumes.append(SyntheticVolume(array, self.config.grid.affine.copy(), provenance))
         timings["total_seconds"] = time.perf_counter() - start

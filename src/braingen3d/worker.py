@@ -75,6 +75,7 @@ def run_generate(request: dict[str, Any], emit: EventWriter) -> list[dict[str, A
         int(request.get("num_volumes", 1)),
         callback=on_progress,
         allow_unconditional=bool(request.get("unconditional", False)),
+        structure_guidance=request.get("structure_guidance"),
     )
     results = []
     for volume in output.volumes:

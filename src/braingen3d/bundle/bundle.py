@@ -12,7 +12,7 @@ import torch
 
 from ..errors import BundleError
 from ..io.atomic import atomic_directory
-from ..networks import build_autoencoder, build_controlnet, build_unet
+from ..networks import build_autoencoder, build_controlnet, build_structure_regressor, build_unet
 from .config import CARD_NAME, CONFIG_NAME, BundleConfig, read_config
 from .locations import default_bundle_path
 from .weights import load_into, load_weights, save_weights
@@ -23,6 +23,7 @@ AUTOENCODER_FILE = "autoencoder.safetensors"
 UNET_FILE = "unet.safetensors"
 INPAINT_UNET_FILE = "inpaint_unet.safetensors"
 CONTROLNET_FILE = "controlnet.safetensors"
+STRUCTURE_REGRESSOR_FILE = "structure_regressor.safetensors"
 
 
 @dataclass
@@ -36,9 +37,10 @@ class Bundle:
     unet: torch.nn.Module
     inpaint_unet: torch.nn.Module | None = None
     controlnet: torch.nn.Module | None = None
+    structure_regressor: torch.nn.Module | None = None
 
     def to(self, device: torch.device) -> "Bundle":
-        for net in (self.autoencoder, self.unet, self.inpaint_unet, self.controlnet):
+        for net in (self.autoencoder, self.unet, self.inpaint_unet, self.controlnet, self.structure_regressor):
             if net is not None:
                 net.to(device)
         return self
@@ -76,6 +78,9 @@ def load_bundle(path: str | os.PathLike | None = None, flash_attention: bool = T
 
         bundle.controlnet = _load_net(build_controlnet(controlnet_kwargs(config.controlnet), flash_attention), bundle_dir,
                                       CONTROLNET_FILE, "controlnet")
+    if config.capabilities.get("structure_guidance"):
+        regressor = build_structure_regressor(config.structure_guidance, config.latent_shape[0])
+        bundle.structure_regressor = _load_net(regressor, bundle_dir, STRUCTURE_REGRESSOR_FILE, "structure_guidance")
     logger.info("Loaded bundle %s %s from %s", config.bundle_id, config.version, bundle_dir)
     return bundle
 
@@ -88,6 +93,7 @@ def save_bundle(
     card: str,
     inpaint_unet: torch.nn.Module | None = None,
     controlnet: torch.nn.Module | None = None,
+    structure_regressor: torch.nn.Module | None = None,
     overwrite: bool = False,
     weights_dtype: str = "float32",
 ) -> Path:
@@ -109,4 +115,6 @@ def save_bundle(
             save_weights(inpaint_unet.state_dict(), staging / INPAINT_UNET_FILE, weights_dtype)
         if controlnet is not None:
             save_weights(controlnet.state_dict(), staging / CONTROLNET_FILE, weights_dtype)
+        if structure_regressor is not None:
+            save_weights(structure_regressor.state_dict(), staging / STRUCTURE_REGRESSOR_FILE, weights_dtype)
     return target

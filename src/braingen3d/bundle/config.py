@@ -37,11 +37,16 @@ class BundleConfig:
         noise_scheduler: ``num_train_timesteps``, ``beta_schedule``, ``beta_start``, ``beta_end``,
             ``prediction_type`` used in training.
         sampling_defaults: ``sampler``, ``steps`` and ``guidance_scale`` used when the caller gives none.
-        capabilities: ``text`` (bool), ``inpaint`` (list of methods), ``controlnet`` (bool).
+        capabilities: ``text`` (bool), ``inpaint`` (list of methods), ``controlnet`` (bool),
+            ``structure_guidance`` (bool).
         intensity: how training images were normalised (``method``, ``percentiles``, ``range``).
         modalities: modalities the bundle was trained on.
         inpaint_unet: keyword arguments of the inpainting U-Net, if the bundle has one.
         controlnet: keyword arguments of ``monai.networks.nets.ControlNet``, if the bundle has one.
+        structure_guidance: the structure regressor and its targets (``braingen3d.structure_guidance``):
+            ``structures``, ``output_mean``, ``output_std``, ``regressor`` (``channels``), ``norms``,
+            ``guidance_scale``, ``likelihood_sd``, ``enlarged_z``, ``smoothing_voxels``, ``min_guided_timestep``
+            and ``max_guided_timestep``.
         training: free-form record of how the bundle was trained.
     """
 
@@ -59,6 +64,7 @@ class BundleConfig:
     modalities: list[str] = field(default_factory=lambda: ["T1", "T2", "FLAIR", "PD"])
     inpaint_unet: dict[str, Any] | None = None
     controlnet: dict[str, Any] | None = None
+    structure_guidance: dict[str, Any] | None = None
     training: dict[str, Any] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
 
@@ -91,6 +97,7 @@ class BundleConfig:
             "unet": self.unet,
             "inpaint_unet": self.inpaint_unet,
             "controlnet": self.controlnet,
+            "structure_guidance": self.structure_guidance,
             "text_encoder": self.text_encoder,
             "noise_scheduler": self.noise_scheduler,
             "sampling_defaults": self.sampling_defaults,
@@ -139,6 +146,7 @@ class BundleConfig:
             modalities=list(data.get("modalities") or []),
             inpaint_unet=data.get("inpaint_unet"),
             controlnet=data.get("controlnet"),
+            structure_guidance=data.get("structure_guidance"),
             training=data.get("training") or {},
         )
         config.check_consistency()
@@ -193,6 +201,23 @@ class BundleConfig:
             )
         if self.capabilities.get("controlnet") and self.controlnet is None:
             raise BundleError("Bundle config declares capability 'controlnet' but has no 'controlnet' network field.")
+        if self.capabilities.get("structure_guidance"):
+            self._check_structure_guidance()
+
+    def _check_structure_guidance(self) -> None:
+        guidance = self.structure_guidance
+        if not isinstance(guidance, dict):
+            raise BundleError("Bundle config declares capability 'structure_guidance' but has no 'structure_guidance' field.")
+        missing = [k for k in ("structures", "output_mean", "output_std", "regressor", "norms", "guidance_scale",
+                               "likelihood_sd", "enlarged_z") if k not in guidance]
+        if missing:
+            raise BundleError(f"Bundle config field 'structure_guidance' is missing {missing}. Re-export the bundle.")
+        count = len(guidance["structures"])
+        if not count or len(guidance["output_mean"]) != count or len(guidance["output_std"]) != count:
+            raise BundleError("Bundle config field 'structure_guidance' needs one 'output_mean' and 'output_std' per structure.")
+        unnormed = [s for s in guidance["structures"] if s not in guidance["norms"]]
+        if unnormed:
+            raise BundleError(f"Bundle config field 'structure_guidance.norms' has no norm for {unnormed}.")
 
 
 def read_config(bundle_dir: Path) -> BundleConfig:

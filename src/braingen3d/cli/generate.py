@@ -41,6 +41,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
     parser.add_argument("--unconditional", action="store_true", help="allow an empty prompt (unconditional sampling)")
     parser.add_argument("--no-preview", action="store_true", help="do not write the PNG preview")
+    parser.add_argument("--structure-guidance", type=float, default=None, metavar="W",
+                        help="weight of the guidance towards the ventricle volume the prompt's age and wording imply "
+                             "(default: the bundle's; 0 = off; bundles with capability structure_guidance)")
+    parser.add_argument("--ventricles-ml", type=float, default=None, metavar="ML",
+                        help="aim for this lateral-ventricle volume in ml instead of the one the prompt implies")
     parser.set_defaults(handler=run)
 
 
@@ -66,7 +71,9 @@ def run(args: argparse.Namespace) -> int:
     bar = ProgressBar(params.num_volumes * params.steps, disable=args.quiet)
     try:
         output = pipeline(params.prompt, params.negative_prompt, params.steps, params.guidance_scale, params.sampler,
-                          params.seed, params.num_volumes, callback=bar, allow_unconditional=args.unconditional)
+                          params.seed, params.num_volumes, callback=bar, allow_unconditional=args.unconditional,
+                          structure_guidance=args.structure_guidance,
+                          structure_targets_ml=None if args.ventricles_ml is None else {"ventricles_ml": args.ventricles_ml})
     finally:
         bar.close()
     for volume, target in zip(output.volumes, targets):
