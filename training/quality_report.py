@@ -39,7 +39,8 @@ AGES = (22, 30, 38, 46, 54, 62, 70, 78, 84, 90)
 
 
 def generate(pipeline: BrainGenPipeline, text: str, seed: int, args: argparse.Namespace) -> np.ndarray:
-    return pipeline(text, args.negative_prompt, args.steps, args.guidance, args.sampler, seed).volumes[0].array
+    return pipeline(text, args.negative_prompt, args.steps, args.guidance, args.sampler, seed,
+                    structure_guidance=args.structure_guidance).volumes[0].array
 
 
 def modality_and_age(pipeline, args, grid) -> list[dict]:
@@ -49,7 +50,7 @@ def modality_and_age(pipeline, args, grid) -> list[dict]:
         for a_index, age in enumerate(AGES[: args.per_modality]):
             sex = "F" if a_index % 2 else "M"
             text = prompt(modality, age, sex)
-            seed = 1000 + 100 * m_index + a_index
+            seed = args.seed_offset + 1000 + 100 * m_index + a_index
             image = generate(pipeline, text, seed, args)
             ok, means = contrast_follows(image, modality, grid)
             rows.append({"prompt": text, "seed": seed, "modality": modality, "age": age, "contrast_ok": ok,
@@ -62,7 +63,7 @@ def ventricle_pairs(pipeline, args, grid) -> list[dict]:
     rows = []
     for index in range(args.pairs):
         modality = MODALITIES[index % len(MODALITIES)]
-        age, sex, seed = 55 + (index % 4) * 5, "M" if index % 2 else "F", 2000 + index
+        age, sex, seed = 55 + (index % 4) * 5, "M" if index % 2 else "F", args.seed_offset + 2000 + index
         enlarged = generate(pipeline, prompt(modality, age, sex, "enlarged"), seed, args)
         normal = generate(pipeline, prompt(modality, age, sex, "normal"), seed, args)
         rows.append({"seed": seed, "modality": modality, "age": age,
@@ -78,7 +79,7 @@ def realism(pipeline, args, manifest: Path) -> dict:
     held_out = load_images(manifest, "test", (modality,))
     training = load_images(manifest, "train", (modality,))
     text = prompt(modality, 45, "M", "normal")
-    samples = [generate(pipeline, text, 3000 + k, args) for k in range(args.diversity)]
+    samples = [generate(pipeline, text, args.seed_offset + 3000 + k, args) for k in range(args.diversity)]
     nearest = [nearest_training_ssim(s, training) for s in samples]
     baseline = [histogram_distance_to(h.image, training[:10]) for h in held_out[:5]]
     return {
@@ -88,6 +89,14 @@ def realism(pipeline, args, manifest: Path) -> dict:
         "histogram_w1_held_out_to_train_baseline": float(np.mean(baseline)),
         "nearest_training": [{"subject": s, "ssim": v} for s, v in nearest],
     }
+
+
+def _structure_guidance_weight(pipeline: BrainGenPipeline, requested: float | None) -> float:
+    """The structure-guidance weight the generations use (0 when the bundle has none)."""
+    guidance = pipeline.config.structure_guidance
+    if pipeline.bundle.structure_regressor is None or guidance is None:
+        return 0.0
+    return float(guidance["guidance_scale"]) if requested is None else float(requested)
 
 
 def summarise(results: dict) -> dict:
@@ -136,6 +145,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--guidance", type=float, default=None)
     parser.add_argument("--sampler", default=None)
     parser.add_argument("--negative-prompt", default="")
+    parser.add_argument("--structure-guidance", type=float, default=None,
+                        help="structure guidance weight (default: the bundle's; 0 measures the text U-Net alone)")
+    parser.add_argument("--seed-offset", type=int, default=0,
+                        help="added to every generation seed; tune settings with another offset than the reported run's")
     parser.add_argument("--per-modality", type=int, default=10, help="generations per modality (4 modalities)")
     parser.add_argument("--pairs", type=int, default=20, help="seed-paired enlarged/normal ventricle prompts")
     parser.add_argument("--diversity", type=int, default=10, help="samples of one prompt for diversity")
@@ -153,7 +166,8 @@ def main(argv: list[str] | None = None) -> int:
         "sampling": {"steps": args.steps or pipeline.config.sampling_defaults["steps"],
                      "guidance": args.guidance or pipeline.config.sampling_defaults["guidance_scale"],
                      "sampler": args.sampler or pipeline.config.sampling_defaults["sampler"],
-                     "negative_prompt": args.negative_prompt},
+                     "negative_prompt": args.negative_prompt, "seed_offset": args.seed_offset,
+                     "structure_guidance": _structure_guidance_weight(pipeline, args.structure_guidance)},
         "reconstruction": reconstruction_scores(pipeline.bundle, load_images(args.manifest, "test", None, args.held_out)),
     }
     results["modality_and_age"] = modality_and_age(pipeline, args, grid)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Resumable end-to-end training of the default (small) BrainGen3D bundle on CPU:
 #   cohort -> autoencoder (+ held-out check, latent encoding, scale_factor) -> quality gate
-#   -> diffusion U-Net -> inpainting U-Net fine-tune -> bundle export to a staging folder.
+#   -> diffusion U-Net -> inpainting U-Net fine-tune -> structure regressor -> bundle export to a staging folder.
 #
 # Every stage skips itself when its output is complete and resumes from its last checkpoint
 # otherwise, so the script can be re-run after a stop, a crash or a reboot. If another process
@@ -13,7 +13,7 @@
 # checkpoint and exits, and the script stops without starting the next stage.
 #
 # Environment overrides: PYTHON, CONFIG (small), COHORT (cache/cohort), RUN (runs/default),
-# STAGING ($RUN/bundle), THREADS (2), BUNDLE_VERSION (0.1.0), WEIGHTS_DTYPE (float32), SKIP_QUALITY_GATE (0),
+# STAGING ($RUN/bundle), THREADS (2), BUNDLE_VERSION (0.2.0), WEIGHTS_DTYPE (float32), SKIP_QUALITY_GATE (0),
 # MIN_SSIM (0.95), MIN_PSNR (30), AE_MAX_STEPS, DIFFUSION_MAX_STEPS and INPAINT_MAX_STEPS (default:
 # the config's; raising one later continues that stage from its checkpoint to the new step count).
 #
@@ -21,7 +21,8 @@
 #
 # Budget on 2 idle CPU cores with native bf16 (small config, measured): autoencoder 3000 steps
 # ~68 min plus ~12 min of held-out check and latent encoding, diffusion 4000 steps at ~1.1 s,
-# inpainting 1300 steps at ~1.1 s (2.97 h in all, measured). A shared CPU is proportionally slower.
+# inpainting 1300 steps at ~1.1 s, structure regressor 1500 steps at ~0.2 s (3.07 h in all, measured, with the
+# regressor slowed by other work on the CPU). A shared CPU is proportionally slower.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -34,7 +35,7 @@ COHORT="${COHORT:-cache/cohort}"
 RUN="${RUN:-runs/default}"
 STAGING="${STAGING:-$RUN/bundle}"
 THREADS="${THREADS:-2}"
-BUNDLE_VERSION="${BUNDLE_VERSION:-0.1.0}"
+BUNDLE_VERSION="${BUNDLE_VERSION:-0.2.0}"
 WEIGHTS_DTYPE="${WEIGHTS_DTYPE:-float32}"
 MIN_SSIM="${MIN_SSIM:-0.95}"
 MIN_PSNR="${MIN_PSNR:-30}"
@@ -156,17 +157,29 @@ else
         --autoencoder "$RUN/autoencoder" --out "$RUN/diffusion" --resume --threads "$THREADS"
 fi
 
-# 5. Inpainting U-Net fine-tune from the diffusion U-Net, then the bundle export with both U-Nets.
+# 5. Inpainting U-Net fine-tune from the diffusion U-Net.
 #    An inpainting run started from an older diffusion run refuses to resume (see its log); move it aside.
 wait_for_stage "$RUN/inpainting"
-if stage_complete "$RUN/inpainting/final/inpainting.json" "${INPAINT_MAX_STEPS:-}" && [[ -f "$STAGING/inpaint_unet.safetensors" ]]; then
-    log "bundle: complete ($STAGING)"
+if stage_complete "$RUN/inpainting/final/inpainting.json" "${INPAINT_MAX_STEPS:-}"; then
+    log "inpainting: complete"
 else
-    log "inpainting: training (resuming if a checkpoint exists), then exporting to $STAGING"
+    log "inpainting: training (resuming if a checkpoint exists)"
     run_stage inpainting -m training.train_inpainting --config "$CONFIG" ${INPAINT_SET[@]+"${INPAINT_SET[@]}"} \
         --autoencoder "$RUN/autoencoder" --diffusion "$RUN/diffusion" --out "$RUN/inpainting" --resume \
-        --threads "$THREADS" --export-bundle "$STAGING" --overwrite-bundle --bundle-version "$BUNDLE_VERSION" \
-        --weights-dtype "$WEIGHTS_DTYPE"
+        --threads "$THREADS"
+fi
+
+# 6. Structure regressor (structure guidance), then the bundle export with both U-Nets and the regressor.
+wait_for_stage "$RUN/structure_regressor"
+if stage_complete "$RUN/structure_regressor/final/structure_regressor.json" "" && \
+        [[ -f "$STAGING/structure_regressor.safetensors" ]]; then
+    log "bundle: complete ($STAGING)"
+else
+    log "structure regressor: training (resuming if a checkpoint exists), then exporting to $STAGING"
+    run_stage structure_regressor -m training.train_structure_regressor --config "$CONFIG" \
+        --autoencoder "$RUN/autoencoder" --diffusion "$RUN/diffusion" --inpainting "$RUN/inpainting" \
+        --out "$RUN/structure_regressor" --resume --threads "$THREADS" --export-bundle "$STAGING" \
+        --overwrite-bundle --bundle-version "$BUNDLE_VERSION" --weights-dtype "$WEIGHTS_DTYPE"
     log "bundle: exported to $STAGING"
 fi
 log "done"

@@ -12,7 +12,7 @@ import torch
 from braingen3d.geometry import Grid
 
 MANIFEST_COLUMNS = ["subject_id", "image", "modality", "age", "sex", "tissue_map", "lesion_mask", "dataset", "caption",
-                    "split"]
+                    "split", "ventricles_ml"]
 
 
 def write_sphere_cohort(folder: Path, grid: Grid, subjects: int = 8, held_out: int = 2, seed: int = 0,
@@ -48,6 +48,8 @@ def write_sphere_cohort(folder: Path, grid: Grid, subjects: int = 8, held_out: i
             "subject_id": f"s{n}", "image": f"s{n}.nii.gz", "modality": "T1" if n % 2 else "T2", "age": str(30 + 5 * n),
             "sex": "MF"[n % 2], "tissue_map": f"s{n}_labels.nii.gz", "lesion_mask": lesion_file, "dataset": "spheres",
             "caption": caption_first if n == 0 else "", "split": "test" if n >= subjects - held_out else "train",
+            # The sphere's volume stands in for a measured structure volume (structure-regressor tests).
+            "ventricles_ml": f"{float((distance < radius).sum()) * float(np.prod(grid.spacing)) / 1000.0:.3f}",
         })
     manifest = folder / "manifest.csv"
     with open(manifest, "w", newline="") as handle:

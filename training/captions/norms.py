@@ -11,6 +11,7 @@ from typing import Iterable, Mapping
 import numpy as np
 
 from braingen3d.errors import InvalidInputError
+from braingen3d.structure_guidance import AGE_CENTRE, AGE_UNIT, ICV_CENTRE, ICV_UNIT, expected_volume
 
 from ..data.atomic import write_text_atomic
 from .measure import STRUCTURES
@@ -18,10 +19,6 @@ from .measure import STRUCTURES
 logger = logging.getLogger(__name__)
 
 NORMS_FORMAT_VERSION = 1
-AGE_CENTRE = 55.0
-AGE_UNIT = 10.0
-ICV_CENTRE = 1500.0
-ICV_UNIT = 100.0
 MAD_TO_SD = 1.4826
 
 
@@ -84,15 +81,7 @@ class StructureNorm:
 
         Unknown sex counts as half male; an unknown ICV is the mean ICV of the sex.
         """
-        if age is None:
-            return self.mean
-        a = (age - AGE_CENTRE) / AGE_UNIT
-        male = 0.5 if sex is None else float(sex == "M")
-        if icv_ml is None:
-            icv_ml = self.icv_by_sex.get(sex or "all", self.icv_by_sex.get("all", ICV_CENTRE))
-        v = (icv_ml - ICV_CENTRE) / ICV_UNIT
-        c = [*self.coefficients, 0.0, 0.0, 0.0, 0.0, 0.0][:5]
-        return c[0] + c[1] * a + c[2] * a * a + c[3] * male + c[4] * v
+        return expected_volume(vars(self), age, sex, icv_ml)
 
 
 def _design(ages: np.ndarray, males: np.ndarray, icvs: np.ndarray | None, degree: int, use_sex: bool) -> np.ndarray:
@@ -130,6 +119,32 @@ def _fit_one(values: np.ndarray, ages: np.ndarray, males: np.ndarray, icvs: np.n
     return StructureNorm([float(c) for c in coefficients], sd, float(values.mean()), float(values.std()), n, icv_by_sex)
 
 
+def fit_structure_norm(subjects: Iterable[Mapping[str, object]], structure: str) -> StructureNorm:
+    """Fit one structure's norm from records holding ``age``, ``sex``, ``structure`` and optionally ``icv_ml``.
+
+    ``icv_ml`` is used as a covariate when every usable record has it; subjects lacking age or the
+    volume are skipped.
+
+    Raises:
+        InvalidInputError: if fewer than 5 usable subjects have the structure.
+    """
+    ages, males, values, icvs = [], [], [], []
+    for row in subjects:
+        age = parse_age(row.get("age"))
+        value = row.get(structure)
+        if age is None or value in (None, ""):
+            continue
+        ages.append(age)
+        males.append(float(parse_sex(row.get("sex")) == "M"))
+        values.append(float(value))
+        icv = row.get("icv_ml")
+        icvs.append(float(icv) if icv not in (None, "") else np.nan)
+    if len(values) < 5:
+        raise InvalidInputError(f"Norms for {structure} need at least 5 subjects with age and volume; got {len(values)}.")
+    icv_array = np.asarray(icvs)
+    return _fit_one(np.asarray(values), np.asarray(ages), np.asarray(males), None if np.isnan(icv_array).any() else icv_array)
+
+
 @dataclass
 class CohortNorms:
     """Age- and sex-dependent norms for every structure in :data:`measure.STRUCTURES`.
@@ -156,23 +171,7 @@ class CohortNorms:
             InvalidInputError: if fewer than 5 usable subjects have a structure.
         """
         rows = list(subjects)
-        norms: dict[str, StructureNorm] = {}
-        for structure in STRUCTURES:
-            ages, males, values, icvs = [], [], [], []
-            for row in rows:
-                age = parse_age(row.get("age"))
-                value = row.get(structure)
-                if age is None or value in (None, ""):
-                    continue
-                ages.append(age)
-                males.append(float(parse_sex(row.get("sex")) == "M"))
-                values.append(float(value))
-                icv = row.get("icv_ml")
-                icvs.append(float(icv) if icv not in (None, "") else np.nan)
-            if len(values) < 5:
-                raise InvalidInputError(f"Norms for {structure} need at least 5 subjects with age and volume; got {len(values)}.")
-            icv_array = np.asarray(icvs)
-            norms[structure] = _fit_one(np.asarray(values), np.asarray(ages), np.asarray(males), None if np.isnan(icv_array).any() else icv_array)
+        norms = {structure: fit_structure_norm(rows, structure) for structure in STRUCTURES}
         logger.info("Fitted cohort norms on %d subjects.", len(rows))
         return cls(norms, source)
 

@@ -7,6 +7,13 @@ def _status(ok: bool) -> str:
     return "pass" if ok else "FAIL"
 
 
+def _structure_guidance(sampling: dict) -> str:
+    weight = sampling.get("structure_guidance")
+    offset = sampling.get("seed_offset")
+    text = f", structure guidance {weight:g}" if weight else ", no structure guidance"
+    return text + (f", seeds offset by {offset}" if offset else "")
+
+
 def markdown_report(results: dict) -> str:
     s = results["summary"]
     t = s["targets"]
@@ -15,7 +22,7 @@ def markdown_report(results: dict) -> str:
         "## Measured quality",
         "",
         f"Bundle `{results['bundle']['id']}` {results['bundle']['version']}; sampler {sampling['sampler']}, "
-        f"{sampling['steps']} steps, guidance {sampling['guidance']}. Measured by `python -m training.quality_report` "
+        f"{sampling['steps']} steps, guidance {sampling['guidance']}{_structure_guidance(sampling)}. Measured by `python -m training.quality_report` "
         f"in {results['wall_time_s'] / 60:.0f} min on this machine's CPU.",
         "",
         "| measure | result | target | |",

@@ -185,6 +185,42 @@ class ControlNetTrainConfig(FineTuneTrainConfig):
 
 
 @dataclass
+class StructureRegressorTrainConfig(LoopConfig):
+    """Noise-aware structure-volume regressor for structure guidance (``training.trainers.structure_regressor``).
+
+    Args:
+        structures: manifest columns (ml) the regressor predicts; each needs a norm in ``norms.json``.
+        channels: feature channels per level of ``braingen3d.structure_regressor.NoisyLatentVolumeRegressor``.
+        validation_fraction: share of training subjects held out to measure the regressor.
+        guidance_scale: default weight of the guidance in the exported bundle (0 disables it).
+        likelihood_sd: standard deviation (in standardised units) of the guidance likelihood around the target.
+        enlarged_z: how many norm standard deviations above the expected volume "enlarged" asks for.
+        smoothing_voxels: Gaussian sigma (latent voxels) applied to the guidance gradient; without it the
+            gradient finds fine-grained latent changes that move the regressor but not the anatomy.
+        max_guided_timestep: no guidance above this timestep (the regressor cannot read pure noise).
+        min_guided_timestep: no guidance below this timestep (the anatomy is settled; only texture is left).
+    """
+
+    batch_size: int = 32
+    max_steps: int = 1500
+    lr: float = 1e-3
+    warmup_steps: int = 75
+    min_lr_ratio: float = 0.05
+    weight_decay: float = 1e-4
+    checkpoint_every: int = 250
+    preview_every: int = 0
+    structures: list[str] = field(default_factory=lambda: ["ventricles_ml"])
+    channels: list[int] = field(default_factory=lambda: [16, 32, 64])
+    validation_fraction: float = 0.15
+    guidance_scale: float = 3.0
+    likelihood_sd: float = 0.1
+    enlarged_z: float = 2.0
+    smoothing_voxels: float = 1.5
+    max_guided_timestep: int = 900
+    min_guided_timestep: int = 0
+
+
+@dataclass
 class TrainingConfig:
     """A complete training configuration.
 
@@ -199,6 +235,7 @@ class TrainingConfig:
         diffusion: diffusion training hyper-parameters.
         inpainting: inpainting U-Net fine-tune hyper-parameters.
         controlnet: ControlNet (tissue label map) training hyper-parameters.
+        structure_regressor: structure-volume regressor (structure guidance) hyper-parameters.
     """
 
     name: str
@@ -211,6 +248,7 @@ class TrainingConfig:
     diffusion: DiffusionTrainConfig = field(default_factory=DiffusionTrainConfig)
     inpainting: InpaintingTrainConfig = field(default_factory=InpaintingTrainConfig)
     controlnet: ControlNetTrainConfig = field(default_factory=ControlNetTrainConfig)
+    structure_regressor: StructureRegressorTrainConfig = field(default_factory=StructureRegressorTrainConfig)
 
     def bundle_config(self) -> BundleConfig:
         """The bundle config (networks, grid, schedule) this training produces, before ``scale_factor`` is known."""
@@ -253,7 +291,7 @@ class TrainingConfig:
         if self.autoencoder.adv_criterion not in ("least_squares", "hinge", "bce"):
             raise TrainingConfigError("Config field 'autoencoder.adv_criterion' must be least_squares, hinge or bce.")
         for name, section in (("autoencoder", self.autoencoder), ("diffusion", self.diffusion), ("inpainting", self.inpainting),
-                              ("controlnet", self.controlnet)):
+                              ("controlnet", self.controlnet), ("structure_regressor", self.structure_regressor)):
             for key in ("batch_size", "grad_accum", "max_steps", "checkpoint_every", "log_every"):
                 if int(getattr(section, key)) < 1:
                     raise TrainingConfigError(f"Config field '{name}.{key}' must be at least 1.")
@@ -264,6 +302,13 @@ class TrainingConfig:
             raise TrainingConfigError("Config field 'controlnet.max_label' must be at least 1.")
         if not 0.0 <= self.inpainting.lesion_probability <= 1.0:
             raise TrainingConfigError("Config field 'inpainting.lesion_probability' must be in [0, 1].")
+        regressor = self.structure_regressor
+        if not regressor.structures or not regressor.channels or any(int(c) % 8 for c in regressor.channels):
+            raise TrainingConfigError("Config fields 'structure_regressor.structures' and '.channels' must be non-empty; "
+                                      "every channel count must be a multiple of 8 (GroupNorm groups).")
+        if not 0.0 < regressor.validation_fraction < 0.5 or regressor.likelihood_sd <= 0 or regressor.guidance_scale < 0:
+            raise TrainingConfigError("Config field 'structure_regressor': validation_fraction must be in (0, 0.5), "
+                                      "likelihood_sd > 0 and guidance_scale >= 0.")
         low, high = (list(self.inpainting.random_radius_mm) + [0, 0])[:2]
         if len(self.inpainting.random_radius_mm) != 2 or not 0 < low <= high:
             raise TrainingConfigError("Config field 'inpainting.random_radius_mm' must be [min, max] with 0 < min <= max.")
@@ -297,6 +342,8 @@ def config_from_dict(data: dict[str, Any]) -> TrainingConfig:
         diffusion=_section(DiffusionTrainConfig, data.get("diffusion") or {}, "diffusion"),
         inpainting=_section(InpaintingTrainConfig, data.get("inpainting") or {}, "inpainting"),
         controlnet=_section(ControlNetTrainConfig, data.get("controlnet") or {}, "controlnet"),
+        structure_regressor=_section(StructureRegressorTrainConfig, data.get("structure_regressor") or {},
+                                     "structure_regressor"),
     )
     config.validate()
     return config

@@ -93,7 +93,7 @@ Research use only; not for diagnosis.
 - Noise schedule: {config.noise_scheduler['beta_schedule']} betas {config.noise_scheduler['beta_start']}-{config.noise_scheduler['beta_end']},
   {config.noise_scheduler['num_train_timesteps']} steps, `{diff['prediction_type']}` target; prompt dropout
   {diff['prompt_dropout']} for classifier-free guidance.
-- Weights: exponential moving averages, safetensors, stored as {record.get('weights_dtype', 'float32')}
+{_structure_guidance_lines(config, record)}- Weights: exponential moving averages, safetensors, stored as {record.get('weights_dtype', 'float32')}
   (loaded as float32).
 
 ## Training data
@@ -109,6 +109,8 @@ Research use only; not for diagnosis.
 | autoencoder | {ae['steps']} | {_hours(ae['wall_seconds'])} | {ae['device']} | {ae['processes']} | {_losses(ae['final_losses'])} |
 | diffusion | {diff['steps']} | {_hours(diff['wall_seconds'])} | {diff['device']} | {diff['processes']} | {_losses(diff['final_losses'])} |
 {_extra_stage_rows(record)}
+Total training wall time: {_hours(_total_seconds(record))}.
+
 Autoencoder reconstruction of {held['subjects']} held-out volume(s), measured by the trainer inside the
 brain mask: SSIM {held['ssim']:.4f} (worst {held['ssim_min']:.4f}), PSNR {held['psnr']:.2f} dB (worst {held['psnr_min']:.2f} dB).
 
@@ -133,14 +135,33 @@ def _population_statement(datasets: list[str]) -> str:
     )
 
 
+def _structure_guidance_lines(config, record: dict[str, Any]) -> str:
+    guidance = config.structure_guidance
+    if not guidance:
+        return ""
+    held = record["structure_regressor"]["validation"]
+    scores = {t: v[guidance["structures"][0]]["r2"] for t, v in held["by_timestep"].items()}
+    r2 = ", ".join(f"t={t}: " + ("n/a" if r is None else f"{r:.2f}") for t, r in scores.items())
+    return (f"- Structure guidance: a noise-aware regressor of {', '.join(guidance['structures'])} from the latent steers\n"
+            f"  sampling towards the volume the prompt implies (age/sex norm, +{guidance['enlarged_z']:g} SD for \"enlarged\"),\n"
+            f"  weight {guidance['guidance_scale']:g} by default (`--structure-guidance 0` turns it off). Held-out R²\n"
+            f"  ({held['subjects']} subjects): {r2}.\n")
+
+
 def _extra_stage_rows(record: dict[str, Any]) -> str:
     rows = []
-    for key, label in (("inpainting", "inpainting U-Net (fine-tune)"), ("controlnet", "ControlNet (tissue labels)")):
+    for key, label in (("inpainting", "inpainting U-Net (fine-tune)"), ("controlnet", "ControlNet (tissue labels)"),
+                       ("structure_regressor", "structure regressor (guidance)")):
         stage = record.get(key)
         if stage:
             rows.append(f"| {label} | {stage['steps']} | {_hours(stage['wall_seconds'])} | {stage['device']} | "
                         f"{stage['processes']} | {_losses(stage['final_losses'])} |\n")
     return "".join(rows)
+
+
+def _total_seconds(record: dict[str, Any]) -> float:
+    stages = ("autoencoder", "diffusion", "inpainting", "controlnet", "structure_regressor")
+    return sum(record[stage]["wall_seconds"] for stage in stages if record.get(stage))
 
 
 def _losses(values: dict[str, float]) -> str:
@@ -177,9 +198,29 @@ def _stage_summary(record: dict[str, Any], section: str) -> dict[str, Any]:
     return {**_run_summary(record), "hyperparameters": record["config"][section]}
 
 
+def _load_structure_regressor(run_dir: str | Path, ae_record: dict[str, Any], config) -> torch.nn.Module:
+    """The finished regressor run's network; fills ``config.structure_guidance`` and its training record."""
+    from braingen3d.networks import build_structure_regressor
+
+    from .latents import LatentCache
+    from .structure_regressor import REGRESSOR_WEIGHTS, read_regressor_record
+
+    record = read_regressor_record(run_dir)
+    if record is None or record["autoencoder_sha256"] != LatentCache(ae_record["latents"]).autoencoder_sha256:
+        raise FileNotFoundError(f"{run_dir} is not a finished structure-regressor run on this autoencoder's latents. "
+                                "Run python -m training.train_structure_regressor with the same --autoencoder first.")
+    config.structure_guidance = record["guidance"]
+    config.capabilities["structure_guidance"] = True
+    config.training["structure_regressor"] = {**_run_summary(record), "validation": record["validation"]}
+    network = build_structure_regressor(record["guidance"], config.latent_shape[0])
+    load_into(network, load_weights(final_dir(run_dir) / REGRESSOR_WEIGHTS), "structure_guidance", REGRESSOR_WEIGHTS)
+    return network.eval()
+
+
 def export_bundle(autoencoder_dir: str | Path, diffusion_dir: str | Path, target: str | Path,
                   version: str = "0.1.0", overwrite: bool = False, inpainting_dir: str | Path | None = None,
-                  controlnet_dir: str | Path | None = None, weights_dtype: str = "float32") -> Path:
+                  controlnet_dir: str | Path | None = None, weights_dtype: str = "float32",
+                  structure_regressor_dir: str | Path | None = None) -> Path:
     """Write a bundle from a finished autoencoder run and a finished diffusion run.
 
     Args:
@@ -193,6 +234,8 @@ def export_bundle(autoencoder_dir: str | Path, diffusion_dir: str | Path, target
         controlnet_dir: optional finished ControlNet run (``final/controlnet.json``): the bundle then
             ships its ControlNet and declares ``capabilities.controlnet``.
         weights_dtype: ``float32``, or ``float16`` for half-size weight files (loaded back as float32).
+        structure_regressor_dir: optional finished structure-regressor run (``final/structure_regressor.json``)
+            on the same autoencoder: the bundle then ships it and declares ``capabilities.structure_guidance``.
     """
     ae_record = read_final_record(autoencoder_dir)
     diffusion_path = final_dir(diffusion_dir) / DIFFUSION_RECORD
@@ -226,11 +269,15 @@ def export_bundle(autoencoder_dir: str | Path, diffusion_dir: str | Path, target
         controlnet, config.controlnet = load_trained_controlnet(controlnet_dir)
         config.capabilities["controlnet"] = True
         config.training["controlnet"] = _stage_summary(record, "controlnet")
+    structure_regressor = None
+    if structure_regressor_dir is not None:
+        structure_regressor = _load_structure_regressor(structure_regressor_dir, ae_record, config)
     autoencoder = load_trained_autoencoder(autoencoder_dir, config.autoencoder_kwargs)
     unet = build_unet(config.unet)
     load_into(unet, load_weights(final_dir(diffusion_dir) / UNET_WEIGHTS), "unet", UNET_WEIGHTS)
     config.training["weights_dtype"] = weights_dtype
     path = save_bundle(target, config, autoencoder, unet, model_card(config, config.training), overwrite=overwrite,
-                       inpaint_unet=inpaint_unet, controlnet=controlnet, weights_dtype=weights_dtype)
+                       inpaint_unet=inpaint_unet, controlnet=controlnet, structure_regressor=structure_regressor,
+                       weights_dtype=weights_dtype)
     logger.info("Exported bundle %s %s to %s", config.bundle_id, version, path)
     return path

@@ -1,0 +1,239 @@
+"""Trains the noise-aware structure-volume regressor that steers sampling (structure guidance).
+
+Each sample is a cached training latent ``z = mu * scale_factor`` noised to a uniform timestep
+``t``; the target is the subject's measured structure volumes (manifest columns, ml), standardised
+by their training mean and SD. A share of the training subjects (all of their modalities) is held
+out, and the finished run reports R² and RMSE in ml on them at several timesteps.
+
+The text U-Net of the small bundle does not learn the ventricle words or the age trend of the
+ventricles from 240 template anatomies in its budget (training README); this regressor gives
+sampling that control through classifier guidance (``braingen3d.structure_guidance``).
+
+Outputs in the run folder: ``checkpoints/``, ``tensorboard/`` and ``final/structure_regressor.safetensors``
++ ``final/structure_regressor.json`` (written last: the stage is complete).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from braingen3d.bundle.weights import save_weights
+from braingen3d.networks import count_parameters
+from braingen3d.schedulers import make_training_scheduler
+from braingen3d.structure_regressor import NoisyLatentVolumeRegressor
+
+from .autoencoder import FINAL_WEIGHTS as AE_WEIGHTS
+from .autoencoder import final_dir, read_final_record
+from .configs import TrainingConfig, TrainingConfigError
+from .distributed import DistEnv, barrier
+from .ema import EMA
+from .latents import LatentCache, file_digest, write_json_atomic
+from .loop import Trainer
+from .precision import make_grad_scaler
+from .sampler import ShardedSampler
+from .schedule import warmup_cosine
+
+logger = logging.getLogger(__name__)
+
+REGRESSOR_WEIGHTS = "structure_regressor.safetensors"
+FINAL_RECORD = "structure_regressor.json"
+VALIDATION_TIMESTEPS = (0, 200, 400, 600, 800)
+
+
+def held_out_subjects(subjects: list[str], fraction: float, seed: int) -> set[str]:
+    """A seeded share of the distinct subject ids (at least one)."""
+    unique = sorted(set(subjects))
+    count = max(1, int(round(fraction * len(unique))))
+    order = np.random.default_rng(seed).permutation(len(unique))
+    return {unique[i] for i in order[:count]}
+
+
+def structure_values(rows: list[dict[str, str]], structures: list[str]) -> np.ndarray:
+    """``(N, S)`` volumes from the manifest rows; a missing column names the fix."""
+    values = np.zeros((len(rows), len(structures)), dtype=np.float32)
+    for i, row in enumerate(rows):
+        for j, name in enumerate(structures):
+            try:
+                values[i, j] = float(row[name])
+            except (KeyError, TypeError, ValueError) as exc:
+                raise TrainingConfigError(
+                    f"Manifest row {row.get('subject_id', i)!r} has no numeric {name!r}. The structure regressor needs "
+                    f"the volumes the caption builder measures; run python -m training.captions.fit_norms on the manifest."
+                ) from exc
+    return values
+
+
+class StructureRegressorTrainer(Trainer):
+    """Fits ``NoisyLatentVolumeRegressor`` on the autoencoder run's cached latents.
+
+    Args:
+        config: the training config (``config.structure_regressor`` holds the hyper-parameters).
+        autoencoder_dir: a finished autoencoder run (its ``final/`` and ``latents/`` folders).
+        out_dir: the run folder.
+        env: the distributed environment (one process: this stage takes minutes).
+        resume: continue from the run folder's last checkpoint.
+    """
+
+    kind = "structure_regressor"
+    network_name = "regressor"
+
+    def __init__(self, config: TrainingConfig, autoencoder_dir: str | Path, out_dir: str | Path, env: DistEnv,
+                 resume: bool = False) -> None:
+        cfg = config.structure_regressor
+        if env.distributed:
+            raise TrainingConfigError("Train the structure regressor in one process (it takes minutes); run it without torchrun.")
+        super().__init__(config, cfg, out_dir, env, resume)
+        self.autoencoder_dir = Path(autoencoder_dir).resolve()
+        ae_record = read_final_record(self.autoencoder_dir)
+        if ae_record is None:
+            raise FileNotFoundError(f"{self.autoencoder_dir} is not a finished autoencoder run (no final/autoencoder.json).")
+        self.latents = LatentCache(ae_record["latents"])
+        if file_digest(final_dir(self.autoencoder_dir) / AE_WEIGHTS) != self.latents.autoencoder_sha256:
+            raise TrainingConfigError(f"The latent cache {ae_record['latents']} was made with other autoencoder weights. "
+                                      f"Re-encode with: python -m training.train_autoencoder --encode-only --out {self.autoencoder_dir}")
+        rows = self.latents.indices("train")
+        subjects = [self.latents.rows[int(i)].get("subject_id", str(i)) for i in rows]
+        held_out = held_out_subjects(subjects, cfg.validation_fraction, cfg.seed)
+        self.train_rows = np.array([r for r, s in zip(rows, subjects) if s not in held_out], dtype=np.int64)
+        self.validation_rows = np.array([r for r, s in zip(rows, subjects) if s in held_out], dtype=np.int64)
+        if self.train_rows.size == 0:
+            raise TrainingConfigError("The latent cache holds too few training subjects for a held-out share.")
+        values = structure_values(self.latents.rows, list(cfg.structures))
+        self.mean = values[self.train_rows].mean(0)
+        self.std = values[self.train_rows].std(0) + 1e-6
+        self.targets = torch.from_numpy((values - self.mean) / self.std)
+        self.bundle_config = config.bundle_config()
+        self.noise_scheduler = make_training_scheduler(self.bundle_config.noise_scheduler)
+        torch.manual_seed(cfg.seed)
+        self.regressor = NoisyLatentVolumeRegressor(int(self.latents.mu.shape[1]), cfg.channels, len(cfg.structures)).to(self.device)
+        name = self.network_name
+        self.modules[name] = self.regressor
+        self.emas[name] = EMA(self.regressor, cfg.ema_decay)
+        self.optimizers[name] = torch.optim.AdamW(self.regressor.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.schedulers[name] = warmup_cosine(self.optimizers[name], cfg.warmup_steps, cfg.max_steps, cfg.min_lr_ratio)
+        self.scalers[name] = make_grad_scaler(self.device)
+        self.sampler = ShardedSampler(len(self.train_rows), cfg.seed, env.rank, env.world_size)
+        self._start()
+        logger.info("Structure regressor: %.2fM parameters; %d training and %d held-out latents; structures %s.",
+                    count_parameters(self.regressor) / 1e6, len(self.train_rows), len(self.validation_rows), cfg.structures)
+
+    def noisy_batch(self, rows: np.ndarray, timesteps: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        latents = self.latents.mu[torch.from_numpy(rows)] * self.latents.scale_factor
+        noise = torch.randn(latents.shape, generator=generator)
+        return self.noise_scheduler.add_noise(latents, noise, timesteps)
+
+    def train_step(self) -> dict[str, float]:
+        cfg = self.section
+        self.regressor.train()
+        total = 0.0
+        for _ in range(cfg.grad_accum):
+            rows = self.train_rows[self.sampler.next_indices(cfg.batch_size)]
+            timesteps = torch.randint(0, self.noise_scheduler.config.num_train_timesteps, (len(rows),), generator=self.generator)
+            noisy = self.noisy_batch(rows, timesteps, self.generator)
+            prediction = self.regressor(noisy.to(self.device), timesteps.to(self.device))
+            loss = F.mse_loss(prediction.float(), self.targets[torch.from_numpy(rows)].to(self.device))
+            (loss / cfg.grad_accum).backward()
+            total += float(loss.detach()) / cfg.grad_accum
+        optimizer = self.optimizers[self.network_name]
+        if cfg.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.regressor.parameters(), cfg.grad_clip)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        self.schedulers[self.network_name].step()
+        self.emas[self.network_name].update(self.regressor)
+        return {"loss": total}
+
+    @torch.no_grad()
+    def validate(self) -> dict[str, Any]:
+        """R² and RMSE (ml) of the EMA regressor on the held-out subjects, per timestep and structure."""
+        network = self.emas[self.network_name].shadow.eval()
+        generator = torch.Generator("cpu").manual_seed(1234)
+        truth = self.targets[torch.from_numpy(self.validation_rows)]
+        report: dict[str, Any] = {}
+        for t in VALIDATION_TIMESTEPS:
+            timesteps = torch.full((len(self.validation_rows),), t)
+            prediction = network(self.noisy_batch(self.validation_rows, timesteps, generator).to(self.device),
+                                 timesteps.to(self.device)).float().cpu()
+            error = (prediction - truth).pow(2).mean(0)
+            # R² is undefined when the held-out volumes do not vary (e.g. one held-out subject).
+            spread = truth.var(dim=0, correction=0)
+            report[str(t)] = {name: {"r2": float(1 - error[j] / spread[j]) if spread[j] > 1e-8 else None,
+                                     "rmse_ml": float(error[j].sqrt() * self.std[j])}
+                              for j, name in enumerate(self.section.structures)}
+        return report
+
+    def finish(self) -> None:
+        if self.env.is_main:
+            write_regressor_outputs(self)
+        barrier(self.env)
+
+
+def write_regressor_outputs(trainer: StructureRegressorTrainer) -> dict[str, Any]:
+    """``final/structure_regressor.safetensors`` (EMA) and ``final/structure_regressor.json`` (written last)."""
+    cfg = trainer.section
+    folder = final_dir(trainer.out_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / FINAL_RECORD).unlink(missing_ok=True)
+    temporary = folder / f".{REGRESSOR_WEIGHTS}.tmp"
+    save_weights(trainer.emas[trainer.network_name].shadow.state_dict(), temporary)
+    temporary.replace(folder / REGRESSOR_WEIGHTS)
+    validation = trainer.validate()
+    norms = structure_norms(trainer)
+    record = {
+        "config": trainer.config.to_dict(),
+        "autoencoder_sha256": trainer.latents.autoencoder_sha256,
+        "guidance": {
+            "structures": list(cfg.structures),
+            "output_mean": [float(v) for v in trainer.mean],
+            "output_std": [float(v) for v in trainer.std],
+            "regressor": {"channels": list(cfg.channels)},
+            "norms": {s: norms[s] for s in cfg.structures},
+            "guidance_scale": cfg.guidance_scale,
+            "likelihood_sd": cfg.likelihood_sd,
+            "enlarged_z": cfg.enlarged_z,
+            "smoothing_voxels": cfg.smoothing_voxels,
+            "max_guided_timestep": cfg.max_guided_timestep,
+            "min_guided_timestep": cfg.min_guided_timestep,
+        },
+        "validation": {"subjects": int(len({trainer.latents.rows[int(r)].get("subject_id") for r in trainer.validation_rows})),
+                       "latents": int(len(trainer.validation_rows)), "by_timestep": validation},
+        "steps": trainer.step,
+        "training_seconds": trainer.elapsed_seconds(),
+        "world_size": trainer.env.world_size,
+        "device": str(trainer.device),
+        "final_losses": trainer.last_logs,
+    }
+    write_json_atomic(folder / FINAL_RECORD, record)
+    logger.info("Structure regressor stage complete after %d steps -> %s (held-out at t=0: %s)", trainer.step, folder,
+                validation["0"])
+    return record
+
+
+def structure_norms(trainer: StructureRegressorTrainer) -> dict[str, dict[str, Any]]:
+    """The norms the guidance targets come from: the cohort's ``norms.json`` next to the manifest, or, for
+    structures it lacks, norms fitted here on the regressor's training subjects (one record per subject)."""
+    from training.captions.norms import fit_structure_norm
+
+    norms_path = Path(trainer.latents.manifest).parent / "norms.json"
+    saved = json.loads(norms_path.read_text(encoding="utf-8"))["structures"] if norms_path.is_file() else {}
+    subjects = {trainer.latents.rows[int(r)].get("subject_id", str(r)): trainer.latents.rows[int(r)] for r in trainer.train_rows}
+    norms = {}
+    for name in trainer.section.structures:
+        if name in saved:
+            norms[name] = saved[name]
+        else:
+            logger.info("No norm for %s in %s; fitting one on the %d training subjects.", name, norms_path, len(subjects))
+            norms[name] = vars(fit_structure_norm(subjects.values(), name))
+    return norms
+
+
+def read_regressor_record(out_dir: str | Path) -> dict[str, Any] | None:
+    path = final_dir(out_dir) / FINAL_RECORD
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
