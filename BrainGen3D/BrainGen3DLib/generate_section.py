@@ -267,6 +267,7 @@ class GenerateSection(PanelSection):
         parameters.guidanceScale = settings["guidance_scale"]
         parameters.sampler = settings["sampler"]
         parameters.numVolumes = 1
+        parameters.structureGuidance = settings["structure_guidance"]
         if settings["device"] in DEVICES:
             parameters.device = settings["device"]
         parameters.useDefaultBundle = settings["bundle_path"] is None

@@ -60,6 +60,8 @@ class GenerationSettings:
         device: ``auto``, ``cpu`` or ``cuda``.
         bundle_path: a bundle folder, or None for the engine's default bundle.
         show_in_3d: also show the result with volume rendering.
+        structure_guidance: steer the ventricle volume to the prompt (the bundle's weight) when the
+            bundle offers structure guidance; False samples from the text model alone.
     """
 
     prompt: str
@@ -72,6 +74,7 @@ class GenerationSettings:
     device: str = "auto"
     bundle_path: str | None = None
     show_in_3d: bool = False
+    structure_guidance: bool = True
 
     def validate(self) -> None:
         """Raise ``SettingsError`` naming the first unacceptable setting and the fix."""
@@ -110,6 +113,8 @@ class GenerationSettings:
             "seed": int(self.seed),
             "num_volumes": int(self.num_volumes),
             "output_dir": output_dir,
+            # None: the bundle's default weight; 0 turns structure guidance off.
+            "structure_guidance": None if self.structure_guidance else 0.0,
         }
 
 

@@ -53,6 +53,7 @@ class BrainGen3DParameterNode:
         useDefaultBundle: use the engine's embedded default bundle; otherwise ``bundlePath``.
         bundlePath: a bundle folder (config.json, weights, README.md).
         showIn3D: show the result with volume rendering as well.
+        structureGuidance: steer the ventricle volume to the prompt (bundles with structure guidance).
         lesionVolume: the volume to put a lesion in (generated or any scalar volume).
         lesionRegionKind, lesionROI, lesionSegmentation: where the lesion goes (the segment is the one
             selected in the embedded segment editor).
@@ -80,6 +81,7 @@ class BrainGen3DParameterNode:
     useDefaultBundle: bool = True
     bundlePath: pathlib.Path = pathlib.Path()
     showIn3D: bool = False
+    structureGuidance: bool = True
     lesionVolume: slicer.vtkMRMLScalarVolumeNode
     lesionRegionKind: LesionRegionKind = LesionRegionKind.ROI
     lesionROI: slicer.vtkMRMLMarkupsROINode
@@ -118,6 +120,7 @@ def generation_settings(parameters: BrainGen3DParameterNode) -> GenerationSettin
         device=parameters.device,
         bundle_path=bundle,
         show_in_3d=parameters.showIn3D,
+        structure_guidance=parameters.structureGuidance,
     )
 
 

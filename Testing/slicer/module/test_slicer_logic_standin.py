@@ -84,6 +84,7 @@ def test_generate_imports_every_volume_with_geometry_and_provenance(scene, stand
     assert (regen["prompt"], regen["seed"], regen["steps"], regen["guidance_scale"], regen["sampler"]) == (
         settings.prompt, 8, 3, 4.5, "ddim")
     assert regen["bundle_path"] is None
+    assert regen["structure_guidance"] is False  # the stand-in's provenance records no structure guidance
 
 
 def test_second_generation_reuses_the_folder_and_keeps_names_unique(scene, standin_command, work_root):
@@ -238,3 +239,20 @@ def test_nibabel_import_matches_slicers_own_nifti_reader(scene, tmp_path):
     np.testing.assert_allclose(ijk_to_ras(ours), ijk_to_ras(reference), atol=1e-5)
     np.testing.assert_allclose(ijk_to_ras(ours), affine, atol=1e-5)
     np.testing.assert_array_equal(slicer.util.arrayFromVolume(ours), slicer.util.arrayFromVolume(reference))
+
+
+def test_regeneration_keeps_structure_guidance(scene) -> None:
+    from BrainGen3DLib.provenance import set_provenance
+
+    node = scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode")
+    set_provenance(node, {"synthetic": True, "task": "generate", "prompt": "T1 MRI of an 80-year-old man", "seed": 4,
+                          "steps": 25, "guidance_scale": 3.0, "sampler": "dpm++", "structure_guidance": 3.0,
+                          "structure_targets_ml": {"ventricles_ml": 41.0}})
+    assert regeneration_settings(node)["structure_guidance"] is True
+
+
+def test_structure_guidance_checkbox_reaches_the_worker_request() -> None:
+    on = GenerationSettings(prompt="T1-weighted MRI of an 80-year-old man").to_request("/tmp/out")
+    off = GenerationSettings(prompt="T1-weighted MRI of an 80-year-old man", structure_guidance=False).to_request("/tmp/out")
+    assert on["structure_guidance"] is None  # the bundle's own weight
+    assert off["structure_guidance"] == 0.0
