@@ -122,13 +122,6 @@ class StructureGuidance:
     def active(self) -> bool:
         return self.scale > 0 and bool(self.targets_ml)
 
-    def predicted_ml(self, latents: torch.Tensor, timestep: torch.Tensor) -> dict[str, float]:
-        """The regressor's reading of ``latents`` in ml (for logs and provenance)."""
-        with torch.inference_mode(False), torch.no_grad(), torch.autocast(latents.device.type, enabled=False):
-            output = self.regressor(latents.detach().clone().float(), torch.as_tensor(timestep).reshape(1).to(latents.device))[0]
-        return {name: float(output[i]) * self.guidance["output_std"][i] + self.guidance["output_mean"][i]
-                for name, i in zip(self.targets_ml, self._indices)}
-
     def correct(self, prediction: torch.Tensor, latents: torch.Tensor, timestep: torch.Tensor,
                 alphas_cumprod: torch.Tensor, prediction_type: str) -> torch.Tensor:
         """The guided prediction: ``eps - sigma * w * grad log p(y | x_t)``, written in the model's parametrisation."""

@@ -36,7 +36,6 @@ from .distributed import DistEnv, barrier
 from .ema import EMA
 from .latents import LatentCache, file_digest, write_json_atomic
 from .loop import Trainer
-from .precision import make_grad_scaler
 from .sampler import ShardedSampler
 from .schedule import warmup_cosine
 
@@ -118,7 +117,6 @@ class StructureRegressorTrainer(Trainer):
         self.emas[name] = EMA(self.regressor, cfg.ema_decay)
         self.optimizers[name] = torch.optim.AdamW(self.regressor.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.schedulers[name] = warmup_cosine(self.optimizers[name], cfg.warmup_steps, cfg.max_steps, cfg.min_lr_ratio)
-        self.scalers[name] = make_grad_scaler(self.device)
         self.sampler = ShardedSampler(len(self.train_rows), cfg.seed, env.rank, env.world_size)
         self._start()
         logger.info("Structure regressor: %.2fM parameters; %d training and %d held-out latents; structures %s.",
