@@ -68,6 +68,7 @@ def test_info_prints_card_and_capabilities(tiny_bundle, capsys):
     assert main(["info", "--bundle", str(tiny_bundle)]) == 0
     out = capsys.readouterr().out
     assert "random weights" in out and "capabilities:" in out and "inpaint=" in out
+    assert "structure_guidance=False" in out
 
 
 def test_help_lists_every_option():

@@ -33,9 +33,11 @@ def run(args: argparse.Namespace) -> int:
     print(f"bundle:        {config.bundle_id} {config.version}  ({path})")
     print(f"grid:          {'x'.join(map(str, config.grid.shape))} voxels at {'x'.join(f'{s:g}' for s in config.grid.spacing)} mm, RAS")
     print(f"modalities:    {', '.join(config.modalities)}")
-    print(f"capabilities:  text={caps.get('text', False)} inpaint={caps.get('inpaint', [])} controlnet={caps.get('controlnet', False)}")
+    print(f"capabilities:  text={caps.get('text', False)} inpaint={caps.get('inpaint', [])} controlnet={caps.get('controlnet', False)} "
+          f"structure_guidance={caps.get('structure_guidance', False)}")
     d = config.sampling_defaults
-    print(f"defaults:      sampler={d['sampler']} steps={d['steps']} guidance={d['guidance_scale']}")
+    print(f"defaults:      sampler={d['sampler']} steps={d['steps']} guidance={d['guidance_scale']}"
+          + (f" structure_guidance={config.structure_guidance['guidance_scale']}" if caps.get("structure_guidance") else ""))
     print(f"text encoder:  {config.text_encoder['id']} ({config.text_encoder.get('max_tokens', 64)} tokens)")
     print(f"devices:       {describe_devices()}")
     return EXIT_OK
