@@ -80,6 +80,24 @@ def load_trained_autoencoder(autoencoder_dir: str | Path, kwargs: dict[str, Any]
     return network.eval().requires_grad_(False)
 
 
+def open_latent_cache(autoencoder_dir: Path) -> LatentCache:
+    """The finished autoencoder run's latent cache, refused unless it was encoded with the run's final weights."""
+    ae_record = read_final_record(autoencoder_dir)
+    if ae_record is None:
+        raise FileNotFoundError(
+            f"{autoencoder_dir} is not a finished autoencoder run (no final/autoencoder.json). "
+            "Train it first: python -m training.train_autoencoder --out " + str(autoencoder_dir)
+        )
+    latents = LatentCache(ae_record["latents"])
+    weights = final_dir(autoencoder_dir) / AE_WEIGHTS
+    if file_digest(weights) != latents.autoencoder_sha256:
+        raise TrainingConfigError(
+            f"The latent cache {ae_record['latents']} was made with other autoencoder weights than {weights}. "
+            "Re-encode with: python -m training.train_autoencoder --encode-only --out " + str(autoencoder_dir)
+        )
+    return latents
+
+
 class DiffusionTrainer(Trainer):
     """Trains the bundle's ``DiffusionModelUNet`` (cross-attention on token-level text states).
 
@@ -100,19 +118,7 @@ class DiffusionTrainer(Trainer):
         cfg = getattr(config, self.section_name)
         super().__init__(config, cfg, out_dir, env, resume)
         self.autoencoder_dir = Path(autoencoder_dir).resolve()
-        self.ae_record = read_final_record(self.autoencoder_dir)
-        if self.ae_record is None:
-            raise FileNotFoundError(
-                f"{self.autoencoder_dir} is not a finished autoencoder run (no final/autoencoder.json). "
-                "Train it first: python -m training.train_autoencoder --out " + str(self.autoencoder_dir)
-            )
-        self.latents = LatentCache(self.ae_record["latents"])
-        weights = final_dir(self.autoencoder_dir) / AE_WEIGHTS
-        if file_digest(weights) != self.latents.autoencoder_sha256:
-            raise TrainingConfigError(
-                f"The latent cache {self.ae_record['latents']} was made with other autoencoder weights than {weights}. "
-                "Re-encode with: python -m training.train_autoencoder --encode-only --out " + str(self.autoencoder_dir)
-            )
+        self.latents = open_latent_cache(self.autoencoder_dir)
         self.bundle_config = config.bundle_config()
         self.bundle_config.autoencoder["scale_factor"] = self.latents.scale_factor
         expected = tuple(self.bundle_config.latent_shape)

@@ -198,15 +198,18 @@ def _stage_summary(record: dict[str, Any], section: str) -> dict[str, Any]:
     return {**_run_summary(record), "hyperparameters": record["config"][section]}
 
 
-def _load_structure_regressor(run_dir: str | Path, ae_record: dict[str, Any], config) -> torch.nn.Module:
+def _load_structure_regressor(run_dir: str | Path, autoencoder_dir: str | Path, config) -> torch.nn.Module:
     """The finished regressor run's network; fills ``config.structure_guidance`` and its training record."""
     from braingen3d.networks import build_structure_regressor
 
-    from .latents import LatentCache
+    from .autoencoder import FINAL_WEIGHTS as AE_WEIGHTS
+    from .latents import file_digest
     from .structure_regressor import REGRESSOR_WEIGHTS, read_regressor_record
 
+    # The regressor trainer refuses a latent cache not encoded with these weights, so their digest
+    # identifies its latents without loading the whole cache.
     record = read_regressor_record(run_dir)
-    if record is None or record["autoencoder_sha256"] != LatentCache(ae_record["latents"]).autoencoder_sha256:
+    if record is None or record["autoencoder_sha256"] != file_digest(final_dir(autoencoder_dir) / AE_WEIGHTS):
         raise FileNotFoundError(f"{run_dir} is not a finished structure-regressor run on this autoencoder's latents. "
                                 "Run python -m training.train_structure_regressor with the same --autoencoder first.")
     config.structure_guidance = record["guidance"]
@@ -271,7 +274,7 @@ def export_bundle(autoencoder_dir: str | Path, diffusion_dir: str | Path, target
         config.training["controlnet"] = _stage_summary(record, "controlnet")
     structure_regressor = None
     if structure_regressor_dir is not None:
-        structure_regressor = _load_structure_regressor(structure_regressor_dir, ae_record, config)
+        structure_regressor = _load_structure_regressor(structure_regressor_dir, autoencoder_dir, config)
     autoencoder = load_trained_autoencoder(autoencoder_dir, config.autoencoder_kwargs)
     unet = build_unet(config.unet)
     load_into(unet, load_weights(final_dir(diffusion_dir) / UNET_WEIGHTS), "unet", UNET_WEIGHTS)

@@ -24,17 +24,14 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from braingen3d.bundle.weights import save_weights
 from braingen3d.networks import count_parameters
 from braingen3d.schedulers import make_training_scheduler
 from braingen3d.structure_regressor import NoisyLatentVolumeRegressor
 
-from .autoencoder import FINAL_WEIGHTS as AE_WEIGHTS
-from .autoencoder import final_dir, read_final_record
 from .configs import TrainingConfig, TrainingConfigError
+from .diffusion import open_latent_cache, read_stage_record, write_stage_outputs
 from .distributed import DistEnv, barrier
 from .ema import EMA
-from .latents import LatentCache, file_digest, write_json_atomic
 from .loop import Trainer
 from .sampler import ShardedSampler
 from .schedule import warmup_cosine
@@ -90,13 +87,7 @@ class StructureRegressorTrainer(Trainer):
             raise TrainingConfigError("Train the structure regressor in one process (it takes minutes); run it without torchrun.")
         super().__init__(config, cfg, out_dir, env, resume)
         self.autoencoder_dir = Path(autoencoder_dir).resolve()
-        ae_record = read_final_record(self.autoencoder_dir)
-        if ae_record is None:
-            raise FileNotFoundError(f"{self.autoencoder_dir} is not a finished autoencoder run (no final/autoencoder.json).")
-        self.latents = LatentCache(ae_record["latents"])
-        if file_digest(final_dir(self.autoencoder_dir) / AE_WEIGHTS) != self.latents.autoencoder_sha256:
-            raise TrainingConfigError(f"The latent cache {ae_record['latents']} was made with other autoencoder weights. "
-                                      f"Re-encode with: python -m training.train_autoencoder --encode-only --out {self.autoencoder_dir}")
+        self.latents = open_latent_cache(self.autoencoder_dir)
         rows = self.latents.indices("train")
         subjects = [self.latents.rows[int(i)].get("subject_id", str(i)) for i in rows]
         held_out = held_out_subjects(subjects, cfg.validation_fraction, cfg.seed)
@@ -176,23 +167,16 @@ class StructureRegressorTrainer(Trainer):
 def write_regressor_outputs(trainer: StructureRegressorTrainer) -> dict[str, Any]:
     """``final/structure_regressor.safetensors`` (EMA) and ``final/structure_regressor.json`` (written last)."""
     cfg = trainer.section
-    folder = final_dir(trainer.out_dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / FINAL_RECORD).unlink(missing_ok=True)
-    temporary = folder / f".{REGRESSOR_WEIGHTS}.tmp"
-    save_weights(trainer.emas[trainer.network_name].shadow.state_dict(), temporary)
-    temporary.replace(folder / REGRESSOR_WEIGHTS)
     validation = trainer.validate()
-    norms = structure_norms(trainer)
-    record = {
-        "config": trainer.config.to_dict(),
+    logger.info("Structure regressor, held out at t=0: %s", validation["0"])
+    return write_stage_outputs(trainer, REGRESSOR_WEIGHTS, FINAL_RECORD, {
         "autoencoder_sha256": trainer.latents.autoencoder_sha256,
         "guidance": {
             "structures": list(cfg.structures),
             "output_mean": [float(v) for v in trainer.mean],
             "output_std": [float(v) for v in trainer.std],
             "regressor": {"channels": list(cfg.channels)},
-            "norms": {s: norms[s] for s in cfg.structures},
+            "norms": structure_norms(trainer),
             "guidance_scale": cfg.guidance_scale,
             "likelihood_sd": cfg.likelihood_sd,
             "enlarged_z": cfg.enlarged_z,
@@ -202,16 +186,7 @@ def write_regressor_outputs(trainer: StructureRegressorTrainer) -> dict[str, Any
         },
         "validation": {"subjects": int(len({trainer.latents.rows[int(r)].get("subject_id") for r in trainer.validation_rows})),
                        "latents": int(len(trainer.validation_rows)), "by_timestep": validation},
-        "steps": trainer.step,
-        "training_seconds": trainer.elapsed_seconds(),
-        "world_size": trainer.env.world_size,
-        "device": str(trainer.device),
-        "final_losses": trainer.last_logs,
-    }
-    write_json_atomic(folder / FINAL_RECORD, record)
-    logger.info("Structure regressor stage complete after %d steps -> %s (held-out at t=0: %s)", trainer.step, folder,
-                validation["0"])
-    return record
+    }, "Structure regressor")
 
 
 def structure_norms(trainer: StructureRegressorTrainer) -> dict[str, dict[str, Any]]:
@@ -233,5 +208,4 @@ def structure_norms(trainer: StructureRegressorTrainer) -> dict[str, dict[str, A
 
 
 def read_regressor_record(out_dir: str | Path) -> dict[str, Any] | None:
-    path = final_dir(out_dir) / FINAL_RECORD
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+    return read_stage_record(out_dir, FINAL_RECORD)
