@@ -6,7 +6,9 @@
 Each trial inpaints a 10 mm sphere in deep white matter of a held-out FLAIR or T2 image with a
 lesion prompt, then measures the lesion's mean against the white matter within 10 mm around it
 (pass: ratio >= --min-ratio) and the largest change outside the mask plus blend margin (must be 0).
-Writes inpainting.json and inpainting.md to --out.
+With the engine's contrast check on (the default: up to 3 seeds per trial), the trials run twice: first
+with one attempt each (the model's own samples), then as a user gets them. Writes inpainting.json and
+inpainting.md to --out.
 """
 
 from __future__ import annotations
@@ -42,6 +44,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=None)
     parser.add_argument("--guidance", type=float, default=None)
     parser.add_argument("--negative-prompt", default="", help="guidance's unconditional branch (default: the empty prompt)")
+    parser.add_argument("--attempts", type=int, default=None,
+                        help="the engine's contrast-check attempts per trial (default: the engine's, 3; 1 = first "
+                             "samples only)")
+    parser.add_argument("--min-contrast", type=float, default=None,
+                        help="the engine's contrast-check margin (default: the engine's, 1.1)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--update-card", action="store_true",
@@ -65,17 +72,30 @@ def main(argv: list[str] | None = None) -> int:
         "bundle": {"id": config.bundle_id, "version": config.version},
         "subjects": "training (tuning)" if args.tune_on_training else "held-out",
     }
+    checked = inpainter.parameters(args.prompt, attempts=args.attempts, min_contrast=args.min_contrast)
+    settings.update(attempts=checked.attempts if checked.contrast.requested else 1, min_contrast=checked.contrast.min_ratio)
     started = time.perf_counter()
+    first = None
+    if settings["attempts"] > 1:
+        logger.info("First samples only (one attempt per trial):")
+        first_trials = run_trials(inpainter, args.manifest, args.prompt, args.trials, args.radius_mm, args.min_ratio,
+                                  args.steps, args.guidance, args.method, args.seed, training=args.tune_on_training,
+                                  negative_prompt=args.negative_prompt, attempts=1, min_contrast=args.min_contrast)
+        first = (summarise_trials(first_trials, args.min_ratio), first_trials)
+        logger.info("With the engine's contrast check (up to %d attempts):", settings["attempts"])
     trials = run_trials(inpainter, args.manifest, args.prompt, args.trials, args.radius_mm, args.min_ratio,
                         args.steps, args.guidance, args.method, args.seed, training=args.tune_on_training,
-                        negative_prompt=args.negative_prompt)
+                        negative_prompt=args.negative_prompt, attempts=args.attempts, min_contrast=args.min_contrast)
     summary = summarise_trials(trials, args.min_ratio)
     results = {"settings": settings, "summary": summary, "trials": [t.to_dict() for t in trials],
                "wall_time_s": time.perf_counter() - started}
+    if first is not None:
+        results["first_attempt"] = {"summary": first[0], "trials": [t.to_dict() for t in first[1]]}
+    markdown = markdown_trials(summary, trials, settings, first)
     atomic_write_text(args.out / "inpainting.json", json.dumps(results, indent=2) + "\n", overwrite=True)
-    atomic_write_text(args.out / "inpainting.md", markdown_trials(summary, trials, settings), overwrite=True)
+    atomic_write_text(args.out / "inpainting.md", markdown, overwrite=True)
     if args.update_card:
-        update_card(inpainter.pipeline.bundle.path / "README.md", markdown_trials(summary, trials, settings))
+        update_card(inpainter.pipeline.bundle.path / "README.md", markdown)
     logger.info("%d/%d trials passed; wrote %s", summary["passed"], summary["trials"], args.out / "inpainting.md")
     return 0
 

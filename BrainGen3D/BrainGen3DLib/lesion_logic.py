@@ -31,6 +31,7 @@ logger = logging.getLogger(__name__)
 
 METHODS = ("auto", "repaint", "inpaint_unet")
 MAX_BLEND_MARGIN_MM = 20.0
+DEFAULT_ATTEMPTS, MAX_ATTEMPTS = 3, 10  # the engine's contrast-check retries (braingen3d.inpaint.contrast_check)
 LESION_PROMPT_PRESETS = (
     "a 15 mm white-matter hyperintensity",
     "multiple small periventricular lesions",
@@ -54,6 +55,8 @@ class InpaintSettings:
         bundle_path: a bundle folder, or None for the engine's default bundle.
         method: ``auto``, ``repaint`` or ``inpaint_unet`` (what the bundle offers).
         blend_margin_mm: width of the band around the mask where new and old voxels are feathered.
+        attempts: when the prompt names a contrast ("hyperintensity") and a sample misses it, the next
+            seed is tried, up to this many samples (1 keeps the first sample).
     """
 
     prompt: str
@@ -66,6 +69,7 @@ class InpaintSettings:
     bundle_path: str | None = None
     method: str = "auto"
     blend_margin_mm: float = 2.0
+    attempts: int = DEFAULT_ATTEMPTS
 
     def validate(self) -> None:
         """Raise ``SettingsError`` naming the first unacceptable setting and the fix."""
@@ -88,6 +92,9 @@ class InpaintSettings:
                 method=self.method, choices=", ".join(METHODS)))
         if not 0.0 <= float(self.blend_margin_mm) <= MAX_BLEND_MARGIN_MM:
             raise SettingsError(_("The blend margin must be 0 to {max:g} mm.").format(max=MAX_BLEND_MARGIN_MM))
+        if not 1 <= int(self.attempts) <= MAX_ATTEMPTS:
+            raise SettingsError(_("Attempts must be 1 to {max} (1 keeps the first sample whatever its contrast).").format(
+                max=MAX_ATTEMPTS))
         self._check_bundle()
 
     def _check_bundle(self) -> None:
@@ -125,6 +132,7 @@ class InpaintSettings:
             "device": self.device,
             "method": self.method,
             "blend_margin_mm": float(self.blend_margin_mm),
+            "attempts": int(self.attempts),
             "output_dir": output_dir,
         }
 

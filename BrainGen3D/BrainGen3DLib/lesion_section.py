@@ -17,6 +17,7 @@ from .lesion_mask import LesionRegion, RegionError
 from .logic import SettingsError
 from .parameters import MAX_PANEL_SEED, LesionRegionKind, inpaint_settings
 from .process import RunOutcome
+from .provenance import node_provenance
 from .scene_import import has_slicer_app
 from .task_section import TaskSection
 from .volume_geometry import GeometryError, ijk_to_ras, node_to_world, voxel_shape
@@ -40,6 +41,24 @@ def volume_centre_and_axes(volume_node) -> tuple[np.ndarray, np.ndarray]:
     if np.linalg.det(axes) < 0:
         axes[:, 2] *= -1
     return centre, axes
+
+
+def contrast_summary(provenance: dict[str, Any]) -> str:
+    """A sentence on the contrast check of an inpainting's provenance, or "" when nothing was checked."""
+    check = provenance.get("contrast_check") or {}
+    attempts = check.get("attempts") or []
+    used = next((a for a in attempts if a.get("seed") == provenance.get("seed")), None)
+    if not check.get("checked") or used is None or used.get("ratio") is None:
+        return ""
+    if check.get("passed"):
+        return " " + _("The lesion is {ratio:.2f}x its surroundings (asked: {kind}, at least {margin:.2f}x), "
+                       "attempt {n} of {max}.").format(ratio=used["ratio"], kind=check.get("requested"),
+                                                       margin=check.get("min_ratio", 0.0), n=len(attempts),
+                                                       max=provenance.get("max_attempts", len(attempts)))
+    return " " + _("Warning: no sample reached the {kind} contrast asked for ({margin:.2f}x) in {n} attempts; the "
+                   "closest ({ratio:.2f}x, seed {seed}) was kept. Try another seed or a larger region.").format(
+        kind=check.get("requested"), margin=check.get("min_ratio", 0.0), n=len(attempts), ratio=used["ratio"],
+        seed=provenance.get("seed"))
 
 
 def add_roi_on_volume(scene, volume_node, size_mm: float = NEW_ROI_SIZE_MM):
@@ -230,13 +249,21 @@ class LesionSection(TaskSection):
                                      seed=settings.seed, steps=settings.steps, sampler=settings.sampler,
                                      method=settings.method)
 
+    def show_progress(self, event: dict[str, Any]) -> None:
+        super().show_progress(event)
+        attempt, attempts = int(event.get("volume") or 1), int(event.get("num_volumes") or 1)
+        if attempt > 1:
+            self.set_status(_("Attempt {attempt} of {attempts} (the last sample missed the prompted contrast): "
+                              "step {step}/{total}").format(attempt=attempt, attempts=attempts,
+                                                            step=event.get("step"), total=event.get("total")))
+
     def on_succeeded(self, outcome: RunOutcome, elapsed: float) -> None:
         nodes = outcome.result
         source = self._parameterNode.lesionVolume if self._parameterNode is not None else None
         self.set_status(_("Added '{volume}' and its lesion segmentation '{mask}' in {time}. '{source}' is unchanged; "
                           "to undo, delete the two new nodes.").format(
             volume=nodes.volume.GetName(), mask=nodes.segmentation.GetName(), time=format_duration(elapsed),
-            source=source.GetName() if source is not None else "?"))
+            source=source.GetName() if source is not None else "?") + contrast_summary(node_provenance(nodes.volume)))
         if self._parameterNode is not None:
             was_modifying = self._parameterNode.StartModify()
             self._parameterNode.exportVolume = nodes.volume

@@ -15,7 +15,7 @@ from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrappe
 
 from .export_logic import MODALITIES as EXPORT_MODALITIES, ExportSettings
 from .i18n import _
-from .lesion_logic import LESION_PROMPT_PRESETS, MAX_BLEND_MARGIN_MM, InpaintSettings
+from .lesion_logic import DEFAULT_ATTEMPTS, LESION_PROMPT_PRESETS, MAX_ATTEMPTS, MAX_BLEND_MARGIN_MM, InpaintSettings
 from .lesion_logic import METHODS as INPAINT_METHODS
 from .logic import GenerationSettings
 from .prompt_builder import ANY_AGE, MAX_AGE, Lesions, Modality, QuickPicks, Sex, Ventricles, compose_prompt
@@ -57,8 +57,8 @@ class BrainGen3DParameterNode:
         lesionVolume: the volume to put a lesion in (generated or any scalar volume).
         lesionRegionKind, lesionROI, lesionSegmentation: where the lesion goes (the segment is the one
             selected in the embedded segment editor).
-        lesionPrompt: the lesion to paint; lesionSteps, lesionSeed, lesionMethod, lesionBlendMargin: its
-            settings (sampler, guidance, device and bundle are the panel's).
+        lesionPrompt: the lesion to paint; lesionSteps, lesionSeed, lesionMethod, lesionBlendMargin,
+            lesionAttempts: its settings (sampler, guidance, device and bundle are the panel's).
         exportVolume, exportSegmentation: what to export; exportNifti, exportNrrd, exportDicom: the formats;
         exportModality: the DICOM contrast (auto: from the provenance); exportFolder: where;
         exportOverwrite: replace existing files.
@@ -91,6 +91,7 @@ class BrainGen3DParameterNode:
     lesionSeed: Annotated[int, WithinRange(0, MAX_PANEL_SEED)] = 7
     lesionMethod: Annotated[str, Choice(list(INPAINT_METHODS))] = "auto"
     lesionBlendMargin: Annotated[float, WithinRange(0.0, MAX_BLEND_MARGIN_MM)] = 2.0
+    lesionAttempts: Annotated[int, WithinRange(1, MAX_ATTEMPTS)] = DEFAULT_ATTEMPTS
     exportVolume: slicer.vtkMRMLScalarVolumeNode
     exportSegmentation: slicer.vtkMRMLSegmentationNode
     exportNifti: bool = True
@@ -137,6 +138,7 @@ def inpaint_settings(parameters: BrainGen3DParameterNode) -> InpaintSettings:
         bundle_path=shared.bundle_path,
         method=parameters.lesionMethod,
         blend_margin_mm=parameters.lesionBlendMargin,
+        attempts=parameters.lesionAttempts,
     )
 
 

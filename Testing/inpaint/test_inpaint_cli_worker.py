@@ -49,7 +49,13 @@ def test_cli_writes_volume_mask_and_sidecars_in_the_input_geometry(tiny_bundle, 
     assert np.array_equal(np.asanyarray(lesion.dataobj), case.mask)
     provenance = nifti_provenance(out)
     assert provenance == json.loads((out.parent / "edited.json").read_text())
-    assert provenance["task"] == "inpaint" and provenance["seed"] == 3 and provenance["source_volume"] == "volume.nii.gz"
+    assert provenance["task"] == "inpaint" and provenance["source_volume"] == "volume.nii.gz"
+    # The prompt asks for a hyperintensity: up to 3 seeds from 3 on, and the sidecar names the one returned.
+    check = provenance["contrast_check"]
+    tried = [a["seed"] for a in check["attempts"]]
+    assert provenance["requested_seed"] == 3 and tried == list(range(3, 3 + len(tried))) and 1 <= len(tried) <= 3
+    assert provenance["seed"] in tried and check["requested"] == "hyperintense" and check["checked"]
+    assert check["passed"] == any(a["passed"] for a in check["attempts"])
     assert provenance["source_volume_sha256"] == hashlib.sha256(volume.read_bytes()).hexdigest()
     assert json.loads((out.parent / "edited_lesion_mask.json").read_text())["role"] == "lesion_mask"
     assert b"SYNTHETIC" in image.header["descrip"].tobytes()
@@ -107,7 +113,7 @@ def test_worker_process_inpaints_and_reports_both_outputs(tiny_bundle, case_file
     volume, mask, case = case_files(make_case("lps", dtype=np.float32))
     request = {"task": "inpaint", "volume": str(volume), "mask": str(mask), "prompt": PROMPT, "negative_prompt": "",
                "steps": 2, "guidance": 2.0, "sampler": "ddim", "seed": 5, "bundle": str(tiny_bundle), "device": "cpu",
-               "method": "auto", "blend_margin_mm": 2.0, "output_dir": str(tmp_path / "out")}
+               "method": "auto", "blend_margin_mm": 2.0, "attempts": 1, "output_dir": str(tmp_path / "out")}
     result = subprocess.run([sys.executable, "-m", "braingen3d.worker"], input=json.dumps(request),
                             capture_output=True, text=True, timeout=300)
     events = [json.loads(line) for line in result.stdout.splitlines()]
@@ -119,6 +125,7 @@ def test_worker_process_inpaints_and_reports_both_outputs(tiny_bundle, case_file
     for output in outputs.values():
         assert Path(output["path"]).parent == tmp_path / "out" and Path(output["path"]).is_file()
         assert output["provenance"]["method"] == "repaint" and output["provenance"]["sampler"] == "ddim"
+        assert output["provenance"]["seed"] == 5 and output["provenance"]["max_attempts"] == 1
     edited = np.asanyarray(nib.load(outputs["volume"]["path"]).dataobj)
     assert edited.dtype == np.float32 and np.array_equal(edited[case.mask == 0], case.volume[case.mask == 0])
     assert np.array_equal(np.asanyarray(nib.load(outputs["lesion_mask"]["path"]).dataobj), case.mask)

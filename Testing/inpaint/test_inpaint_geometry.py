@@ -100,11 +100,15 @@ def test_stand_in_generator_paints_the_lesion_at_the_same_ras_position(inpainter
     grid would sample the unchanged (bright white-matter) image there instead."""
     seen = {}
 
-    def paint_mask_black(view, params, callback=None, cancel=None, timings=None):
+    def keep_view(view, params, timings=None):
         seen["view"] = view
-        return np.where(view.mask, 0.0, view.image).astype(np.float32)
+        return view
 
-    monkeypatch.setattr(inpainter, "generate", paint_mask_black)
+    def paint_mask_black(problem, params, seed, *args, **kwargs):
+        return np.where(problem.mask, 0.0, problem.image).astype(np.float32)
+
+    monkeypatch.setattr(inpainter, "latent_problem", keep_view)
+    monkeypatch.setattr(inpainter, "sample", paint_mask_black)
     case = make_case(orientation, dtype=np.float32, radius_mm=20.0)
     result = inpainter(case.volume, case.affine, case.mask, "a dark lesion", seed=0, blend_margin_mm=0.0)
     low, high = seen["view"].intensity.low, seen["view"].intensity.high

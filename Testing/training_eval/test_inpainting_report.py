@@ -17,15 +17,16 @@ from training.evaluation.inpainting import (InpaintTrial, deep_white_matter_cent
 
 
 def _cohort(folder: Path, grid) -> Path:
-    """Two held-out subjects (FLAIR and T2 each): a white-matter ball (label 3) inside a grey-matter ball."""
+    """Two held-out subjects (FLAIR and T2 each): a white-matter ball (label 3) inside a grey-matter ball,
+    inside a dim CSF rim (so that white matter is not the darkest foreground)."""
     folder.mkdir(parents=True, exist_ok=True)
     distance = np.linalg.norm(np.indices(grid.shape) - (np.array(grid.shape) / 2 - 0.5).reshape(3, 1, 1, 1), axis=0)
-    labels = np.where(distance < 4, 3, np.where(distance < 7, 2, 0)).astype(np.uint8)
+    labels = np.where(distance < 4, 3, np.where(distance < 7, 2, np.where(distance < 8, 1, 0))).astype(np.uint8)
     rows = []
     for subject in ("h0", "h1"):
         nib.save(nib.Nifti1Image(labels, grid.affine), folder / f"{subject}_labels.nii.gz")
         for modality, wm in (("FLAIR", 0.5), ("T2", 0.3)):
-            image = np.where(labels == 3, wm, np.where(labels == 2, 0.7, 0.0)).astype(np.float32)
+            image = np.select([labels == 3, labels == 2, labels == 1], [wm, 0.7, 0.1], 0.0).astype(np.float32)
             nib.save(nib.Nifti1Image(image, grid.affine), folder / f"{subject}_{modality}.nii.gz")
             rows.append({"subject_id": subject, "image": f"{subject}_{modality}.nii.gz", "modality": modality,
                          "tissue_map": f"{subject}_labels.nii.gz", "split": "test"})
@@ -78,6 +79,11 @@ def test_trials_measure_real_inpaintings(tmp_path: Path) -> None:
     trials = run_trials(recording_inpainter, manifest, "a white-matter lesion", 2, radius_mm=10.0, min_ratio=1.1, steps=2,
                         guidance=2.0, method="repaint", negative_prompt="no lesions")
     assert negatives == ["no lesions", "no lesions"]
+    assert [(t.attempts, t.returned_seed) for t in trials] == [(1, 0), (1, 1)]  # no contrast named: nothing retried
+    checked = run_trials(inpainter, manifest, "a white-matter hyperintensity", 2, radius_mm=10.0, min_ratio=1.1, steps=2,
+                         guidance=2.0, method="repaint", attempts=2, min_contrast=3.0)
+    for index, trial in enumerate(checked):  # random weights never make a 3x lesion: both seeds tried, closest kept
+        assert trial.attempts == 2 and len(trial.engine_ratios) == 2 and trial.returned_seed in (index, index + 1)
     assert [t.modality for t in trials] == ["FLAIR", "T2"]
     for trial in trials:
         assert trial.max_change_outside == 0.0 and trial.mask_voxels > 0
@@ -96,9 +102,17 @@ def test_summary_and_table_follow_the_trials() -> None:
     assert summary["pass_fraction"] == pytest.approx(0.9) and summary["max_change_outside"] == 0
     settings = {"prompt": "p", "radius_mm": 6.0, "method": "inpaint_unet", "steps": 25, "sampler": "dpm++",
                 "guidance": 3.0, "device": "cpu"}
-    assert "18/20 (90%): pass" in markdown_trials(summary, passing, settings)
+    assert "18/20 (90%; FLAIR 18/20): pass" in markdown_trials(summary, passing, settings)
+    assert "made no retries" in markdown_trials(summary, passing, settings)
+    retried = [trial(1.3)] * 19 + [InpaintTrial("s", "T2", 0, [1, 2, 3], 10, 1.2, 1.0, 1.2, 1.0, 0.0, 20, 9.0, True, 1, 2)]
+    first = [trial(1.3)] * 17 + [trial(1.0)] * 3
+    text = markdown_trials(summarise_trials(retried, 1.1), retried, {**settings, "attempts": 3, "min_contrast": 1.1},
+                           (summarise_trials(first, 1.1), first))
+    assert "up to 3 seeds per trial (margin 1.1" in text and "retried 1 of 20 trials (21 samples in all)" in text
+    assert "first sample only (`--attempts 1`) | median 1.300, lowest 1.000" in text
+    assert "17/20 (85%; FLAIR 17/20): FAIL" in text and "20/20 (100%; FLAIR 19/19, T2 1/1): pass" in text
     assert "negative prompt" not in markdown_trials(summary, passing, settings)
     assert 'negative prompt "no lesions"' in markdown_trials(summary, passing, {**settings, "negative_prompt": "no lesions"})
     failing = [trial(1.3)] * 17 + [trial(1.0)] * 2 + [trial(1.3, outside=0.5)]
     table = markdown_trials(summarise_trials(failing, 1.1), failing, settings)
-    assert "17/20 (85%): FAIL" in table and "| 0.5 | 0 | FAIL |" in table
+    assert "17/20 (85%; FLAIR 17/20): FAIL" in table and "| 0.5 | 0 | FAIL |" in table

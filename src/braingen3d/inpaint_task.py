@@ -40,7 +40,7 @@ def run_inpaint_request(request: dict[str, Any], emit: Emit, output_dir: Path) -
     Args:
         request: ``volume``, ``mask``, ``prompt`` and optionally ``negative_prompt``, ``steps``, ``guidance``,
             ``sampler``, ``seed``, ``bundle``, ``device``, ``method``, ``blend_margin_mm``, ``resample_mask``,
-            ``resample_rounds``, ``jump_length``.
+            ``resample_rounds``, ``jump_length``, ``attempts``, ``min_contrast``.
         emit: sends a worker event (``emit(event, **fields)``).
         output_dir: where the outputs go (created by the worker).
 
@@ -60,6 +60,8 @@ def run_inpaint_request(request: dict[str, Any], emit: Emit, output_dir: Path) -
         blend_margin_mm=request.get("blend_margin_mm"),
         resample_mask=bool(request.get("resample_mask", False)),
         resampling=_resampling(request),
+        attempts=request.get("attempts"),
+        min_contrast=request.get("min_contrast"),
     )
     paths = InpaintOutputPaths.in_folder(output_dir, job.inputs.volume.name, job.params.generation.seed, f"_{os.getpid()}")
     check_inpaint_outputs(paths, overwrite=True, sources=[volume_path, mask_path])

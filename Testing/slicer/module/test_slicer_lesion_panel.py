@@ -262,6 +262,8 @@ def test_lesion_and_export_settings_are_saved_with_the_scene(panel, scene, tmp_p
     ui.lesionNewROIButton.click()
     ui.lesionStepsSpinBox.setValue(12)
     ui.lesionBlendMarginSpinBox.setValue(4.5)
+    assert ui.lesionAttemptsSpinBox.value() == 3
+    ui.lesionAttemptsSpinBox.setValue(1)
     ui.lesionPromptComboBox.setCurrentIndex(2)
     ui.exportFolderLineEdit.setCurrentPath(str(tmp_path / "exports"))
     ui.exportOverwriteCheckBox.setChecked(True)
@@ -273,6 +275,7 @@ def test_lesion_and_export_settings_are_saved_with_the_scene(panel, scene, tmp_p
     scene.SetURL(str(tmp_path / "scene.mrml"))
     scene.Import()
     assert ui.lesionStepsSpinBox.value() == 12 and ui.lesionBlendMarginSpinBox.value() == 4.5
+    assert ui.lesionAttemptsSpinBox.value() == 1
     assert ui.lesionPromptComboBox.currentText() == PRESETS[2]
     assert ui.lesionVolumeSelector.currentNode().GetName() == "scan"
     assert ui.lesionROISelector.currentNode().GetName() == "Lesion ROI"
@@ -288,3 +291,18 @@ def test_the_lesion_screenshot_renders(scene, tmp_path):
     image = Image.open(render(tmp_path / "lesion_seeds.png")).convert("RGB")
     assert image.width == WIDTH and image.height > 800
     assert len(image.getcolors(maxcolors=1 << 20)) > 100, "the screenshot is blank"
+
+
+def test_the_status_line_reports_the_contrast_check_from_the_provenance():
+    from BrainGen3DLib.lesion_section import contrast_summary
+
+    check = {"requested": "hyperintense", "checked": True, "min_ratio": 1.1,
+             "attempts": [{"seed": 7, "ratio": 0.92, "passed": False}, {"seed": 8, "ratio": 1.31, "passed": True}],
+             "passed": True}
+    text = contrast_summary({"seed": 8, "max_attempts": 3, "contrast_check": check})
+    assert "1.31x" in text and "at least 1.10x" in text and "attempt 2 of 3" in text
+    missed = {**check, "attempts": [{"seed": 7, "ratio": 0.92, "passed": False}], "passed": False}
+    text = contrast_summary({"seed": 7, "max_attempts": 1, "contrast_check": missed})
+    assert text.startswith(" Warning") and "0.92x, seed 7" in text
+    assert contrast_summary({"seed": 7, "contrast_check": {"requested": None, "checked": False, "attempts": []}}) == ""
+    assert contrast_summary({"seed": 7}) == ""  # an older engine's provenance has no check

@@ -43,7 +43,8 @@ def test_real_worker_inpaints_an_oblique_scan_and_every_export_keeps_geometry_an
     region = ph.in_box(ph.world_points(ph.SHAPE, source_matrix), ph.LESION_SITE, ROI_SIZE, axes)
     logic = LesionInpaintLogic(scene=scene, worker_command=WORKER, use_timer=False, work_root=work_root)
 
-    logic.inpaint(source, LesionRegion(roi=roi), settings(tiny_bundle))
+    # One attempt: the random bundle's sample keeps the panel's seed whatever its contrast.
+    logic.inpaint(source, LesionRegion(roi=roi), settings(tiny_bundle, attempts=1))
     outcome = logic.wait(300)
 
     assert outcome.status == RunStatus.SUCCEEDED, outcome.message + "\n" + "\n".join(outcome.log_tail)
@@ -60,7 +61,8 @@ def test_real_worker_inpaints_an_oblique_scan_and_every_export_keeps_geometry_an
     record = json.loads(volume.GetAttribute("BrainGen3D.provenance"))
     bundle_id = json.loads((tiny_bundle / "config.json").read_text())["bundle_id"]
     assert (record["task"], record["method"], record["bundle_id"], record["seed"]) == ("inpaint", "repaint", bundle_id, 5)
-    assert record["mask_voxels"] == region.sum()
+    assert record["mask_voxels"] == region.sum() and record["max_attempts"] == 1
+    assert record["contrast_check"]["requested"] == "hyperintense" and len(record["contrast_check"]["attempts"]) == 1
 
     exports = ExportLogic(scene=scene, use_timer=False, work_root=work_root)
     folder = tmp_path / "exported"
@@ -114,7 +116,8 @@ def test_real_worker_refusal_is_shown_and_the_scene_is_untouched(scene, tiny_bun
     before, voxels = scene_snapshot(scene), ph.voxels(source)
     logic = LesionInpaintLogic(scene=scene, worker_command=WORKER, use_timer=False, work_root=work_root)
 
-    logic.inpaint(source, LesionRegion(roi=roi), settings(tiny_bundle))
+    # One attempt: the random bundle's sample keeps the panel's seed whatever its contrast.
+    logic.inpaint(source, LesionRegion(roi=roi), settings(tiny_bundle, attempts=1))
     outcome = logic.wait(300)
 
     assert outcome.status == RunStatus.FAILED and outcome.error_kind == "invalid_input"

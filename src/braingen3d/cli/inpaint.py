@@ -7,10 +7,12 @@ import logging
 from pathlib import Path
 
 from ..device import DEVICE_CHOICES, resolve_device
+from ..inpaint.contrast_check import DEFAULT_ATTEMPTS, DEFAULT_MIN_CONTRAST, MAX_ATTEMPTS
 from ..inpaint.defaults import DEFAULT_BLEND_MARGIN_MM
 from ..inpaint.methods import METHODS
 from ..inpaint.resampling import Resampling
 from ..schedulers import SAMPLERS
+from ..progress import ProgressEvent
 from .common import EXIT_OK, ProgressBar
 
 logger = logging.getLogger(__name__)
@@ -47,12 +49,37 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help=f"repaint: times each jump is repeated (default {default.rounds}; 0 = no resampling)")
     parser.add_argument("--jump-length", type=int, default=default.jump_length,
                         help=f"repaint: steps each jump goes back (default {default.jump_length})")
+    parser.add_argument("--attempts", type=int, default=DEFAULT_ATTEMPTS,
+                        help=f"when the prompt names a contrast (e.g. 'hyperintensity') and a sample misses it, try the "
+                             f"next seed, up to this many samples (default {DEFAULT_ATTEMPTS}, at most {MAX_ATTEMPTS}; "
+                             "1 keeps the first sample)")
+    parser.add_argument("--min-contrast", type=float, default=DEFAULT_MIN_CONTRAST,
+                        help="the lesion mean / surrounding tissue median a hyperintense sample must reach (hypointense: "
+                             f"its inverse; default {DEFAULT_MIN_CONTRAST:g})")
     parser.add_argument("--resample-mask", action="store_true",
                         help="if the mask's grid differs from the volume's, resample it (nearest neighbour) instead of refusing")
     parser.add_argument("--device", default="auto", help=f"{', '.join(DEVICE_CHOICES)} or cuda:N (default auto)")
     parser.add_argument("--bundle", type=Path, default=None, help="model bundle folder (default: the embedded bundle)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing output files (inputs are never replaced)")
     parser.set_defaults(handler=run)
+
+
+class AttemptProgressBar(ProgressBar):
+    """The progress bar over one sample's steps, extended by a sample's worth for each retry."""
+
+    def __init__(self, steps_per_attempt: int, disable: bool = False) -> None:
+        super().__init__(steps_per_attempt, disable)
+        self.steps_per_attempt = steps_per_attempt
+
+    def __call__(self, event: ProgressEvent) -> None:
+        if event.phase == "denoise":
+            wanted = self.steps_per_attempt * event.volume
+            if self.bar.total < wanted:
+                self.bar.total = wanted
+            self.bar.set_description(f"attempt {event.volume}/{event.num_volumes}" if event.volume > 1 else "inpainting")
+            self.bar.update(1)
+        else:
+            self.bar.set_postfix_str("decoded")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -64,11 +91,12 @@ def run(args: argparse.Namespace) -> int:
         steps=args.steps, guidance=args.guidance, sampler=args.sampler, seed=args.seed, method=args.method,
         blend_margin_mm=args.blend_margin_mm, resample_mask=args.resample_mask,
         resampling=Resampling(rounds=args.resample_rounds, jump_length=args.jump_length),
+        attempts=args.attempts, min_contrast=args.min_contrast,
     )
     paths = InpaintOutputPaths.beside(args.output, args.mask_output)
     check_inpaint_outputs(paths, args.overwrite, sources=[args.volume, args.mask])
     resolve_device(args.device)
-    bar = ProgressBar(job.params.model_evaluations, disable=args.quiet)
+    bar = AttemptProgressBar(job.params.model_evaluations, disable=args.quiet)
     try:
         result = run_inpaint_job(job, args.device, callback=bar)
     finally:
@@ -77,4 +105,11 @@ def run(args: argparse.Namespace) -> int:
         print(written)
     logger.info("inpainted %d voxels (%d changed) in %.1f s with %s", job.inputs.mask_voxels,
                 result.provenance["changed_voxels"], result.timings["total_seconds"], job.params.method)
+    check = result.provenance["contrast_check"]
+    if check["checked"]:
+        used = next(a for a in check["attempts"] if a["seed"] == result.provenance["seed"])
+        ratio = "n/a" if used["ratio"] is None else f"{used['ratio']:.2f}"
+        logger.info("%s lesion: mean / surrounding tissue %s (margin %.2f) %s after %d attempt(s), seed %d",
+                    check["requested"], ratio, check["min_ratio"], "reached" if check["passed"] else "NOT reached",
+                    len(check["attempts"]), result.provenance["seed"])
     return EXIT_OK

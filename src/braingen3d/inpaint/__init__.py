@@ -16,6 +16,8 @@ _EXPORTS = {
     "BlendRegion": ".blend",
     "blend_region": ".blend",
     "composite": ".blend",
+    "ContrastCheck": ".contrast_check",
+    "requested_contrast": ".contrast_check",
     "InpaintUnsupportedError": ".errors",
     "MaskError": ".errors",
     "LesionContrast": ".evaluate",
@@ -46,10 +48,10 @@ _EXPORTS = {
 }
 __getattr__, __dir__ = lazy_attributes(__name__, _EXPORTS)
 __all__ = [
-    "BlendRegion", "DEFAULT_BLEND_MARGIN_MM", "INPAINT_UNET_INPUT_ORDER", "InpaintInputs", "InpaintJob",
+    "BlendRegion", "ContrastCheck", "DEFAULT_BLEND_MARGIN_MM", "INPAINT_UNET_INPUT_ORDER", "InpaintInputs", "InpaintJob",
     "InpaintOutputPaths", "InpaintParameters", "InpaintResult", "InpaintUnsupportedError", "LesionContrast",
     "LesionInpainter", "METHODS", "MaskError", "Resampling", "SourceImage", "blend_region", "check_inpaint_outputs",
     "choose_model_grid", "composite", "inpaint_unet_input", "lesion_contrast", "masked_latent", "max_change_outside",
-    "plan_inpaint_job", "prepare_inputs", "read_source", "resolve_method", "run_inpaint_job", "validate_inpaint",
+    "plan_inpaint_job", "prepare_inputs", "read_source", "requested_contrast", "resolve_method", "run_inpaint_job", "validate_inpaint",
     "write_inpaint_outputs",
 ]

@@ -12,15 +12,17 @@ import numpy as np
 
 from ..device import inference_context
 from ..geometry import Grid
+from ..parameters import MAX_SEED
 from ..pipeline import BrainGenPipeline
 from ..progress import CancelToken, EtaClock, ProgressCallback, ProgressEvent
 from .blend import BlendRegion, composite
+from .contrast_check import ContrastAttempt, ContrastCheck, SurroundingTissue
 from .inputs import InpaintInputs, prepare_inputs
 from .latents import encode_image, latent_downsampling, latent_mask
 from .model_space import sample_at_voxels
 from .model_view import ModelView, build_model_view
 from .parameters import DEFAULT_BLEND_MARGIN_MM, InpaintParameters, validate_inpaint
-from .provenance import inpaint_provenance
+from .provenance import contrast_record, inpaint_provenance
 from .repaint import repaint
 from .resampling import Resampling
 from .sampling import LatentProblem, SamplerRun
@@ -42,7 +44,8 @@ class InpaintResult:
         mask_provenance: provenance of ``lesion_mask``.
         region: the composited voxels (mask + blend margin) and their weights.
         model_grid: the grid the model worked on.
-        timings: seconds spent per phase.
+        timings: seconds spent per phase (summed over attempts).
+        contrast_attempts: each sample's seed and measured lesion contrast, in the order tried.
     """
 
     array: np.ndarray
@@ -53,6 +56,7 @@ class InpaintResult:
     region: BlendRegion
     model_grid: Grid
     timings: dict[str, float] = field(default_factory=dict)
+    contrast_attempts: list[ContrastAttempt] = field(default_factory=list)
 
 
 class LesionInpainter:
@@ -92,6 +96,8 @@ class LesionInpainter:
         resampling: Resampling | None = None,
         mask_affine: np.ndarray | None = None,
         resample_mask: bool = False,
+        attempts: int | None = None,
+        min_contrast: float | None = None,
         callback: ProgressCallback | None = None,
         cancel: CancelToken | None = None,
     ) -> InpaintResult:
@@ -112,12 +118,15 @@ class LesionInpainter:
             resampling: RePaint's jump schedule (``repaint`` only).
             mask_affine: the mask's own voxel-to-RAS matrix, if its grid differs from the volume's.
             resample_mask: with ``mask_affine``, resample the mask instead of refusing a different grid.
+            attempts: samples to try when the prompt names a contrast and a sample misses it (default 3).
+            min_contrast: lesion / surrounding-tissue margin of that check (default 1.1).
             callback: receives ``ProgressEvent`` after each U-Net evaluation and after decoding.
             cancel: checked before each evaluation.
         """
         params = self.parameters(prompt, negative_prompt=negative_prompt, steps=num_inference_steps,
                                  guidance_scale=guidance_scale, sampler=sampler, seed=seed, method=method,
-                                 blend_margin_mm=blend_margin_mm, resampling=resampling)
+                                 blend_margin_mm=blend_margin_mm, resampling=resampling, attempts=attempts,
+                                 min_contrast=min_contrast)
         source = SourceImage(np.asarray(volume), np.asarray(affine, dtype=float))
         mask_image = SourceImage(np.asarray(mask), np.asarray(affine if mask_affine is None else mask_affine, dtype=float))
         inputs = prepare_inputs(source, mask_image, resample_mask)
@@ -125,70 +134,131 @@ class LesionInpainter:
 
     def inpaint(self, inputs: InpaintInputs, params: InpaintParameters, callback: ProgressCallback | None = None,
                 cancel: CancelToken | None = None) -> InpaintResult:
-        """Inpaint validated inputs (see ``prepare_inputs``) with validated parameters (see ``parameters``)."""
+        """Inpaint validated inputs (see ``prepare_inputs``) with validated parameters (see ``parameters``).
+
+        When the prompt names a contrast and a sample misses it (``ContrastCheck``), the next seed is tried,
+        up to ``params.attempts`` samples; the result is the first that passes, or else the closest one.
+        The provenance records the seed of the returned sample and every attempt's measured contrast.
+        """
         timings: dict[str, float] = {}
         start = time.perf_counter()
         view = build_model_view(inputs, self.config, params.blend_margin_mm)
+        region = np.zeros(inputs.volume.shape, dtype=bool)
+        region[view.region.indices] = True
+        check = params.contrast
+        surrounding = SurroundingTissue(inputs.volume.array, inputs.mask, region, inputs.foreground,
+                                        inputs.volume.spacing, view.intensity) if check.requested else None
         timings["prepare_seconds"] = time.perf_counter() - start
         logger.info("Inpainting %d voxels (%.2f ml) of %s with %s on a %s model grid.", inputs.mask_voxels,
                     inputs.mask_volume_ml, inputs.volume.name, params.method, "x".join(map(str, view.grid.shape)))
-        generated = self.generate(view, params, callback, cancel, timings)
-        compose_start = time.perf_counter()
-        values = view.intensity.to_input_scale(sample_at_voxels(generated, view.grid, view.region.indices,
-                                                                inputs.volume.affine))
-        array = composite(inputs.volume.array, view.region, values)
+        if check.requested and surrounding.reference is None:
+            logger.warning("No tissue with signal surrounds the mask, so the lesion's %s contrast cannot be checked; "
+                           "keeping the first sample.", check.requested)
+            check = ContrastCheck(None, check.min_ratio)
+        problem = self.latent_problem(view, params, timings)
+        array, used, tried = self._sample_until_contrast(inputs, view, problem, params, check, surrounding, callback,
+                                                         cancel, timings)
         changed = int(np.count_nonzero(array[view.region.indices] != inputs.volume.array[view.region.indices]))
-        timings["composite_seconds"] = time.perf_counter() - compose_start
         timings["total_seconds"] = time.perf_counter() - start
         device = str(self.device)
+        check_record = contrast_record(params.contrast, check, surrounding.reference if surrounding else None, tried,
+                                       used)
         return InpaintResult(
             array=array,
             lesion_mask=inputs.mask.astype(np.uint8),
             affine=inputs.volume.affine.copy(),
-            provenance=inpaint_provenance(self.config, inputs, params, view, device, changed, "volume"),
-            mask_provenance=inpaint_provenance(self.config, inputs, params, view, device, changed, "lesion_mask"),
+            provenance=inpaint_provenance(self.config, inputs, params, view, device, changed, "volume", used.seed,
+                                          check_record),
+            mask_provenance=inpaint_provenance(self.config, inputs, params, view, device, changed, "lesion_mask",
+                                               used.seed, check_record),
             region=view.region,
             model_grid=view.grid,
             timings=timings,
+            contrast_attempts=tried,
         )
 
-    def generate(self, view: ModelView, params: InpaintParameters, callback: ProgressCallback | None = None,
-                 cancel: CancelToken | None = None, timings: dict[str, float] | None = None) -> np.ndarray:
-        """The model-grid image in [0, 1] with the masked region generated (the rest is reconstructed)."""
+    def _sample_until_contrast(self, inputs: InpaintInputs, view: ModelView, problem: LatentProblem,
+                               params: InpaintParameters, check: ContrastCheck, surrounding: SurroundingTissue | None,
+                               callback: ProgressCallback | None, cancel: CancelToken | None, timings: dict[str, float]
+                               ) -> tuple[np.ndarray, ContrastAttempt, list[ContrastAttempt]]:
+        """Composited samples with seeds ``seed``, ``seed + 1`` ... until one passes ``check`` (one when nothing is checked).
+
+        Returns the passing (or else the closest) volume, its attempt, and every attempt in order.
+        """
+        attempts = params.attempts if check.requested else 1
+        tried: list[ContrastAttempt] = []
+        best: tuple[np.ndarray, ContrastAttempt] | None = None
+        for attempt in range(attempts):
+            seed = (params.generation.seed + attempt) % (MAX_SEED + 1)
+            generated = self.sample(problem, params, seed, attempt, attempts, callback, cancel, timings)
+            compose_start = time.perf_counter()
+            values = view.intensity.to_input_scale(sample_at_voxels(generated, view.grid, view.region.indices,
+                                                                    inputs.volume.affine))
+            array = composite(inputs.volume.array, view.region, values)
+            timings["composite_seconds"] = timings.get("composite_seconds", 0.0) + time.perf_counter() - compose_start
+            ratio = surrounding.ratio(array) if surrounding is not None else float("nan")
+            tried.append(ContrastAttempt(seed, ratio, check.passes(ratio)))
+            if best is None or tried[-1].passed or check.better(ratio, best[1].ratio):
+                best = (array, tried[-1])
+            if tried[-1].passed:
+                break
+            if attempt + 1 < attempts:
+                logger.info("Attempt %d/%d (seed %d): lesion/surrounding %.3f misses the %s margin %.2f; trying the "
+                            "next seed.", attempt + 1, attempts, seed, ratio, check.requested, check.min_ratio)
+        array, used = best
+        if not used.passed:
+            logger.warning("No %s lesion after %d attempt(s): the returned sample (seed %d) has lesion/surrounding %.3f, "
+                           "short of %.2f. Try another seed, a larger mask or more attempts.", check.requested,
+                           len(tried), used.seed, used.ratio, check.min_ratio)
+        return array, used, tried
+
+    def latent_problem(self, view: ModelView, params: InpaintParameters, timings: dict[str, float] | None = None
+                       ) -> LatentProblem:
+        """The encoded source, the latent-grid mask and the prompt context (shared by every attempt)."""
+        g = params.generation
+        started = time.perf_counter()
+        with inference_context(self.device):
+            problem = LatentProblem(
+                clean_latent=encode_image(self.pipeline.bundle.autoencoder, view.image, self.config.scale_factor, self.device),
+                mask=latent_mask(view.mask, latent_downsampling(self.config), self.device),
+                context=self.pipeline.encode_prompts(g.prompt, g.negative_prompt),
+                guidance_scale=g.guidance_scale,
+            )
+        if timings is not None:
+            timings["encode_seconds"] = time.perf_counter() - started
+        return problem
+
+    def sample(self, problem: LatentProblem, params: InpaintParameters, seed: int, attempt: int = 0, attempts: int = 1,
+               callback: ProgressCallback | None = None, cancel: CancelToken | None = None,
+               timings: dict[str, float] | None = None) -> np.ndarray:
+        """One sample with ``seed``: the model-grid image in [0, 1], the masked region generated (the rest reconstructed).
+
+        Progress events count ``attempt + 1`` of ``attempts`` in their ``volume`` / ``num_volumes`` fields.
+        """
         timings = {} if timings is None else timings
         g = params.generation
-        factor = latent_downsampling(self.config)
-        run = SamplerRun(g.sampler, self.config.noise_scheduler, g.steps, g.seed, self.device)
+        run = SamplerRun(g.sampler, self.config.noise_scheduler, g.steps, seed, self.device)
         evaluations = params.model_evaluations
         clock = EtaClock(evaluations + 1)
 
         def on_step(step: int, steps: int) -> None:
             elapsed, eta = clock.tick()
             if callback is not None:
-                callback(ProgressEvent("denoise", step, steps, 1, 1, elapsed, eta))
+                callback(ProgressEvent("denoise", step, steps, attempt + 1, attempts, elapsed, eta))
 
         with inference_context(self.device):
-            encode_start = time.perf_counter()
-            context = self.pipeline.encode_prompts(g.prompt, g.negative_prompt)
-            problem = LatentProblem(
-                clean_latent=encode_image(self.pipeline.bundle.autoencoder, view.image, self.config.scale_factor, self.device),
-                mask=latent_mask(view.mask, factor, self.device),
-                context=context,
-                guidance_scale=g.guidance_scale,
-            )
-            timings["encode_seconds"] = time.perf_counter() - encode_start
             denoise_start = time.perf_counter()
             if params.method == "inpaint_unet":
                 latent = sample_with_inpaint_unet(self.pipeline.bundle.inpaint_unet, problem, run, on_step, cancel)
             else:
                 latent = repaint(self.pipeline.bundle.unet, problem, run, params.resampling, on_step, cancel)
-            timings["denoise_seconds"] = time.perf_counter() - denoise_start
+            timings["denoise_seconds"] = timings.get("denoise_seconds", 0.0) + time.perf_counter() - denoise_start
             if cancel is not None:
                 cancel.check()
             decode_start = time.perf_counter()
             image = self.pipeline.decode(latent)
-            timings["decode_seconds"] = time.perf_counter() - decode_start
+            timings["decode_seconds"] = timings.get("decode_seconds", 0.0) + time.perf_counter() - decode_start
         elapsed, eta = clock.tick()
         if callback is not None:
-            callback(ProgressEvent("decode", evaluations, evaluations, 1, 1, elapsed, eta))
+            callback(ProgressEvent("decode", evaluations, evaluations, attempt + 1, attempts, elapsed, eta))
         return image

@@ -28,7 +28,8 @@ def plan_inpaint_job(volume_path: str | os.PathLike, mask_path: str | os.PathLik
                      bundle: str | os.PathLike | None = None, negative_prompt: str | None = "", steps: int | None = None,
                      guidance: float | None = None, sampler: str | None = None, seed: int | None = None,
                      method: str = "auto", blend_margin_mm: float | None = DEFAULT_BLEND_MARGIN_MM,
-                     resample_mask: bool = False, resampling: Resampling | None = None) -> InpaintJob:
+                     resample_mask: bool = False, resampling: Resampling | None = None, attempts: int | None = None,
+                     min_contrast: float | None = None) -> InpaintJob:
     """Read the bundle's config and both files and validate everything, without loading any network.
 
     Args:
@@ -36,13 +37,14 @@ def plan_inpaint_job(volume_path: str | os.PathLike, mask_path: str | os.PathLik
         mask_path: its lesion mask (non-zero = region to regenerate).
         prompt: the lesion to paint.
         bundle: the bundle folder (default: the embedded bundle).
-        negative_prompt, steps, guidance, sampler, seed, method, blend_margin_mm, resampling: see ``validate_inpaint``.
+        negative_prompt, steps, guidance, sampler, seed, method, blend_margin_mm, resampling, attempts,
+            min_contrast: see ``validate_inpaint``.
         resample_mask: resample a mask whose grid differs from the volume's instead of refusing it.
     """
     bundle_path = Path(bundle) if bundle else default_bundle_path()
     config = read_config(bundle_path)
     params = validate_inpaint(config, prompt, negative_prompt, steps, guidance, sampler, seed, method, blend_margin_mm,
-                              resampling)
+                              resampling, attempts, min_contrast)
     inputs = prepare_inputs(read_source(volume_path, "volume"), read_source(mask_path, "mask"), resample_mask)
     return InpaintJob(inputs, params, bundle_path)
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from ..bundle import BundleConfig
 from ..errors import InvalidInputError
 from ..parameters import GenerationParameters, validate_generation
+from .contrast_check import ContrastCheck, validate_contrast_settings
 from .defaults import DEFAULT_BLEND_MARGIN_MM
 from .methods import resolve_method
 from .resampling import Resampling
@@ -25,12 +26,16 @@ class InpaintParameters:
         method: ``repaint`` or ``inpaint_unet`` (``auto`` already resolved).
         blend_margin_mm: width of the feathered band around the mask.
         resampling: RePaint's jump schedule (unused by ``inpaint_unet``).
+        attempts: samples tried (seeds ``seed``, ``seed + 1`` ...) until one passes ``contrast``.
+        contrast: the lesion contrast the prompt asks for and the margin a sample must reach.
     """
 
     generation: GenerationParameters
     method: str
     blend_margin_mm: float = DEFAULT_BLEND_MARGIN_MM
     resampling: Resampling = field(default_factory=Resampling)
+    attempts: int = 1
+    contrast: ContrastCheck = field(default_factory=lambda: ContrastCheck(None))
 
     @property
     def model_evaluations(self) -> int:
@@ -42,7 +47,8 @@ class InpaintParameters:
 def validate_inpaint(config: BundleConfig, prompt: str | None, negative_prompt: str | None = "", steps: int | None = None,
                      guidance_scale: float | None = None, sampler: str | None = None, seed: int | None = None,
                      method: str = "auto", blend_margin_mm: float | None = DEFAULT_BLEND_MARGIN_MM,
-                     resampling: Resampling | None = None) -> InpaintParameters:
+                     resampling: Resampling | None = None, attempts: int | None = None,
+                     min_contrast: float | None = None) -> InpaintParameters:
     """Fill bundle defaults, check every parameter and resolve the method against the bundle.
 
     Args:
@@ -56,6 +62,9 @@ def validate_inpaint(config: BundleConfig, prompt: str | None, negative_prompt: 
         method: ``auto``, ``repaint`` or ``inpaint_unet``.
         blend_margin_mm: feathered band width in mm, 0 to 20 (default 2).
         resampling: RePaint's jump schedule (default: 2 rounds of 1-step jumps over the first 80 %).
+        attempts: samples to try when the prompt names a contrast ("hyperintensity") and a sample misses it
+            (default 3; 1 keeps the first sample whatever its contrast).
+        min_contrast: the lesion / surrounding-tissue margin a sample must reach (default 1.1).
     """
     defaults = config.sampling_defaults
     if prompt is None or (isinstance(prompt, str) and not prompt.strip()):
@@ -76,4 +85,6 @@ def validate_inpaint(config: BundleConfig, prompt: str | None, negative_prompt: 
     resolved = resolve_method(config, method or "auto")
     if resolved == "inpaint_unet":
         check_inpaint_unet(config.inpaint_unet or {}, int(config.autoencoder["latent_channels"]))
-    return InpaintParameters(generation, resolved, float(margin), (resampling or Resampling()).validate())
+    attempts, min_contrast = validate_contrast_settings(attempts, min_contrast)
+    return InpaintParameters(generation, resolved, float(margin), (resampling or Resampling()).validate(),
+                             attempts, ContrastCheck.for_prompt(generation.prompt, min_contrast))

@@ -9,6 +9,7 @@ from ..device import precision_name
 from ..provenance import make_provenance
 from .inputs import InpaintInputs
 from .model_view import ModelView
+from .contrast_check import ContrastAttempt, ContrastCheck
 from .parameters import InpaintParameters
 
 SYNTHETIC_REGION_NOTE = (
@@ -18,8 +19,27 @@ SYNTHETIC_REGION_NOTE = (
 MASK_NOTE = "Binary mask (1 = synthetic lesion region) in the source volume's grid."
 
 
+def contrast_record(asked: ContrastCheck, check: ContrastCheck, reference: float | None,
+                    attempts: list[ContrastAttempt], used: ContrastAttempt) -> dict[str, Any]:
+    """The contrast check as the provenance records it.
+
+    ``asked`` is what the prompt asked for; ``check`` what was checked (``requested`` None when the prompt
+    named no contrast, or when no tissue around the mask allowed a check: ``checked`` is then false).
+    """
+    return {
+        "requested": asked.requested,
+        "checked": check.requested is not None,
+        "min_ratio": check.min_ratio,
+        "surrounding_median_model_scale": None if reference is None else round(reference, 6),
+        "attempts": [{"seed": a.seed, "ratio": None if a.ratio != a.ratio else round(a.ratio, 4), "passed": a.passed}
+                     for a in attempts] if check.requested else [],
+        "passed": used.passed if check.requested else None,
+    }
+
+
 def inpaint_provenance(config: BundleConfig, inputs: InpaintInputs, params: InpaintParameters, view: ModelView,
-                       device: str, changed_voxels: int, role: str = "volume") -> dict[str, Any]:
+                       device: str, changed_voxels: int, role: str = "volume", seed: int | None = None,
+                       contrast: dict[str, Any] | None = None) -> dict[str, Any]:
     """The provenance record of an inpainting output.
 
     Args:
@@ -30,13 +50,16 @@ def inpaint_provenance(config: BundleConfig, inputs: InpaintInputs, params: Inpa
         device: where the networks ran.
         changed_voxels: how many voxels differ from the source volume.
         role: ``volume`` (the inpainted image) or ``lesion_mask``.
+        seed: the seed of the returned sample (default: the requested one); rerunning with it and one
+            attempt reproduces the output.
+        contrast: the contrast check's record (``contrast_record``).
     """
     g = params.generation
     mask_file = inputs.mask_source
     record = make_provenance(
         "inpaint", config.bundle_id, config.version,
         role=role,
-        prompt=g.prompt, negative_prompt=g.negative_prompt, seed=g.seed, steps=g.steps,
+        prompt=g.prompt, negative_prompt=g.negative_prompt, seed=g.seed if seed is None else seed, steps=g.steps,
         guidance_scale=g.guidance_scale, sampler=g.sampler, device=device, precision=precision_name(device), index=0, num_volumes=1,
         method=params.method, blend_margin_mm=params.blend_margin_mm,
         source_volume=inputs.volume.name, source_volume_sha256=inputs.volume.sha256,
@@ -48,6 +71,10 @@ def inpaint_provenance(config: BundleConfig, inputs: InpaintInputs, params: Inpa
         shape=list(inputs.volume.shape), spacing_mm=list(inputs.volume.spacing),
         model_grid=view.grid.to_dict(), intensity_map=view.intensity.to_dict(),
     )
+    record["requested_seed"] = g.seed
+    record["max_attempts"] = params.attempts
+    if contrast is not None:
+        record["contrast_check"] = contrast
     if params.method == "repaint":
         r = params.resampling
         record["resampling"] = {"rounds": r.rounds, "jump_length": r.jump_length, "stop_fraction": r.stop_fraction}
