@@ -43,6 +43,19 @@ def test_tissue_means_follow_the_contrast(subjects):
     assert means["ventricles"] > means["gm"] > means["wm"]
 
 
+def test_background_in_the_cortical_band_of_a_small_t2_brain_is_not_taken_for_grey_matter(subjects):
+    """A brain smaller than the template leaves background in the template's cortical band. On T2,
+    white matter is nearly as dark as background, so a floor tied to the WM level let the background in."""
+    image = subjects[0].images["T2"].copy()
+    band = template_tissue_masks(GRID)["gm"]
+    before = tissue_means(image, GRID)
+    outer = band & (np.random.default_rng(0).random(band.shape) < 0.6)
+    image[outer] = 0.1 * before["wm"]  # 60% of the band is now dim background (a decoder's, not exactly 0)
+    truth = before["gm"]
+    means = tissue_means(image, GRID)
+    assert means["gm"] == pytest.approx(truth, rel=0.25) and means["ventricles"] > means["gm"] > means["wm"]
+
+
 @pytest.mark.parametrize("modality", MODALITIES)
 def test_ventricle_volume_from_the_image_tracks_the_labels(subjects, modality):
     truth = [np.count_nonzero(s.labels == 4) * 64 / 1000 for s in subjects]

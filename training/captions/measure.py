@@ -104,6 +104,10 @@ def _masks_cached(shape: tuple[int, int, int], affine_key: tuple[float, ...]) ->
     return masks
 
 
+BACKGROUND_FRACTION = 0.05
+"""Cortical-band voxels darker than this fraction of the image's 99.5th percentile count as background."""
+
+
 def template_tissue_masks(grid: Grid) -> dict[str, np.ndarray]:
     """Core tissue masks from the MNI templates on ``grid`` (cached per grid).
 
@@ -143,8 +147,11 @@ def tissue_means(image: np.ndarray, grid: Grid) -> dict[str, float]:
     """Typical image intensity of each template tissue.
 
     WM, deep GM and ventricles: 10-90% trimmed mean in their core masks. Cortical GM: the mode of
-    the cortical band's intensities above 5% of the WM level (the band mixes GM with CSF, WM and,
-    for brains smaller than the template, background; GM is its most common tissue).
+    the cortical band's intensities above 5% of the image's bright end (99.5th percentile). The
+    band mixes GM with CSF, WM and, for brains smaller than the template, background; GM is its
+    most common tissue once background is excluded. (The floor was 5% of the WM level until
+    0.2.0's reports; on T2, where WM lies near background, that let the background of small
+    brains through and the mode became the background.)
 
     Args:
         image: volume on ``grid`` (e.g. a generated volume).
@@ -158,7 +165,7 @@ def tissue_means(image: np.ndarray, grid: Grid) -> dict[str, float]:
         raise InvalidInputError(f"The image has shape {image.shape} but the grid has {grid.shape}; resample it to the grid first.")
     masks = template_tissue_masks(grid)
     means = {name: _trimmed_mean(image[masks[name]]) for name in ("wm", "deep_gm", "ventricles")}
-    means["gm"] = _mode(image[masks["gm"]], 0.05 * means["wm"])
+    means["gm"] = _mode(image[masks["gm"]], BACKGROUND_FRACTION * float(np.percentile(image, 99.5)))
     return means
 
 
