@@ -35,9 +35,11 @@ def test_passing_numbers_pass():
     data["summary"] = summary
     report = markdown_report(data)
     assert "FAIL" not in report and "| 100% (median difference 10.0 ml) | >= 90% | pass |" in report
-    assert "guidance 3.0, no structure guidance." in report
+    assert "guidance 3.0, no structure guidance." in report and report.startswith("## Measured quality\n")
     data["sampling"].update(structure_guidance=3.0, seed_offset=500)
-    assert "guidance 3.0, structure guidance 3, seeds offset by 500." in markdown_report(data)
+    other = markdown_report(data)
+    assert "guidance 3.0, structure guidance 3, seeds offset by 500." in other
+    assert other.startswith("## Measured quality, other seeds\n")  # its own card section
 
 
 def test_each_target_can_fail():

@@ -19,7 +19,8 @@ def markdown_report(results: dict) -> str:
     t = s["targets"]
     sampling = results["sampling"]
     lines = [
-        "## Measured quality",
+        # Another seed set gets its own card section, so --update-card never overwrites the main one.
+        "## Measured quality, other seeds" if sampling.get("seed_offset") else "## Measured quality",
         "",
         f"Bundle `{results['bundle']['id']}` {results['bundle']['version']}; sampler {sampling['sampler']}, "
         f"{sampling['steps']} steps, guidance {sampling['guidance']}{_structure_guidance(sampling)}. Measured by `python -m training.quality_report` "
