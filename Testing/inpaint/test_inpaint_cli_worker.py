@@ -146,3 +146,15 @@ def test_cli_reads_and_writes_nrrd(tiny_bundle, tmp_path, capsys):
     assert np.array_equal(edited[case.mask == 0], case.volume[case.mask == 0])
     assert not np.array_equal(edited[case.mask == 1], case.volume[case.mask == 1])
     assert np.array_equal(read_nrrd(tmp_path / "edited_lesion_mask.nrrd")[0], case.mask)
+
+
+@pytest.mark.parametrize("option, value, message", [("--attempts", "0", "attempts must be a whole number from 1 to 10"),
+                                                    ("--min-contrast", "0.5", "min_contrast must be a number from 1 to 3")])
+def test_cli_refuses_bad_contrast_check_settings_before_writing(tiny_bundle, case_files, tmp_path, capsys, option, value,
+                                                                message):
+    volume, mask, _ = case_files(make_case())
+    before = sorted(p.name for p in tmp_path.iterdir())
+    code, _, stderr = cli(capsys, str(volume), str(mask), PROMPT, "-o", str(tmp_path / "edited.nii.gz"), "--bundle",
+                          str(tiny_bundle), option, value)
+    assert code == 2 and message in stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
