@@ -150,7 +150,8 @@ class BatchRunner:
         return total
 
     def make_case(self, case: CaseSpec, dataset: str, shard: Shard, on_unit: Callable[[str], None] = lambda phase: None,
-                  cancel: CancelToken | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+                  cancel: CancelToken | None = None, on_retry: Callable[[int], None] = lambda units: None
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         """Generate (and inpaint) one case; returns ``(volume, affine, label, provenance)``.
 
         Args:
@@ -159,6 +160,7 @@ class BatchRunner:
             shard: this rank, for provenance.
             on_unit: called with the phase after every model evaluation or decode.
             cancel: checked before every evaluation.
+            on_retry: called with the units one more inpainting sample costs, when the contrast check retries.
         """
         s = self.plan.settings
         output = self.pipeline(case.prompt, s.negative_prompt, s.steps, s.guidance_scale, s.sampler, case.seed, 1,
@@ -173,10 +175,15 @@ class BatchRunner:
                 logger.warning("Case %s: placed %d of %d planned lesions (the brain is too small for the rest).",
                                case.case_id, len(placed), case.lesion_count)
         if placed:
+            def on_inpaint(event) -> None:
+                if event.volume > 1 and event.phase == "denoise" and event.step == 1:
+                    on_retry(event.total + 1)  # the retry's evaluations and its decode
+                on_unit("inpaint" if event.volume == 1 else f"inpaint, attempt {event.volume}")
+
             result = self.inpainter(volume.array, volume.affine, label, case.lesion_prompt, negative_prompt="",
                                     num_inference_steps=s.steps, guidance_scale=s.guidance_scale, sampler=s.sampler,
                                     seed=derived_seed(case.seed, INPAINT_STREAM), method=s.inpaint_method,
-                                    blend_margin_mm=s.blend_margin_mm, callback=lambda event: on_unit("inpaint"),
+                                    blend_margin_mm=s.blend_margin_mm, callback=on_inpaint,
                                     cancel=cancel)
             array, label, inpaint_record = result.array, result.lesion_mask.astype(np.uint8), result.provenance
         record = case_provenance(self.plan, case, volume.provenance, placed, int(np.count_nonzero(label)),
@@ -213,8 +220,12 @@ class BatchRunner:
                     callback(BatchEvent(phase, _case.case_id, _number, len(pending), clock.done_units, clock.total_units,
                                         elapsed, eta))
 
+            def on_retry(extra: int, _number: int = number) -> None:
+                units[_number - 1] += extra
+                clock.total_units += extra
+
             done_before = clock.done_units
-            volume, affine, label, record = self.make_case(case, writer.folder.name, shard, on_unit, cancel)
+            volume, affine, label, record = self.make_case(case, writer.folder.name, shard, on_unit, cancel, on_retry)
             clock.done_units = done_before + units[number - 1]  # keep the ETA exact if a phase reported fewer units
             if writer.write_case(case.case_id, volume, affine, label, record):
                 result.written.append(case.case_id)
