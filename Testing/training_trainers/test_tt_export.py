@@ -33,6 +33,7 @@ def test_exported_bundle_loads_and_generates(tmp_path: Path, tt_autoencoder_run:
     assert config["modalities"] == ["T1", "T2"]
     card = (bundle_dir / "README.md").read_text()
     assert "Not yet measured" in card and "synthetic" in card.lower()
+    assert "- Lesion inpainting: RePaint with the text U-Net." in card  # a text bundle offers RePaint only
     assert "not of real patients" not in card  # the "spheres" dataset is not the template cohort
     assert "pooled_text_conditioning" not in config["unet"] and "pooled_text_conditioning" not in card
     with_pooled = BundleConfig.from_dict(config)

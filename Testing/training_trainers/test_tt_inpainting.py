@@ -77,7 +77,9 @@ def test_inpainting_run_exports_a_bundle_the_engine_inpaints_with(tmp_path: Path
     bundle = load_bundle(bundle_dir)
     assert bundle.config.capabilities["inpaint"] == ["inpaint_unet", "repaint"]
     assert bundle.inpaint_unet is not None and bundle.config.training["inpainting"]["steps"] == 4
-    assert "inpainting U-Net (fine-tune) | 4 |" in (bundle_dir / "README.md").read_text()
+    card = (bundle_dir / "README.md").read_text()
+    assert "inpainting U-Net (fine-tune) | 4 |" in card
+    assert "- Lesion inpainting: an inpainting U-Net" in card and "or RePaint with the text U-Net" in card
 
     grid = bundle.config.grid
     volume = np.random.default_rng(0).uniform(0.2, 0.8, grid.shape).astype(np.float32)

@@ -93,7 +93,7 @@ Research use only; not for diagnosis.
 - Noise schedule: {config.noise_scheduler['beta_schedule']} betas {config.noise_scheduler['beta_start']}-{config.noise_scheduler['beta_end']},
   {config.noise_scheduler['num_train_timesteps']} steps, `{diff['prediction_type']}` target; prompt dropout
   {diff['prompt_dropout']} for classifier-free guidance.
-{_structure_guidance_lines(config, record)}- Weights: exponential moving averages, safetensors, stored as {record.get('weights_dtype', 'float32')}
+{_structure_guidance_lines(config, record)}{_inpainting_lines(config)}- Weights: exponential moving averages, safetensors, stored as {record.get('weights_dtype', 'float32')}
   (loaded as float32).
 
 ## Training data
@@ -146,6 +146,17 @@ def _structure_guidance_lines(config, record: dict[str, Any]) -> str:
             f"  sampling towards the volume the prompt implies (age/sex norm, +{guidance['enlarged_z']:g} SD for \"enlarged\"),\n"
             f"  weight {guidance['guidance_scale']:g} by default (`--structure-guidance 0` turns it off). Held-out R²\n"
             f"  ({held['subjects']} subjects): {r2}.\n")
+
+
+def _inpainting_lines(config) -> str:
+    methods = (config.capabilities or {}).get("inpaint") or []
+    if not methods:
+        return ""
+    unet = ("an inpainting U-Net (the text U-Net fine-tuned with the mask\n  and the masked latent as extra input "
+            "channels)" if "inpaint_unet" in methods else "")
+    repaint = "RePaint with the text U-Net" if "repaint" in methods else ""
+    return (f"- Lesion inpainting: {' or '.join(m for m in (unet, repaint) if m)}.\n  The engine checks the "
+            "contrast the prompt asks for and retries up to 3 seeds (`--attempts`; docs/inpainting.md).\n")
 
 
 def _extra_stage_rows(record: dict[str, Any]) -> str:
