@@ -127,13 +127,13 @@ def test_gradient_accumulation_matches_the_larger_batch(tmp_path: Path, tt_manif
                             ("accumulated", ["autoencoder.batch_size=1", "autoencoder.grad_accum=2"])):
         trainer = AutoencoderTrainer(load_config("tiny", common + overrides), tt_manifest, tmp_path / name, DistEnv())
         captured = {}
-        optimizer_step = trainer._optimizer_step
+        optimizer_step = trainer.optimizer_step
 
         def capture(module_name, module, _step=optimizer_step, _captured=captured):
             _captured.update({f"{module_name}.{k}": p.grad.clone() for k, p in module.named_parameters()})
             _step(module_name, module)
 
-        trainer._optimizer_step = capture
+        trainer.optimizer_step = capture
         trainer.fit(until_step=1)
         trainer.close()
         gradients.append(captured)

@@ -219,22 +219,11 @@ class AutoencoderTrainer(Trainer):
                 scaler.scale(loss / cfg.grad_accum).backward()
             for key, value in {**terms, "loss": loss}.items():
                 sums[key] = sums.get(key, 0.0) + float(value.detach()) / cfg.grad_accum
-        self._optimizer_step("autoencoder", self.autoencoder)
+        self.optimizer_step("autoencoder", self.autoencoder)
         if adversarial:
             sums["discriminator"] = self._discriminator_step(pairs)
         self.emas["autoencoder"].update(self.autoencoder)
         return sums
-
-    def _optimizer_step(self, name: str, module: torch.nn.Module) -> None:
-        optimizer, scaler = self.optimizers[name], self.scalers[name]
-        if self.section.grad_clip > 0:
-            scaler.unscale_(optimizer)
-            torch.nn.utils.clip_grad_norm_(module.parameters(), self.section.grad_clip)
-        scaler.step(optimizer)
-        scaler.update()
-        optimizer.zero_grad(set_to_none=True)
-        if name in self.schedulers:
-            self.schedulers[name].step()
 
     def _discriminator_step(self, pairs: list[tuple[torch.Tensor, torch.Tensor]]) -> float:
         cfg = self.config.autoencoder
@@ -252,7 +241,7 @@ class AutoencoderTrainer(Trainer):
                               + self.adversarial_loss(real_logits, target_is_real=True, for_discriminator=True))
                 scaler.scale(cfg.adv_weight * loss / len(pairs)).backward()
             total += float(loss.detach()) / len(pairs)
-        self._optimizer_step("discriminator", self.discriminator)
+        self.optimizer_step("discriminator", self.discriminator)
         return total
 
     # --- previews, evaluation, final outputs ------------------------------------------------------------

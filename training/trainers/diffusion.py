@@ -228,16 +228,8 @@ class DiffusionTrainer(Trainer):
                 self.scalers[self.network_name].scale(loss / cfg.grad_accum).backward()
             total += float(loss.detach()) / cfg.grad_accum
             unweighted += float(per_sample.detach().mean()) / cfg.grad_accum
-        name = self.network_name
-        optimizer, scaler = self.optimizers[name], self.scalers[name]
-        if cfg.grad_clip > 0:
-            scaler.unscale_(optimizer)
-            torch.nn.utils.clip_grad_norm_(self.unet.parameters(), cfg.grad_clip)
-        scaler.step(optimizer)
-        scaler.update()
-        optimizer.zero_grad(set_to_none=True)
-        self.schedulers[name].step()
-        self.emas[name].update(self.unet)
+        self.optimizer_step(self.network_name, self.unet)
+        self.emas[self.network_name].update(self.unet)
         return {"loss": total, "mse": unweighted}
 
     # --- previews and final outputs -------------------------------------------------------------------

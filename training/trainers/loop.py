@@ -84,6 +84,23 @@ class Trainer:
         """One optimiser step (with gradient accumulation); returns scalars to log."""
         raise NotImplementedError
 
+    def optimizer_step(self, name: str, module: torch.nn.Module) -> None:
+        """Clip (``section.grad_clip`` > 0), step and zero ``optimizers[name]``, through ``scalers[name]`` when the
+        network has a loss scaler, then advance ``schedulers[name]`` if it has one."""
+        optimizer, scaler = self.optimizers[name], self.scalers.get(name)
+        if self.section.grad_clip > 0:
+            if scaler is not None:
+                scaler.unscale_(optimizer)
+            torch.nn.utils.clip_grad_norm_(module.parameters(), self.section.grad_clip)
+        if scaler is not None:
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        if name in self.schedulers:
+            self.schedulers[name].step()
+
     def preview(self) -> None:
         """Write a preview PNG from a fixed seed (main process)."""
 

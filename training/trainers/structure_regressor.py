@@ -130,12 +130,7 @@ class StructureRegressorTrainer(Trainer):
             loss = F.mse_loss(prediction.float(), self.targets[torch.from_numpy(rows)].to(self.device))
             (loss / cfg.grad_accum).backward()
             total += float(loss.detach()) / cfg.grad_accum
-        optimizer = self.optimizers[self.network_name]
-        if cfg.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(self.regressor.parameters(), cfg.grad_clip)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        self.schedulers[self.network_name].step()
+        self.optimizer_step(self.network_name, self.regressor)
         self.emas[self.network_name].update(self.regressor)
         return {"loss": total}
 
