@@ -14,6 +14,7 @@ inpainting.md to --out.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import time
@@ -74,18 +75,18 @@ def main(argv: list[str] | None = None) -> int:
     }
     checked = inpainter.parameters(args.prompt, attempts=args.attempts, min_contrast=args.min_contrast)
     settings.update(attempts=checked.attempts if checked.contrast.requested else 1, min_contrast=checked.contrast.min_ratio)
+    trial_run = functools.partial(run_trials, inpainter, args.manifest, args.prompt, args.trials, args.radius_mm,
+                                  args.min_ratio, args.steps, args.guidance, args.method, args.seed,
+                                  training=args.tune_on_training, negative_prompt=args.negative_prompt,
+                                  min_contrast=args.min_contrast)
     started = time.perf_counter()
     first = None
     if settings["attempts"] > 1:
         logger.info("First samples only (one attempt per trial):")
-        first_trials = run_trials(inpainter, args.manifest, args.prompt, args.trials, args.radius_mm, args.min_ratio,
-                                  args.steps, args.guidance, args.method, args.seed, training=args.tune_on_training,
-                                  negative_prompt=args.negative_prompt, attempts=1, min_contrast=args.min_contrast)
+        first_trials = trial_run(attempts=1)
         first = (summarise_trials(first_trials, args.min_ratio), first_trials)
         logger.info("With the engine's contrast check (up to %d attempts):", settings["attempts"])
-    trials = run_trials(inpainter, args.manifest, args.prompt, args.trials, args.radius_mm, args.min_ratio,
-                        args.steps, args.guidance, args.method, args.seed, training=args.tune_on_training,
-                        negative_prompt=args.negative_prompt, attempts=args.attempts, min_contrast=args.min_contrast)
+    trials = trial_run(attempts=args.attempts)
     summary = summarise_trials(trials, args.min_ratio)
     results = {"settings": settings, "summary": summary, "trials": [t.to_dict() for t in trials],
                "wall_time_s": time.perf_counter() - started}
