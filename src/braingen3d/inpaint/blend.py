@@ -32,6 +32,15 @@ def _smoothstep(t: np.ndarray) -> np.ndarray:
     return t * t * (3.0 - 2.0 * t)
 
 
+def crop_around(mask: np.ndarray, spacing: np.ndarray, reach_mm: float) -> tuple[slice, slice, slice]:
+    """Slices of the bounding box of ``mask`` grown by ``reach_mm`` (plus one voxel), clipped to the grid."""
+    nonzero = np.nonzero(mask)
+    pad = np.ceil(reach_mm / np.asarray(spacing, dtype=float)).astype(int) + 1
+    start = np.maximum([ax.min() for ax in nonzero] - pad, 0)
+    stop = np.minimum([ax.max() + 1 for ax in nonzero] + pad, mask.shape)
+    return tuple(slice(int(a), int(b)) for a, b in zip(start, stop))
+
+
 def blend_region(mask: np.ndarray, spacing: tuple[float, float, float], margin_mm: float) -> BlendRegion:
     """Weights from a Euclidean distance transform in mm (``spacing`` per axis), on a crop around the mask.
 
@@ -41,11 +50,8 @@ def blend_region(mask: np.ndarray, spacing: tuple[float, float, float], margin_m
         margin_mm: width of the feathered band outside the mask; 0 gives a hard edge.
     """
     spacing = np.asarray(spacing, dtype=float)
-    nonzero = np.nonzero(mask)
-    pad = np.ceil(margin_mm / spacing).astype(int) + 1
-    start = np.maximum([ax.min() for ax in nonzero] - pad, 0)
-    stop = np.minimum([ax.max() + 1 for ax in nonzero] + pad, mask.shape)
-    crop = tuple(slice(int(a), int(b)) for a, b in zip(start, stop))
+    crop = crop_around(mask, spacing, margin_mm)
+    start = [c.start for c in crop]
     inside = mask[crop].astype(bool)
     if margin_mm > 0:
         distance = ndimage.distance_transform_edt(~inside, sampling=spacing)

@@ -17,6 +17,7 @@ import numpy as np
 from scipy import ndimage
 
 from ..errors import InvalidInputError
+from .blend import crop_around
 from .intensity_map import IntensityMap
 
 HYPERINTENSE = "hyperintense"
@@ -123,23 +124,16 @@ class SurroundingTissue:
         self.intensity = intensity
         spacing_arr = np.asarray(spacing, dtype=float)
         reach = max(SHELL_MM, 2.0 * float(spacing_arr.max()))
-        nonzero = np.nonzero(region)
-        pad = np.ceil(reach / spacing_arr).astype(int) + 1
-        start = np.maximum([ax.min() for ax in nonzero] - pad, 0)
-        stop = np.minimum([ax.max() + 1 for ax in nonzero] + pad, region.shape)
-        crop = tuple(slice(int(a), int(b)) for a, b in zip(start, stop))
+        crop = crop_around(region, spacing_arr, reach)
         distance = ndimage.distance_transform_edt(~region[crop], sampling=spacing_arr)
         shell = (distance > 0) & (distance <= reach) & foreground[crop].astype(bool)
-        reference = float(np.median(self.scale(np.asarray(source)[crop][shell]))) if shell.any() else 0.0
+        reference = float(np.median(self.intensity.to_model_scale(np.asarray(source)[crop][shell]))) if shell.any() else 0.0
         self.reference: float | None = reference if reference > 0.0 else None
         self.mask = np.asarray(mask, dtype=bool)
 
-    def scale(self, values: np.ndarray) -> np.ndarray:
-        """Values on the model's [0, 1] scale (not clipped, so a lesion brighter than the 99.5th percentile counts)."""
-        return (np.asarray(values, dtype=np.float64) - self.intensity.low) / (self.intensity.high - self.intensity.low)
-
     def ratio(self, inpainted: np.ndarray) -> float:
-        """Mean of ``inpainted`` inside the mask over the surrounding median, both on the model scale."""
+        """Mean of ``inpainted`` inside the mask over the surrounding median, both on the model scale (unclipped, so a
+        lesion brighter than the 99.5th percentile still counts)."""
         if self.reference is None:
             return float("nan")
-        return float(self.scale(np.asarray(inpainted)[self.mask]).mean() / self.reference)
+        return float(self.intensity.to_model_scale(np.asarray(inpainted)[self.mask]).mean() / self.reference)

@@ -34,6 +34,10 @@ class IntensityMap:
         """The model's view of ``array``, computed by the training code's own function."""
         return robust_normalise(array, self.percentiles, mask=foreground)
 
+    def to_model_scale(self, values: np.ndarray) -> np.ndarray:
+        """The linear part alone, not clipped (float64): input intensities on the model's scale."""
+        return (np.asarray(values, dtype=np.float64) - self.low) / (self.high - self.low)
+
     def to_input_scale(self, normalised: np.ndarray) -> np.ndarray:
         """Inverse of the linear part: model intensities back on the input's scale (float64)."""
         return self.low + np.asarray(normalised, dtype=np.float64) * (self.high - self.low)
