@@ -70,16 +70,17 @@ def case_monai_reference(bundle: str, steps: int) -> dict:
     MONAI's default attention (no SDPA), fp32 and a default-layout decode, as in MONAI's tutorials."""
     import torch
     from monai.inferers import LatentDiffusionInferer
-    from monai.networks.nets import AutoencoderKL, DiffusionModelUNet
+    from monai.networks.nets import DiffusionModelUNet
     from monai.networks.schedulers import DDIMScheduler
 
     from braingen3d.bundle import read_config
+    from braingen3d.networks import build_autoencoder
     from braingen3d.text_encoder import TextEncoder
 
     torch.set_num_threads(os.cpu_count() or 1)
     config = read_config(Path(bundle))
     start = time.perf_counter()
-    autoencoder = AutoencoderKL(spatial_dims=3, **config.autoencoder_kwargs).eval()
+    autoencoder = build_autoencoder(config.autoencoder_kwargs).eval()  # MONAI's AutoencoderKL unless the bundle says otherwise
     unet = DiffusionModelUNet(spatial_dims=3, **config.unet).eval()
     text = TextEncoder()
     load = time.perf_counter() - start

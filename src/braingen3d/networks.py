@@ -7,12 +7,22 @@ from typing import Any
 import torch
 from monai.networks.nets import AutoencoderKL, ControlNet, DiffusionModelUNet
 
+from .block_pca_autoencoder import BLOCK_PCA_KIND, BlockPCAAutoencoder
 from .pooled_text_unet import POOLED_TEXT_FLAG, PooledTextDiffusionUNet
 from .structure_regressor import NoisyLatentVolumeRegressor
 
 
-def build_autoencoder(kwargs: dict[str, Any]) -> AutoencoderKL:
-    """A 3D ``AutoencoderKL`` from the bundle's ``autoencoder`` field (``scale_factor`` removed)."""
+def build_autoencoder(kwargs: dict[str, Any]) -> AutoencoderKL | BlockPCAAutoencoder:
+    """The 3D autoencoder the bundle's ``autoencoder`` field declares (``scale_factor`` removed).
+
+    ``kind: "block_pca"`` builds a ``BlockPCAAutoencoder``; no ``kind`` (or ``"kl"``) MONAI's ``AutoencoderKL``.
+    """
+    kwargs = dict(kwargs)
+    kind = kwargs.pop("kind", "kl")
+    if kind == BLOCK_PCA_KIND:
+        return BlockPCAAutoencoder(**{"spatial_dims": 3, **kwargs})
+    if kind != "kl":
+        raise ValueError(f"Unknown autoencoder kind '{kind}'; use 'kl' or '{BLOCK_PCA_KIND}'.")
     return AutoencoderKL(**{"spatial_dims": 3, **kwargs})
 
 

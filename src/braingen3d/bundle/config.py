@@ -30,7 +30,8 @@ class BundleConfig:
         version: the bundle's own version string.
         name: human-readable name.
         grid: the voxel grid the models work on (shape, spacing, RAS affine).
-        autoencoder: keyword arguments of ``monai.networks.nets.AutoencoderKL`` plus ``scale_factor``.
+        autoencoder: keyword arguments of ``monai.networks.nets.AutoencoderKL`` plus ``scale_factor``, or with
+            ``kind: "block_pca"`` those of ``braingen3d.block_pca_autoencoder.BlockPCAAutoencoder``.
         unet: keyword arguments of ``monai.networks.nets.DiffusionModelUNet``, plus an optional
             ``pooled_text_conditioning`` (``braingen3d.pooled_text_unet``).
         text_encoder: ``id``, ``hidden_size`` and ``max_tokens`` of the prompt encoder.
