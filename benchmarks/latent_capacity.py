@@ -5,8 +5,9 @@ For held-out cohort volumes it prints the in-brain PSNR of
   * block PCA on non-overlapping 4x4x4 blocks keeping k components (a linear autoencoder with a
     4x-downsampled, k-channel latent; components fitted on training volumes).
 
-This is why the default bundle's latent has 16 channels: a linear 4-channel latent reaches about
-22 dB, far from the 30 dB target, while 16 channels reach about 28 dB before any non-linearity.
+A linear 4-channel latent reaches about 22 dB, far from the 30 dB target, 16 channels about 28 dB and
+24 about 31 dB. The default bundle's autoencoder is this block PCA with 32 components, whitened, plus a
+trained decoder correction (``braingen3d.block_pca_autoencoder``; training README).
 
     python benchmarks/latent_capacity.py --cohort cache/cohort --train 40 --held-out 8
 """

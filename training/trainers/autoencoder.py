@@ -24,6 +24,7 @@ from monai.losses import PatchAdversarialLoss, SSIMLoss
 from monai.networks.nets import PatchDiscriminator
 from torch.nn.parallel import DistributedDataParallel
 
+from braingen3d.block_pca_autoencoder import BlockPCAAutoencoder, training_blocks
 from braingen3d.bundle.weights import save_weights
 from braingen3d.networks import build_autoencoder, count_parameters
 
@@ -101,7 +102,8 @@ def read_final_record(out_dir: str | Path) -> dict[str, Any] | None:
 
 
 class AutoencoderTrainer(Trainer):
-    """Trains ``monai.networks.nets.AutoencoderKL`` with the bundle preset's architecture.
+    """Trains the bundle preset's autoencoder: MONAI's ``AutoencoderKL``, or a ``BlockPCAAutoencoder`` whose
+    fixed encoder is fitted on training blocks first and whose decoder correction is then trained.
 
     Args:
         config: the training config (``config.autoencoder`` holds the hyper-parameters).
@@ -131,13 +133,10 @@ class AutoencoderTrainer(Trainer):
         torch.manual_seed(cfg.seed)
         on_cuda = self.device.type == "cuda"
         self.autoencoder = build_autoencoder({**self.bundle_config.autoencoder_kwargs, "use_checkpoint": on_cuda}).to(self.device)
-        if cfg.logvar_init is not None:
-            initialise_posterior_variance(self.autoencoder, cfg.logvar_init)
-        if not cfg.learn_posterior_variance:
-            if cfg.logvar_init is None:
-                raise TrainingConfigError("Config field 'autoencoder.learn_posterior_variance' false needs 'logvar_init' "
-                                          "(the fixed log-variance).")
-            self.autoencoder.quant_conv_log_sigma.requires_grad_(False)
+        if isinstance(self.autoencoder, BlockPCAAutoencoder):
+            self._fit_block_pca()
+        else:
+            self._set_up_posterior_variance()
         self.modules["autoencoder"] = self.autoencoder
         self.emas["autoencoder"] = EMA(self.autoencoder, cfg.ema_decay)
         trainable = [p for p in self.autoencoder.parameters() if p.requires_grad]
@@ -172,6 +171,33 @@ class AutoencoderTrainer(Trainer):
             logger.info("Autoencoder: %.2fM parameters; %d training and %d held-out volumes; patch %s, batch %d x %d.",
                         count_parameters(self.autoencoder) / 1e6, len(self.store), len(self.eval_store), self.patch,
                         cfg.batch_size, cfg.grad_accum)
+
+    def _set_up_posterior_variance(self) -> None:
+        cfg = self.config.autoencoder
+        if cfg.logvar_init is not None:
+            initialise_posterior_variance(self.autoencoder, cfg.logvar_init)
+        if not cfg.learn_posterior_variance:
+            if cfg.logvar_init is None:
+                raise TrainingConfigError("Config field 'autoencoder.learn_posterior_variance' false needs 'logvar_init' "
+                                          "(the fixed log-variance).")
+            self.autoencoder.quant_conv_log_sigma.requires_grad_(False)
+
+    def _fit_block_pca(self) -> None:
+        """Fit the fixed encoder on training blocks (a resume then loads the same values from the checkpoint)."""
+        cfg = self.config.autoencoder
+        if cfg.learn_posterior_variance:
+            logger.warning("A block_pca autoencoder has a fixed posterior sigma; 'learn_posterior_variance' is ignored.")
+        self.autoencoder.posterior_log_variance.fill_(-8.0 if cfg.logvar_init is None else cfg.logvar_init)
+        count = min(cfg.pca_volumes, len(self.store))
+        indices = np.unique(np.linspace(0, len(self.store) - 1, count).round().astype(int))
+        started = time.perf_counter()
+        blocks = training_blocks(self.autoencoder, [self.store.image(int(i)) for i in indices])
+        fit = self.autoencoder.fit_basis(blocks.to(self.device))
+        self.block_pca_fit = {**fit, "volumes": len(indices), "seconds": time.perf_counter() - started}
+        if self.env.is_main:
+            logger.info("Block-PCA encoder fitted on %d blocks of %d training volumes: %d directions keep %.2f%% of "
+                        "their energy (%.1f s).", fit["blocks"], len(indices), self.autoencoder.latent_channels,
+                        100 * fit["energy_kept"], self.block_pca_fit["seconds"])
 
     # --- one step ---------------------------------------------------------------------------------
     def _batch(self) -> torch.Tensor:
@@ -270,7 +296,8 @@ class AutoencoderTrainer(Trainer):
         return metrics
 
     def run_metadata(self) -> dict[str, Any]:
-        return {"manifest": str(self.manifest)}
+        fit = getattr(self, "block_pca_fit", None)
+        return {"manifest": str(self.manifest), **({"block_pca_fit": fit} if fit else {})}
 
     def finish(self) -> None:
         """Evaluate, save the EMA weights, encode the cohort and record ``scale_factor`` (main process)."""
@@ -304,6 +331,7 @@ def write_autoencoder_outputs(trainer: AutoencoderTrainer) -> dict[str, Any]:
         "device": str(trainer.device),
         "final_losses": trainer.last_logs,
         "held_out": metrics,
+        **({"block_pca_fit": trainer.block_pca_fit} if hasattr(trainer, "block_pca_fit") else {}),
         "latents": str((trainer.out_dir / "latents").resolve()),
         "num_training_volumes": len(trainer.store),
     }

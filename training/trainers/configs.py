@@ -90,6 +90,8 @@ class AutoencoderTrainConfig(LoopConfig):
         perceptual_network: ``network_type`` of the perceptual loss.
         eval_every: steps between held-out SSIM/PSNR evaluations (0 disables; always run at the end).
         eval_subjects: held-out subjects used by each evaluation.
+        pca_volumes: training volumes whose blocks fit a ``block_pca`` autoencoder's projection (spread over
+            the training split). Its posterior sigma is fixed at ``logvar_init`` (-8 when None).
     """
 
     batch_size: int = 2
@@ -112,6 +114,7 @@ class AutoencoderTrainConfig(LoopConfig):
     perceptual_network: str = "squeeze"
     eval_every: int = 500
     eval_subjects: int = 4
+    pca_volumes: int = 64
 
 
 @dataclass

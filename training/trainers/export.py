@@ -86,7 +86,7 @@ Research use only; not for diagnosis.
 
 ## Model
 
-- Autoencoder: MONAI `AutoencoderKL`, channels {config.autoencoder['channels']}, latent channels
+- Autoencoder: {_autoencoder_kind(config)}, channels {config.autoencoder['channels']}, latent channels
   {config.autoencoder['latent_channels']}, latent {list(config.latent_shape)}, `scale_factor` {config.scale_factor:.5f}.
 - U-Net: MONAI `DiffusionModelUNet`, channels {config.unet['channels']}, cross-attention on
   {config.text_encoder['id']} token states ({config.text_encoder['hidden_size']}-d, {config.text_encoder['max_tokens']} tokens){pooled}.
@@ -133,6 +133,13 @@ def _population_statement(datasets: list[str]) -> str:
         "and synthetic white-matter lesions. It has never seen a real scan, so it cannot show real\n"
         "anatomical variability, pathology or scanner appearance. Train on a real cohort for that.\n"
     )
+
+
+def _autoencoder_kind(config) -> str:
+    if config.autoencoder.get("kind") == "block_pca":
+        return ("`BlockPCAAutoencoder` (fixed whitened block-PCA encoder; decoder = PCA inverse + a trained MONAI "
+                "`Decoder` correction)")
+    return "MONAI `AutoencoderKL`"
 
 
 def _structure_guidance_lines(config, record: dict[str, Any]) -> str:

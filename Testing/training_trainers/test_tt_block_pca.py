@@ -1,0 +1,73 @@
+"""Training a block-PCA autoencoder: the encoder is fitted once and stays fixed, the decoder correction trains,
+a resume is bit-identical, and the latents feed the diffusion trainer and an exported bundle."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from braingen3d.block_pca_autoencoder import BlockPCAAutoencoder
+from braingen3d.bundle import load_bundle
+from training.trainers.autoencoder import AutoencoderTrainer, read_final_record
+from training.trainers.checkpoint import load_checkpoint
+from training.trainers.configs import load_config
+from training.trainers.diffusion import DiffusionTrainer
+from training.trainers.distributed import DistEnv
+from training.trainers.export import export_bundle
+
+from Testing.training_trainers.test_tt_resume import _compare_checkpoints
+
+
+def _config():
+    config = load_config("tiny", ["autoencoder.logvar_init=-6"])
+    config.architecture = {"autoencoder": {"kind": "block_pca"}}
+    return config
+
+
+def test_block_pca_run_fits_once_trains_the_decoder_and_resumes_exactly(tmp_path: Path, tt_manifest: Path) -> None:
+    config = _config()
+    first = AutoencoderTrainer(config, tt_manifest, tmp_path / "resumed", DistEnv())
+    assert isinstance(first.autoencoder, BlockPCAAutoencoder)
+    fitted = {k: v.clone() for k, v in first.autoencoder.state_dict().items()}
+    assert fitted["block_basis"].abs().sum() > 0
+    assert float(fitted["posterior_log_variance"]) == -6.0
+    assert first.fit(until_step=2) == 2
+    first.close()
+    second = AutoencoderTrainer(config, tt_manifest, tmp_path / "resumed", DistEnv(), resume=True)
+    assert second.fit() == 4
+    second.close()
+    straight = AutoencoderTrainer(config, tt_manifest, tmp_path / "straight", DistEnv())
+    straight.fit()
+    straight.close()
+    _compare_checkpoints(tmp_path / "straight", tmp_path / "resumed", "autoencoder")
+
+    trained = load_checkpoint(tmp_path / "straight" / "checkpoints" / "checkpoint_last.pt", "autoencoder")["modules"]["autoencoder"]
+    for buffer in ("block_basis", "channel_scale", "posterior_log_variance"):
+        assert torch.equal(trained[buffer], fitted[buffer]), f"{buffer} changed in training"
+    last_conv = f"decoder.blocks.{len(straight.autoencoder.decoder.blocks) - 1}.conv.weight"
+    assert torch.count_nonzero(fitted[last_conv]) == 0  # the correction starts at zero ...
+    assert torch.count_nonzero(trained[last_conv]) > 0  # ... and trains
+
+    record = read_final_record(tmp_path / "straight")
+    assert record["autoencoder"]["kind"] == "block_pca"
+    assert 0.5 < record["block_pca_fit"]["energy_kept"] <= 1.0
+    assert record["block_pca_fit"]["volumes"] == 6  # the tiny cohort's training split
+
+
+def test_block_pca_latents_train_diffusion_and_export_a_loadable_bundle(tmp_path: Path, tt_manifest: Path) -> None:
+    config = _config()
+    autoencoder_run = tmp_path / "autoencoder"
+    trainer = AutoencoderTrainer(config, tt_manifest, autoencoder_run, DistEnv())
+    trainer.fit()
+    trainer.close()
+    diffusion = DiffusionTrainer(config, autoencoder_run, tmp_path / "diffusion", DistEnv())
+    assert diffusion.fit() == config.diffusion.max_steps
+    diffusion.close()
+    bundle = load_bundle(export_bundle(autoencoder_run, tmp_path / "diffusion", tmp_path / "bundle"))
+    assert isinstance(bundle.autoencoder, BlockPCAAutoencoder)
+    final = read_final_record(autoencoder_run)
+    assert bundle.config.autoencoder["kind"] == "block_pca"
+    assert bundle.config.scale_factor == final["autoencoder"]["scale_factor"]
+    ema = load_checkpoint(autoencoder_run / "checkpoints" / "checkpoint_last.pt", "autoencoder")["emas"]["autoencoder"]
+    assert torch.equal(bundle.autoencoder.block_basis.float(), ema["weights"]["block_basis"].float())
