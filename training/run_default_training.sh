@@ -13,16 +13,16 @@
 # checkpoint and exits, and the script stops without starting the next stage.
 #
 # Environment overrides: PYTHON, CONFIG (small), COHORT (cache/cohort), RUN (runs/default),
-# STAGING ($RUN/bundle), THREADS (2), BUNDLE_VERSION (0.3.0), WEIGHTS_DTYPE (float32), SKIP_QUALITY_GATE (0),
+# STAGING ($RUN/bundle), THREADS (2), BUNDLE_VERSION (0.2.0), WEIGHTS_DTYPE (float32), SKIP_QUALITY_GATE (0),
 # MIN_SSIM (0.95), MIN_PSNR (30), AE_MAX_STEPS, DIFFUSION_MAX_STEPS and INPAINT_MAX_STEPS (default:
 # the config's; raising one later continues that stage from its checkpoint to the new step count).
 #
 # PYTHON defaults to ./.venv/bin/python (made by scripts/setup_env.sh --test) when it exists.
 #
-# Budget on 2 idle CPU cores with native bf16 (small config, measured): block-PCA autoencoder 500 steps
-# ~9.5 min including its evaluations and the 2 s latent encoding, diffusion 4000 steps at ~1.1 s,
-# inpainting 1300 steps at ~1.1 s, structure regressor 1500 steps at ~0.2 s. A shared CPU is
-# proportionally slower.
+# Budget on 2 idle CPU cores with native bf16 (small config, measured): autoencoder 3000 steps
+# ~68 min plus ~12 min of held-out check and latent encoding, diffusion 4000 steps at ~1.1 s,
+# inpainting 1300 steps at ~1.1 s, structure regressor 1500 steps at ~0.2 s (3.07 h in all, measured, with the
+# regressor slowed by other work on the CPU). A shared CPU is proportionally slower.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -35,7 +35,7 @@ COHORT="${COHORT:-cache/cohort}"
 RUN="${RUN:-runs/default}"
 STAGING="${STAGING:-$RUN/bundle}"
 THREADS="${THREADS:-2}"
-BUNDLE_VERSION="${BUNDLE_VERSION:-0.3.0}"
+BUNDLE_VERSION="${BUNDLE_VERSION:-0.2.0}"
 WEIGHTS_DTYPE="${WEIGHTS_DTYPE:-float32}"
 MIN_SSIM="${MIN_SSIM:-0.95}"
 MIN_PSNR="${MIN_PSNR:-30}"

@@ -110,3 +110,16 @@ def test_bundle_kind_builds_it_and_weights_round_trip(tmp_path) -> None:
     assert torch.equal(built.channel_scale, autoencoder.channel_scale)
     with pytest.raises(ValueError, match="Unknown autoencoder kind 'vq'"):
         build_autoencoder({"kind": "vq", **KWARGS})
+
+
+def test_training_latent_noise_applies_only_in_training_mode() -> None:
+    autoencoder = _fitted(8, _volumes())
+    x = torch.from_numpy(_volumes(1, seed=5)[0])[None, None]
+    autoencoder.training_latent_noise = 0.5
+    autoencoder.posterior_log_variance.fill_(-60.0)  # sigma ~1e-13: only the added noise can move the output
+    with torch.no_grad():
+        clean = autoencoder.reconstruct(x)
+        assert torch.allclose(autoencoder.eval()(x)[0], clean, atol=1e-6)
+        torch.manual_seed(0)
+        noisy = autoencoder.train()(x)[0]
+    assert (noisy - clean).abs().max() > 0.01

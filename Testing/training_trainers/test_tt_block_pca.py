@@ -71,3 +71,11 @@ def test_block_pca_latents_train_diffusion_and_export_a_loadable_bundle(tmp_path
     assert bundle.config.scale_factor == final["autoencoder"]["scale_factor"]
     ema = load_checkpoint(autoencoder_run / "checkpoints" / "checkpoint_last.pt", "autoencoder")["emas"]["autoencoder"]
     assert torch.equal(bundle.autoencoder.block_basis.float(), ema["weights"]["block_basis"].float())
+
+
+def test_latent_noise_is_refused_for_a_kl_autoencoder(tmp_path: Path, tt_manifest: Path) -> None:
+    from training.trainers.configs import TrainingConfigError
+    import pytest
+
+    with pytest.raises(TrainingConfigError, match="latent_noise_std.*block_pca"):
+        AutoencoderTrainer(load_config("tiny", ["autoencoder.latent_noise_std=0.3"]), tt_manifest, tmp_path / "kl", DistEnv())

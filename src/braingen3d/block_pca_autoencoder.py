@@ -76,6 +76,7 @@ class BlockPCAAutoencoder(torch.nn.Module):
                              f"{self.block}-voxel block; got {latent_channels}.")
         self.latent_channels = latent_channels
         self.use_checkpoint = use_checkpoint
+        self.training_latent_noise = 0.0  # set by the trainer; not part of the weights
         if isinstance(num_res_blocks, int):
             num_res_blocks = [num_res_blocks] * len(channels)
         kernel = (latent_channels, in_channels) + (self.block,) * spatial_dims
@@ -184,7 +185,13 @@ class BlockPCAAutoencoder(torch.nn.Module):
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         z_mu, z_sigma = self.encode(x)
-        return self.decode(self.sampling(z_mu, z_sigma)), z_mu, z_sigma
+        z = self.sampling(z_mu, z_sigma)
+        if self.training and self.training_latent_noise > 0:
+            # Per-sample noise levels from 0 to the maximum: the correction learns to remove latent errors
+            # such as a sampler leaves, and still sees clean latents.
+            level = torch.rand((z.shape[0],) + (1,) * (z.dim() - 1), device=z.device) * self.training_latent_noise
+            z = z + level * torch.randn_like(z)
+        return self.decode(z), z_mu, z_sigma
 
     def encode_stage_2_inputs(self, x: torch.Tensor) -> torch.Tensor:
         return self.sampling(*self.encode(x))

@@ -174,6 +174,9 @@ class AutoencoderTrainer(Trainer):
 
     def _set_up_posterior_variance(self) -> None:
         cfg = self.config.autoencoder
+        if cfg.latent_noise_std:
+            raise TrainingConfigError("Config field 'autoencoder.latent_noise_std' applies to block_pca autoencoders "
+                                      "only; set it to 0 for AutoencoderKL.")
         if cfg.logvar_init is not None:
             initialise_posterior_variance(self.autoencoder, cfg.logvar_init)
         if not cfg.learn_posterior_variance:
@@ -188,6 +191,7 @@ class AutoencoderTrainer(Trainer):
         if cfg.learn_posterior_variance:
             logger.warning("A block_pca autoencoder has a fixed posterior sigma; 'learn_posterior_variance' is ignored.")
         self.autoencoder.posterior_log_variance.fill_(-8.0 if cfg.logvar_init is None else cfg.logvar_init)
+        self.autoencoder.training_latent_noise = float(cfg.latent_noise_std)
         count = min(cfg.pca_volumes, len(self.store))
         indices = np.unique(np.linspace(0, len(self.store) - 1, count).round().astype(int))
         started = time.perf_counter()

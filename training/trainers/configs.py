@@ -92,6 +92,9 @@ class AutoencoderTrainConfig(LoopConfig):
         eval_subjects: held-out subjects used by each evaluation.
         pca_volumes: training volumes whose blocks fit a ``block_pca`` autoencoder's projection (spread over
             the training split). Its posterior sigma is fixed at ``logvar_init`` (-8 when None).
+        latent_noise_std: ``block_pca`` only: during training, each sample's latent gets Gaussian noise of a
+            standard deviation drawn uniformly from [0, latent_noise_std] (posterior units), so the decoder
+            correction learns to remove latent errors; 0 trains on clean latents.
     """
 
     batch_size: int = 2
@@ -115,6 +118,7 @@ class AutoencoderTrainConfig(LoopConfig):
     eval_every: int = 500
     eval_subjects: int = 4
     pca_volumes: int = 64
+    latent_noise_std: float = 0.0
 
 
 @dataclass
