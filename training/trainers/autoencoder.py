@@ -133,6 +133,7 @@ class AutoencoderTrainer(Trainer):
         torch.manual_seed(cfg.seed)
         on_cuda = self.device.type == "cuda"
         self.autoencoder = build_autoencoder({**self.bundle_config.autoencoder_kwargs, "use_checkpoint": on_cuda}).to(self.device)
+        self.block_pca_fit: dict[str, Any] | None = None
         if isinstance(self.autoencoder, BlockPCAAutoencoder):
             self._fit_block_pca()
         else:
@@ -300,8 +301,8 @@ class AutoencoderTrainer(Trainer):
         return metrics
 
     def run_metadata(self) -> dict[str, Any]:
-        fit = getattr(self, "block_pca_fit", None)
-        return {"manifest": str(self.manifest), **({"block_pca_fit": fit} if fit else {})}
+        fit = {"block_pca_fit": self.block_pca_fit} if self.block_pca_fit else {}
+        return {"manifest": str(self.manifest), **fit}
 
     def finish(self) -> None:
         """Evaluate, save the EMA weights, encode the cohort and record ``scale_factor`` (main process)."""
@@ -335,7 +336,7 @@ def write_autoencoder_outputs(trainer: AutoencoderTrainer) -> dict[str, Any]:
         "device": str(trainer.device),
         "final_losses": trainer.last_logs,
         "held_out": metrics,
-        **({"block_pca_fit": trainer.block_pca_fit} if hasattr(trainer, "block_pca_fit") else {}),
+        **({"block_pca_fit": trainer.block_pca_fit} if trainer.block_pca_fit else {}),
         "latents": str((trainer.out_dir / "latents").resolve()),
         "num_training_volumes": len(trainer.store),
     }
