@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import torch
 
 from braingen3d.block_pca_autoencoder import BlockPCAAutoencoder
 from braingen3d.bundle import load_bundle
 from training.trainers.autoencoder import AutoencoderTrainer, read_final_record
 from training.trainers.checkpoint import load_checkpoint
-from training.trainers.configs import load_config
+from training.trainers.configs import TrainingConfigError, load_config
 from training.trainers.diffusion import DiffusionTrainer
 from training.trainers.distributed import DistEnv
 from training.trainers.export import export_bundle
@@ -74,8 +75,5 @@ def test_block_pca_latents_train_diffusion_and_export_a_loadable_bundle(tmp_path
 
 
 def test_latent_noise_is_refused_for_a_kl_autoencoder(tmp_path: Path, tt_manifest: Path) -> None:
-    from training.trainers.configs import TrainingConfigError
-    import pytest
-
     with pytest.raises(TrainingConfigError, match="latent_noise_std.*block_pca"):
         AutoencoderTrainer(load_config("tiny", ["autoencoder.latent_noise_std=0.3"]), tt_manifest, tmp_path / "kl", DistEnv())

@@ -69,6 +69,9 @@ class BlockPCAAutoencoder(torch.nn.Module):
             raise ValueError(f"BlockPCAAutoencoder needs out_channels == in_channels (got {out_channels} and "
                              f"{in_channels}): its linear path reconstructs the input.")
         self.spatial_dims = spatial_dims
+        # The block projection is a strided convolution with the basis as its kernel; its transpose inverts it.
+        self._project = F.conv3d if spatial_dims == 3 else F.conv2d
+        self._unproject = F.conv_transpose3d if spatial_dims == 3 else F.conv_transpose2d
         self.block = 2 ** (len(channels) - 1)
         block_size = in_channels * self.block**spatial_dims
         if not 1 <= latent_channels <= block_size:
@@ -142,16 +145,8 @@ class BlockPCAAutoencoder(torch.nn.Module):
         blocks = blocks.permute(0, *spatial, 1, *kernel)
         return blocks.reshape(-1, image.shape[1] * b**self.spatial_dims)
 
-    def _conv(self, x: torch.Tensor) -> torch.Tensor:
-        conv = F.conv3d if self.spatial_dims == 3 else F.conv2d
-        return conv(x, self.block_basis, stride=self.block)
-
-    def _conv_transpose(self, z: torch.Tensor) -> torch.Tensor:
-        conv = F.conv_transpose3d if self.spatial_dims == 3 else F.conv_transpose2d
-        return conv(z, self.block_basis, stride=self.block)
-
-    def _scale(self, z: torch.Tensor) -> torch.Tensor:
-        return self.channel_scale.view(1, -1, *([1] * self.spatial_dims)).to(z.dtype)
+    def _channel_scale(self) -> torch.Tensor:
+        return self.channel_scale.view(1, -1, *([1] * self.spatial_dims)).float()
 
     # --- AutoencoderKL's interface --------------------------------------------------------------------
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -162,7 +157,7 @@ class BlockPCAAutoencoder(torch.nn.Module):
                                  "block; pad or crop it to the bundle grid.")
         # The projection runs in float32 even under autocast: bf16 would cost the linear path ~0.4%.
         with torch.autocast(device_type=x.device.type, enabled=False):
-            z_mu = self._conv(x.float()) / self._scale(x.float())
+            z_mu = self._project(x.float(), self.block_basis, stride=self.block) / self._channel_scale()
         z_sigma = torch.exp(self.posterior_log_variance / 2).to(z_mu.dtype).expand_as(z_mu)
         return z_mu, z_sigma
 
@@ -172,7 +167,7 @@ class BlockPCAAutoencoder(torch.nn.Module):
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Linear reconstruction plus the learned correction, in float32."""
         with torch.autocast(device_type=z.device.type, enabled=False):
-            linear = self._conv_transpose(z.float() * self._scale(z.float()))
+            linear = self._unproject(z.float() * self._channel_scale(), self.block_basis, stride=self.block)
         h = self.post_quant_conv(z)
         if self.use_checkpoint and self.training:
             correction = torch.utils.checkpoint.checkpoint(self.decoder, h, use_reentrant=False)
