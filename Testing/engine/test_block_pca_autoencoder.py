@@ -1,5 +1,5 @@
-"""The block-PCA autoencoder: its fixed encoder is the whitened block projection, its decoder starts at the
-linear reconstruction, and bundles load it from ``kind: "block_pca"``."""
+"""The block-PCA autoencoder: its fixed encoder is the block projection (whitened, or orthonormal up to one
+common factor), its decoder starts at the linear reconstruction, and bundles load it from ``kind: "block_pca"``."""
 
 from __future__ import annotations
 
@@ -26,8 +26,8 @@ def _volumes(count: int = 4, size: int = 16, seed: int = 0) -> list[np.ndarray]:
     return volumes
 
 
-def _fitted(latent_channels: int, volumes: list[np.ndarray]) -> BlockPCAAutoencoder:
-    autoencoder = BlockPCAAutoencoder(latent_channels=latent_channels, **KWARGS).eval()
+def _fitted(latent_channels: int, volumes: list[np.ndarray], whiten: bool = True) -> BlockPCAAutoencoder:
+    autoencoder = BlockPCAAutoencoder(latent_channels=latent_channels, whiten=whiten, **KWARGS).eval()
     autoencoder.fit_basis(training_blocks(autoencoder, volumes))
     return autoencoder
 
@@ -44,9 +44,10 @@ def _least_squares_projection(volume: np.ndarray, training: list[np.ndarray], k:
     return rows.reshape(4, 4, 4, 4, 4, 4).transpose(0, 3, 1, 4, 2, 5).reshape(16, 16, 16)
 
 
-def test_untrained_decoder_gives_the_least_squares_block_reconstruction() -> None:
+@pytest.mark.parametrize("whiten", [True, False])
+def test_untrained_decoder_gives_the_least_squares_block_reconstruction(whiten: bool) -> None:
     training = _volumes()
-    autoencoder = _fitted(8, training)
+    autoencoder = _fitted(8, training, whiten)
     held_out = _volumes(1, seed=7)[0]
     with torch.no_grad():
         reconstruction = autoencoder.reconstruct(torch.from_numpy(held_out)[None, None])[0, 0].numpy()
@@ -79,6 +80,25 @@ def test_latent_channels_are_whitened_on_the_fitting_blocks() -> None:
     np.testing.assert_allclose(second_moment.numpy(), np.ones(6), rtol=1e-4)
 
 
+def test_unwhitened_latent_keeps_the_energy_spectrum_under_one_common_factor() -> None:
+    volumes = _volumes()
+    autoencoder = _fitted(6, volumes, whiten=False)
+    blocks = training_blocks(autoencoder, volumes)
+    with torch.no_grad():
+        latents = torch.cat([autoencoder.encode(torch.from_numpy(v)[None, None])[0] for v in volumes])
+    per_channel = (latents.permute(1, 0, 2, 3, 4).reshape(6, -1) ** 2).sum(1) / len(blocks)
+    # One factor for all channels: the mean second moment is 1, the leading direction carries the most.
+    assert torch.unique(autoencoder.channel_scale).numel() == 1
+    assert float(per_channel.mean()) == pytest.approx(1.0, rel=1e-4)
+    assert bool((per_channel[:-1] >= per_channel[1:]).all()) and float(per_channel[0] / per_channel[-1]) > 10
+    # Orthonormal up to that factor: a latent step of size e moves the linear reconstruction by e * factor.
+    step = torch.zeros(1, 6, 4, 4, 4)
+    step[0, 5, 1, 1, 1] = 1.0
+    with torch.no_grad():
+        moved = autoencoder.decode(step)
+    assert float(moved.norm()) == pytest.approx(float(autoencoder.channel_scale[0]), rel=1e-5)
+
+
 def test_refitting_gives_identical_weights() -> None:
     volumes = _volumes()
     assert torch.equal(_fitted(8, volumes).block_basis, _fitted(8, volumes).block_basis)
@@ -101,7 +121,8 @@ def test_bad_fits_and_shapes_are_refused() -> None:
 def test_bundle_kind_builds_it_and_weights_round_trip(tmp_path) -> None:
     autoencoder = _fitted(8, _volumes())
     built = build_autoencoder({"kind": "block_pca", "latent_channels": 8, **KWARGS})
-    assert isinstance(built, BlockPCAAutoencoder)
+    assert isinstance(built, BlockPCAAutoencoder) and built.whiten
+    assert not build_autoencoder({"kind": "block_pca", "latent_channels": 8, "whiten": False, **KWARGS}).whiten
     save_weights(autoencoder.state_dict(), tmp_path / "autoencoder.safetensors")
     from safetensors.torch import load_file
 

@@ -14,6 +14,7 @@ import torch
 
 from braingen3d.bundle import load_bundle, make_random_bundle, read_config
 from braingen3d.errors import BundleError
+from braingen3d.preconditioned_unet import ChannelPreconditionedUNet
 
 
 @pytest.fixture()
@@ -113,3 +114,16 @@ def test_invalid_json_config(bundle_copy):
 def test_missing_folder_says_what_to_do(tmp_path):
     with pytest.raises(BundleError, match="does not exist"):
         load_bundle(tmp_path / "nowhere")
+
+
+def test_channel_preconditioning_loads_and_must_match_the_schedule(bundle_copy):
+    def precondition(config):
+        config["unet"]["channel_preconditioning"] = {"second_moment": [4.0, 1.0, 0.5, 0.1],
+                                                     "noise_scheduler": dict(config["noise_scheduler"])}
+
+    _edit_config(bundle_copy, precondition)
+    loaded = load_bundle(bundle_copy)
+    assert isinstance(loaded.unet, ChannelPreconditionedUNet)  # plain U-Net weights, preconditioned from the config
+    _edit_config(bundle_copy, lambda c: c["unet"]["channel_preconditioning"]["noise_scheduler"].update(beta_end=0.03))
+    with pytest.raises(BundleError, match="channel_preconditioning.noise_scheduler' differs"):
+        load_bundle(bundle_copy)

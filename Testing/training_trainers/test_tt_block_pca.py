@@ -1,5 +1,6 @@
 """Training a block-PCA autoencoder: the encoder is fitted once and stays fixed, the decoder correction trains,
-a resume is bit-identical, and the latents feed the diffusion trainer and an exported bundle."""
+a resume is bit-identical, and the latents feed the diffusion trainer (plain, or with a U-Net preconditioned
+per channel from measured second moments) and an exported bundle."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import torch
 
 from braingen3d.block_pca_autoencoder import BlockPCAAutoencoder
 from braingen3d.bundle import load_bundle
+from braingen3d.preconditioned_unet import ChannelPreconditionedUNet
 from training.trainers.autoencoder import AutoencoderTrainer, read_final_record
 from training.trainers.checkpoint import load_checkpoint
 from training.trainers.configs import TrainingConfigError, load_config
@@ -20,9 +22,11 @@ from training.trainers.export import export_bundle
 from Testing.training_trainers.test_tt_resume import _compare_checkpoints
 
 
-def _config():
+def _config(whiten: bool = True):
     config = load_config("tiny", ["autoencoder.logvar_init=-6"])
-    config.architecture = {"autoencoder": {"kind": "block_pca"}}
+    config.architecture = {"autoencoder": {"kind": "block_pca", "whiten": whiten}}
+    if not whiten:
+        config.architecture["unet"] = {"channel_preconditioning": True}
     return config
 
 
@@ -56,8 +60,10 @@ def test_block_pca_run_fits_once_trains_the_decoder_and_resumes_exactly(tmp_path
     assert record["block_pca_fit"]["volumes"] == 6  # the tiny cohort's training split
 
 
-def test_block_pca_latents_train_diffusion_and_export_a_loadable_bundle(tmp_path: Path, tt_manifest: Path) -> None:
-    config = _config()
+@pytest.mark.parametrize("whiten", [True, False], ids=["whitened", "orthonormal+preconditioned"])
+def test_block_pca_latents_train_diffusion_and_export_a_loadable_bundle(tmp_path: Path, tt_manifest: Path,
+                                                                         whiten: bool) -> None:
+    config = _config(whiten)
     autoencoder_run = tmp_path / "autoencoder"
     trainer = AutoencoderTrainer(config, tt_manifest, autoencoder_run, DistEnv())
     trainer.fit()
@@ -72,6 +78,13 @@ def test_block_pca_latents_train_diffusion_and_export_a_loadable_bundle(tmp_path
     assert bundle.config.scale_factor == final["autoencoder"]["scale_factor"]
     ema = load_checkpoint(autoencoder_run / "checkpoints" / "checkpoint_last.pt", "autoencoder")["emas"]["autoencoder"]
     assert torch.equal(bundle.autoencoder.block_basis.float(), ema["weights"]["block_basis"].float())
+    assert isinstance(bundle.unet, ChannelPreconditionedUNet) is not whiten
+    if not whiten:
+        # The bundle carries the second moments the trainer measured on the scaled training latents.
+        latents = diffusion.latents.mu[torch.from_numpy(diffusion.train_rows)].double() * diffusion.latents.scale_factor
+        expected = latents.pow(2).mean(dim=(0, 2, 3, 4))
+        torch.testing.assert_close(bundle.unet.second_moment.double(), expected, rtol=1e-5, atol=1e-6)
+        assert float(expected.max() / expected.min()) > 3  # unwhitened: the channels differ in scale
 
 
 def test_latent_noise_is_refused_for_a_kl_autoencoder(tmp_path: Path, tt_manifest: Path) -> None:

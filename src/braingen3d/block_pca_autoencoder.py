@@ -1,8 +1,13 @@
 """An autoencoder whose encoder is a fixed block-PCA projection and whose decoder learns a correction.
 
 The image is cut into non-overlapping ``f x f x f`` blocks (``f`` = the downsampling factor). Each block
-is projected on the ``latent_channels`` leading principal directions of training blocks and divided by
-that direction's spread, so every latent channel has unit second moment on brain blocks. Decoding
+is projected on the ``latent_channels`` leading principal directions of training blocks. With
+``whiten`` each channel is divided by its own spread, so every latent channel has unit second moment on
+brain blocks; without, all channels are divided by one common spread, so the latent keeps the blocks'
+natural energy spectrum (coarse directions strong, fine ones weak) and stays an orthonormal transform of
+the image up to one factor. Diffusion needs the second: a diffusion model noises every latent channel
+equally, so on a whitened latent it has to invent fine detail at the same noise levels as the coarse
+anatomy, before the anatomy exists (training README). Decoding
 inverts the projection (the best linear reconstruction) and adds the output of a MONAI ``Decoder``
 started at zero, so training can only refine the linear reconstruction, never start from noise.
 
@@ -47,6 +52,8 @@ class BlockPCAAutoencoder(torch.nn.Module):
         norm_eps: group-norm epsilon.
         use_checkpoint: gradient checkpointing of the decoder (CUDA training).
         with_encoder_nonlocal_attn: accepted for config compatibility with ``AutoencoderKL``; unused.
+        whiten: scale each latent channel to unit second moment (True, the first ``small_pca`` runs) or all
+            channels by one common factor (False: the natural spectrum).
     """
 
     def __init__(
@@ -63,6 +70,7 @@ class BlockPCAAutoencoder(torch.nn.Module):
         norm_eps: float = 1e-6,
         use_checkpoint: bool = False,
         with_encoder_nonlocal_attn: bool = False,
+        whiten: bool = True,
     ) -> None:
         super().__init__()
         if out_channels != in_channels:
@@ -78,6 +86,7 @@ class BlockPCAAutoencoder(torch.nn.Module):
             raise ValueError(f"latent_channels must be between 1 and the {block_size} values of a "
                              f"{self.block}-voxel block; got {latent_channels}.")
         self.latent_channels = latent_channels
+        self.whiten = whiten
         self.use_checkpoint = use_checkpoint
         self.training_latent_noise = 0.0  # set by the trainer; not part of the weights
         if isinstance(num_res_blocks, int):
@@ -130,8 +139,9 @@ class BlockPCAAutoencoder(torch.nn.Module):
         signs = torch.sign(basis.gather(1, basis.abs().argmax(1, keepdim=True)))
         basis = basis * signs
         self.block_basis.copy_(basis.reshape(self.block_basis.shape).to(self.block_basis.dtype))
-        self.channel_scale.copy_(kept.sqrt().to(self.channel_scale.dtype))
-        return {"energy_kept": float(kept.sum() / energy.sum()), "blocks": len(blocks)}
+        scale = kept.sqrt() if self.whiten else kept.mean().sqrt().expand_as(kept)
+        self.channel_scale.copy_(scale.to(self.channel_scale.dtype))
+        return {"energy_kept": float(kept.sum() / energy.sum()), "blocks": len(blocks), "whiten": self.whiten}
 
     def image_blocks(self, image: torch.Tensor) -> torch.Tensor:
         """``(N, in_channels * block**spatial_dims)`` non-overlapping blocks of ``(B, C, *spatial)`` images."""
@@ -150,7 +160,7 @@ class BlockPCAAutoencoder(torch.nn.Module):
 
     # --- AutoencoderKL's interface --------------------------------------------------------------------
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Posterior mean (the whitened block projection) and its fixed standard deviation."""
+        """Posterior mean (the scaled block projection) and its fixed standard deviation."""
         for size in x.shape[2:]:
             if size % self.block:
                 raise ValueError(f"image size {tuple(x.shape[2:])} is not a multiple of the {self.block}-voxel "

@@ -9,6 +9,7 @@ from monai.networks.nets import AutoencoderKL, ControlNet, DiffusionModelUNet
 
 from .block_pca_autoencoder import BLOCK_PCA_KIND, BlockPCAAutoencoder
 from .pooled_text_unet import POOLED_TEXT_FLAG, PooledTextDiffusionUNet
+from .preconditioned_unet import PRECONDITIONING_FIELD, ChannelPreconditionedUNet
 from .structure_regressor import NoisyLatentVolumeRegressor
 
 
@@ -32,11 +33,20 @@ def build_unet(kwargs: dict[str, Any], flash_attention: bool = True) -> Diffusio
     SDPA attention (``use_flash_attention``) does not change the weights, only the kernel;
     it is 1.6x faster on this project's reference CPU and is the fast path on CUDA.
     With ``pooled_text_conditioning: true`` the U-Net also takes the prompt through its timestep
-    embedding (``braingen3d.pooled_text_unet``).
+    embedding (``braingen3d.pooled_text_unet``). With ``channel_preconditioning`` it is preconditioned per
+    latent channel (``braingen3d.preconditioned_unet``).
     """
-    kwargs = dict(kwargs)
-    network = PooledTextDiffusionUNet if kwargs.pop(POOLED_TEXT_FLAG, False) else DiffusionModelUNet
-    return network(**{"spatial_dims": 3, "use_flash_attention": flash_attention, **kwargs})
+    kwargs = {"spatial_dims": 3, "use_flash_attention": flash_attention, **kwargs}
+    pooled = kwargs.pop(POOLED_TEXT_FLAG, False)
+    preconditioning = kwargs.pop(PRECONDITIONING_FIELD, None)
+    if preconditioning is None:
+        return (PooledTextDiffusionUNet if pooled else DiffusionModelUNet)(**kwargs)
+    if pooled:
+        raise ValueError(f"'{POOLED_TEXT_FLAG}' and '{PRECONDITIONING_FIELD}' cannot be combined; choose one.")
+    if not isinstance(preconditioning, dict) or "second_moment" not in preconditioning:
+        raise ValueError(f"'{PRECONDITIONING_FIELD}' must hold the measured 'second_moment' per latent channel and the "
+                         "'noise_scheduler'; the diffusion trainer measures them from the latent cache.")
+    return ChannelPreconditionedUNet(preconditioning["second_moment"], preconditioning["noise_scheduler"], **kwargs)
 
 
 def build_controlnet(kwargs: dict[str, Any], flash_attention: bool = True) -> ControlNet:

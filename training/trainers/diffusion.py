@@ -30,6 +30,7 @@ from braingen3d.bundle import Bundle
 from braingen3d.bundle.weights import load_into, load_weights, save_weights
 from braingen3d.networks import build_autoencoder, build_unet, count_parameters
 from braingen3d.pipeline import BrainGenPipeline
+from braingen3d.preconditioned_unet import PRECONDITIONING_FIELD
 from braingen3d.schedulers import make_training_scheduler
 from braingen3d.text_encoder import TextEncoder
 
@@ -71,6 +72,19 @@ def region_mean(squared: torch.Tensor, region: torch.Tensor) -> torch.Tensor:
     """Per-sample mean of ``squared`` (N, C, ...) over the voxels where ``region`` (N, 1, ...) is 1."""
     weight = region.expand_as(squared)
     return (squared * weight).flatten(1).sum(1) / weight.flatten(1).sum(1).clamp_min(1.0)
+
+
+def measure_channel_preconditioning(latents: LatentCache, rows: np.ndarray,
+                                    noise_scheduler: dict[str, Any]) -> dict[str, Any]:
+    """The ``channel_preconditioning`` field of a U-Net: the scaled training latents' mean square per channel."""
+    total = torch.zeros(latents.mu.shape[1], dtype=torch.float64)
+    for start in range(0, len(rows), 64):
+        chunk = latents.mu[torch.from_numpy(rows[start:start + 64])].double() * latents.scale_factor
+        total += chunk.pow(2).mean(dim=(2, 3, 4)).sum(0)
+    second_moment = (total / len(rows)).clamp_min(1e-6)
+    logger.info("Channel preconditioning: latent second moments from %.4g to %.4g over %d training latents.",
+                float(second_moment.min()), float(second_moment.max()), len(rows))
+    return {"second_moment": [float(m) for m in second_moment], "noise_scheduler": copy.deepcopy(noise_scheduler)}
 
 
 def load_trained_autoencoder(autoencoder_dir: str | Path, kwargs: dict[str, Any]) -> torch.nn.Module:
@@ -130,6 +144,9 @@ class DiffusionTrainer(Trainer):
         self.train_rows = self.latents.indices("train")
         if self.train_rows.size == 0:
             raise TrainingConfigError("The latent cache holds no 'train' rows.")
+        if self.bundle_config.unet.get(PRECONDITIONING_FIELD) is True:
+            self.bundle_config.unet[PRECONDITIONING_FIELD] = measure_channel_preconditioning(
+                self.latents, self.train_rows, self.bundle_config.noise_scheduler)
         builder, self.caption_builder_name = load_caption_builder(self.latents.manifest)
         self.captions = CaptionSource(builder)
         text = self.bundle_config.text_encoder
@@ -305,4 +322,6 @@ def write_diffusion_outputs(trainer: DiffusionTrainer) -> dict[str, Any]:
         "manifest": str(trainer.latents.manifest),
         "caption_builder": trainer.caption_builder_name,
         "prediction_type": trainer.prediction_type,
+        **({PRECONDITIONING_FIELD: trainer.bundle_config.unet[PRECONDITIONING_FIELD]}
+           if PRECONDITIONING_FIELD in trainer.bundle_config.unet else {}),
     }, "Diffusion")

@@ -21,6 +21,7 @@ from braingen3d.bundle import save_bundle
 from braingen3d.bundle.weights import load_into, load_weights
 from braingen3d.networks import build_unet
 from braingen3d.pooled_text_unet import POOLED_TEXT_FLAG
+from braingen3d.preconditioned_unet import PRECONDITIONING_FIELD
 
 from .autoencoder import final_dir, read_final_record
 from .configs import config_from_dict
@@ -137,7 +138,8 @@ def _population_statement(datasets: list[str]) -> str:
 
 def _autoencoder_kind(config) -> str:
     if config.autoencoder.get("kind") == "block_pca":
-        return ("`BlockPCAAutoencoder` (fixed whitened block-PCA encoder; decoder = PCA inverse + a trained MONAI "
+        scaling = "whitened" if config.autoencoder.get("whiten", True) else "orthonormal"
+        return (f"`BlockPCAAutoencoder` (fixed {scaling} block-PCA encoder; decoder = PCA inverse + a trained MONAI "
                 "`Decoder` correction)")
     return "MONAI `AutoencoderKL`"
 
@@ -270,6 +272,8 @@ def export_bundle(autoencoder_dir: str | Path, diffusion_dir: str | Path, target
     config = training.bundle_config()
     config.version = version
     config.autoencoder["scale_factor"] = float(diffusion_record["scale_factor"])
+    if PRECONDITIONING_FIELD in diffusion_record:
+        config.unet[PRECONDITIONING_FIELD] = diffusion_record[PRECONDITIONING_FIELD]
     config.modalities = diffusion_record["modalities"] or config.modalities
     config.training = training_record(ae_record, diffusion_record)
     if training.description:

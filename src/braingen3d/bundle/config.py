@@ -33,7 +33,8 @@ class BundleConfig:
         autoencoder: keyword arguments of ``monai.networks.nets.AutoencoderKL`` plus ``scale_factor``, or with
             ``kind: "block_pca"`` those of ``braingen3d.block_pca_autoencoder.BlockPCAAutoencoder``.
         unet: keyword arguments of ``monai.networks.nets.DiffusionModelUNet``, plus an optional
-            ``pooled_text_conditioning`` (``braingen3d.pooled_text_unet``).
+            ``pooled_text_conditioning`` (``braingen3d.pooled_text_unet``) or ``channel_preconditioning``
+            (``braingen3d.preconditioned_unet``).
         text_encoder: ``id``, ``hidden_size`` and ``max_tokens`` of the prompt encoder.
         noise_scheduler: ``num_train_timesteps``, ``beta_schedule``, ``beta_start``, ``beta_end``,
             ``prediction_type`` used in training.
@@ -168,6 +169,12 @@ class BundleConfig:
                 raise BundleError(
                     f"Bundle config field '{name}.cross_attention_dim' is {net.get('cross_attention_dim')} but the text "
                     f"encoder gives {self.text_encoder.get('hidden_size')}-d states ('text_encoder.hidden_size')."
+                )
+            preconditioning = net.get("channel_preconditioning")
+            if isinstance(preconditioning, dict) and preconditioning.get("noise_scheduler") != self.noise_scheduler:
+                raise BundleError(
+                    f"Bundle config field '{name}.channel_preconditioning.noise_scheduler' differs from "
+                    "'noise_scheduler'; the U-Net was preconditioned for another schedule. Re-export the bundle."
                 )
         if self.unet.get("in_channels") != latent_channels:
             raise BundleError(
