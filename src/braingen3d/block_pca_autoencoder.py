@@ -5,9 +5,10 @@ is projected on the ``latent_channels`` leading principal directions of training
 ``whiten`` each channel is divided by its own spread, so every latent channel has unit second moment on
 brain blocks; without, all channels are divided by one common spread, so the latent keeps the blocks'
 natural energy spectrum (coarse directions strong, fine ones weak) and stays an orthonormal transform of
-the image up to one factor. Diffusion needs the second: a diffusion model noises every latent channel
-equally, so on a whitened latent it has to invent fine detail at the same noise levels as the coarse
-anatomy, before the anatomy exists (training README). Decoding
+the image up to one factor. A diffusion model noises every channel equally, so on a whitened latent it
+has to invent fine detail at the same noise levels as the coarse anatomy; measured, that gave 4-voxel
+block noise. The natural spectrum needs a U-Net preconditioned per channel
+(``braingen3d.preconditioned_unet``); the ``small_pca`` preset uses both (training README). Decoding
 inverts the projection (the best linear reconstruction) and adds the output of a MONAI ``Decoder``
 started at zero, so training can only refine the linear reconstruction, never start from noise.
 
