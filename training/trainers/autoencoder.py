@@ -324,7 +324,7 @@ def write_autoencoder_outputs(trainer: AutoencoderTrainer) -> dict[str, Any]:
     os.replace(temporary, weights)
     metrics = trainer.evaluate()
     record = encode_cohort(ema, trainer.store, trainer.manifest, trainer.out_dir / "latents", weights, trainer.device,
-                           seed=trainer.config.autoencoder.seed)
+                           seed=trainer.config.autoencoder.seed, scaling=trainer.config.autoencoder.latent_scaling)
     result = {
         "autoencoder": {**trainer.bundle_config.autoencoder, "scale_factor": record["scale_factor"]},
         "grid": trainer.bundle_config.grid.to_dict(),
@@ -347,7 +347,7 @@ def write_autoencoder_outputs(trainer: AutoencoderTrainer) -> dict[str, Any]:
 
 
 def encode_cohort(autoencoder: torch.nn.Module, store: VolumeStore, manifest: Path, latents_dir: Path, weights: Path,
-                  device: torch.device, seed: int = 0) -> dict[str, Any]:
+                  device: torch.device, seed: int = 0, scaling: str = "std") -> dict[str, Any]:
     """Encode the training volumes and write the latent cache; returns its summary.
 
     Args:
@@ -358,8 +358,9 @@ def encode_cohort(autoencoder: torch.nn.Module, store: VolumeStore, manifest: Pa
         weights: the autoencoder weights file (its digest ties the cache to these weights).
         device: where to encode.
         seed: seed of the posterior samples behind ``scale_factor``.
+        scaling: ``std`` or ``strongest_channel`` (``latents.scale_factor_from``).
     """
     mu, sigma = encode_records(autoencoder, store, device)
-    scale = scale_factor_from(mu, sigma, seed)
+    scale = scale_factor_from(mu, sigma, seed, scaling)
     write_latent_cache(latents_dir, store.records, mu, sigma, manifest, weights, scale)
     return {"scale_factor": scale, "count": len(store)}

@@ -95,6 +95,9 @@ class AutoencoderTrainConfig(LoopConfig):
         latent_noise_std: ``block_pca`` only: during training, each sample's latent gets Gaussian noise of a
             standard deviation drawn uniformly from [0, latent_noise_std] (posterior units), so the decoder
             correction learns to remove latent errors; 0 trains on clean latents.
+        latent_scaling: how ``scale_factor`` is chosen when the cohort is encoded: ``std`` (1 / std of all
+            latent values, as the MONAI tutorial) or ``strongest_channel`` (1 / RMS of the strongest channel,
+            for latents whose channels differ in scale, so that no channel stays recognisable at high noise).
     """
 
     batch_size: int = 2
@@ -119,6 +122,10 @@ class AutoencoderTrainConfig(LoopConfig):
     eval_subjects: int = 4
     pca_volumes: int = 64
     latent_noise_std: float = 0.0
+    latent_scaling: str = "std"
+
+
+LATENT_SCALINGS = ("std", "strongest_channel")
 
 
 @dataclass
@@ -284,6 +291,9 @@ class TrainingConfig:
             bundle = self.bundle_config()
         except Exception as exc:  # BundleError, KeyError from a bad override
             raise TrainingConfigError(f"Config fields 'grid'/'architecture' do not give a valid bundle: {exc}") from exc
+        if self.autoencoder.latent_scaling not in LATENT_SCALINGS:
+            raise TrainingConfigError(f"Config field 'autoencoder.latent_scaling' is {self.autoencoder.latent_scaling!r}; "
+                                      f"choose one of {list(LATENT_SCALINGS)}.")
         factor = self.downsampling
         patch = self.autoencoder.patch_size
         if len(patch) != 3 or any(p % factor or p <= 0 for p in patch):

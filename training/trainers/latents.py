@@ -58,10 +58,19 @@ def encode_records(autoencoder: torch.nn.Module, store: VolumeStore, device: tor
     return torch.cat(mus), torch.cat(sigmas)
 
 
-def scale_factor_from(mu: torch.Tensor, sigma: torch.Tensor, seed: int = 0) -> float:
-    """``1 / std`` of posterior samples ``mu + sigma * eps`` (as in the MONAI latent diffusion tutorial)."""
+def scale_factor_from(mu: torch.Tensor, sigma: torch.Tensor, seed: int = 0, scaling: str = "std") -> float:
+    """The latent ``scale_factor`` from posterior samples ``z = mu + sigma * eps``.
+
+    ``std``: ``1 / std(z)`` (as in the MONAI latent diffusion tutorial). ``strongest_channel``: ``1 / RMS`` of
+    the channel with the largest RMS, so every channel has at most unit second moment.
+    """
     generator = torch.Generator("cpu").manual_seed(seed)
     z = mu + sigma * torch.randn(mu.shape, generator=generator)
+    if scaling == "strongest_channel":
+        per_channel = z.double().pow(2).mean(dim=[d for d in range(z.dim()) if d != 1]).sqrt()
+        return float(1.0 / per_channel.max())
+    if scaling != "std":
+        raise ValueError(f"Unknown latent scaling {scaling!r}; use 'std' or 'strongest_channel'.")
     return float(1.0 / z.std())
 
 
