@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
+from .configs import LATENT_SCALINGS
 from .data import Record, VolumeStore
 
 logger = logging.getLogger(__name__)
@@ -69,8 +70,8 @@ def scale_factor_from(mu: torch.Tensor, sigma: torch.Tensor, seed: int = 0, scal
     if scaling == "strongest_channel":
         per_channel = z.double().pow(2).mean(dim=[d for d in range(z.dim()) if d != 1]).sqrt()
         return float(1.0 / per_channel.max())
-    if scaling != "std":
-        raise ValueError(f"Unknown latent scaling {scaling!r}; use 'std' or 'strongest_channel'.")
+    if scaling not in LATENT_SCALINGS:
+        raise ValueError(f"Unknown latent scaling {scaling!r}; use one of {list(LATENT_SCALINGS)}.")
     return float(1.0 / z.std())
 
 
