@@ -12,17 +12,16 @@ and the prompt no longer chooses it.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file
 
 from braingen3d.bundle import load_bundle
 from braingen3d.schedulers import make_training_scheduler
 from braingen3d.text_encoder import TextEncoder
 from training.evaluation.adherence import MODALITY_WORDS
+from training.trainers.latents import LatentCache
 
 logger = logging.getLogger("modality_probe")
 TIMESTEPS = (900, 600, 300)
@@ -30,16 +29,14 @@ TIMESTEPS = (900, 600, 300)
 
 def paired_latents(latent_dir: Path, count: int, pair: tuple[str, str]) -> tuple[torch.Tensor, torch.Tensor]:
     """Scaled posterior means of the two modalities of the first ``count`` subjects that have both."""
-    index = json.loads((latent_dir / "index.json").read_text(encoding="utf-8"))
-    mu = load_file(str(latent_dir / "latents.safetensors"))["mu"]
+    cache = LatentCache(latent_dir)
     rows: dict[str, dict[str, int]] = {}
-    for i, row in enumerate(index["rows"]):
+    for i, row in enumerate(cache.rows):
         rows.setdefault(row["subject_id"], {})[row["modality"]] = i
     subjects = [s for s, found in rows.items() if set(pair) <= set(found)][:count]
     if not subjects:
         raise SystemExit(f"{latent_dir} holds no subject with both a {pair[0]} and a {pair[1]} latent.")
-    scale = float(index["scale_factor"])
-    first, second = (torch.stack([mu[rows[s][m]] for s in subjects]).float() * scale for m in pair)
+    first, second = (torch.stack([cache.mu[rows[s][m]] for s in subjects]).float() * cache.scale_factor for m in pair)
     return first, second
 
 

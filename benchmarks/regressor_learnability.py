@@ -19,10 +19,10 @@ feature map, so that the head knows where in the brain a feature fires.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -30,9 +30,10 @@ from safetensors.torch import load_file
 from torch.nn import functional as F
 
 from braingen3d.schedulers import make_training_scheduler
-from braingen3d.structure_regressor import NoisyLatentVolumeRegressor, timestep_features
+from braingen3d.structure_regressor import NoisyLatentVolumeRegressor
 from training.trainers.configs import load_config
-from training.trainers.structure_regressor import held_out_subjects, structure_values
+from training.trainers.latents import LatentCache
+from training.trainers.structure_regressor import held_out_split, structure_values
 
 logger = logging.getLogger("regressor_learnability")
 REPORT_TIMESTEPS = (0, 100, 300, 600)
@@ -51,12 +52,6 @@ class FlattenHeadRegressor(NoisyLatentVolumeRegressor):
             features = self.features(torch.zeros(1, in_channels, *input_shape), torch.zeros(1))
         self.head = torch.nn.Linear(features[0].numel(), num_outputs)
 
-    def features(self, x: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
-        embedding = self.time_embedding(timestep_features(timesteps.reshape(-1).expand(x.shape[0])))
-        for block in self.blocks:
-            x = block(x, embedding)
-        return x
-
     def forward(self, x: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x, timesteps).flatten(1))
 
@@ -64,9 +59,10 @@ class FlattenHeadRegressor(NoisyLatentVolumeRegressor):
 class NoisedInputs:
     """Noises clean scaled latents to timestep ``t`` and applies the chosen input variant."""
 
-    def __init__(self, latents: torch.Tensor, train_rows: np.ndarray, alphas_cumprod: torch.Tensor, kind: str,
+    def __init__(self, latents: torch.Tensor, train_rows: np.ndarray, noise_scheduler: Any, kind: str,
                  latent_dir: Path, scale_factor: float) -> None:
-        self.alphas_cumprod = alphas_cumprod
+        self.noise_scheduler = noise_scheduler
+        self.alphas_cumprod = noise_scheduler.alphas_cumprod.float()
         self.kind = kind
         reduce = (0, 2, 3, 4)
         self.mean = latents[train_rows].mean(reduce, keepdim=True)[:1]
@@ -79,9 +75,9 @@ class NoisedInputs:
             self.unscale = weights["channel_scale"].float().view(1, -1, 1, 1, 1) / scale_factor
 
     def __call__(self, clean: torch.Tensor, timesteps: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        alpha_bar = self.alphas_cumprod[timesteps].view(-1, 1, 1, 1, 1)
-        noisy = alpha_bar.sqrt() * clean + (1 - alpha_bar).sqrt() * torch.randn(clean.shape, generator=generator)
+        noisy = self.noise_scheduler.add_noise(clean, torch.randn(clean.shape, generator=generator), timesteps)
         if self.kind == "standardised":
+            alpha_bar = self.alphas_cumprod[timesteps].view(-1, 1, 1, 1, 1)
             return (noisy - alpha_bar.sqrt() * self.mean) / (alpha_bar * self.variance + 1 - alpha_bar).sqrt()
         if self.kind == "image":
             return F.conv_transpose3d(noisy * self.unscale, self.basis, stride=self.basis.shape[-1])
@@ -107,23 +103,17 @@ def main() -> None:
     torch.manual_seed(args.seed)
 
     latent_dir = Path(args.latents)
-    index = json.loads((latent_dir / "index.json").read_text(encoding="utf-8"))
-    scale_factor = float(index["scale_factor"])
-    latents = load_file(str(latent_dir / "latents.safetensors"))["mu"].float() * scale_factor
-    rows = index["rows"]
+    cache = LatentCache(latent_dir)
+    latents = cache.mu.float() * cache.scale_factor
     config = load_config(args.config)
-    # The trainer's split: the cache's training rows, with the same share of subjects held out.
-    usable = [i for i, row in enumerate(rows) if row.get("split", "train") == "train"]
-    subjects = {i: rows[i].get("subject_id", str(i)) for i in usable}
-    held_out = held_out_subjects(list(subjects.values()), config.structure_regressor.validation_fraction,
-                                 config.structure_regressor.seed)
-    train_rows = np.array([i for i in usable if subjects[i] not in held_out])
-    test_rows = np.array([i for i in usable if subjects[i] in held_out])
-    values = structure_values(rows, [args.structure])[:, 0]
+    train_rows, test_rows = held_out_split(cache, config.structure_regressor.validation_fraction,
+                                           config.structure_regressor.seed)
+    held_out_subjects = {cache.rows[int(i)].get("subject_id") for i in test_rows}
+    values = structure_values(cache.rows, [args.structure])[:, 0]
     targets = torch.from_numpy((values - values[train_rows].mean()) / values[train_rows].std())
 
-    alphas_cumprod = make_training_scheduler(config.bundle_config().noise_scheduler).alphas_cumprod.float()
-    inputs = NoisedInputs(latents, train_rows, alphas_cumprod, args.input, latent_dir, scale_factor)
+    noise_scheduler = make_training_scheduler(config.bundle_config().noise_scheduler)
+    inputs = NoisedInputs(latents, train_rows, noise_scheduler, args.input, latent_dir, cache.scale_factor)
     # Image input: a first stride of the block size brings it back to the latent grid at once.
     first_stride = inputs.basis.shape[-1] if args.input == "image" else 1
     in_channels = 1 if args.input == "image" else latents.shape[1]
@@ -159,7 +149,7 @@ def main() -> None:
             timesteps = torch.full((len(test_rows),), t)
             prediction = regressor(inputs(latents[test_rows], timesteps, generator), timesteps)[:, 0]
             r2 = 1 - float((prediction - truth).pow(2).mean() / truth.var(unbiased=False))
-            logger.info("t=%d: held-out R² %.3f (%d latents of %d subjects)", t, r2, len(test_rows), len(held_out))
+            logger.info("t=%d: held-out R² %.3f (%d latents of %d subjects)", t, r2, len(test_rows), len(held_out_subjects))
 
 
 if __name__ == "__main__":

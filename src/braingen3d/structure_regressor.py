@@ -67,8 +67,12 @@ class NoisyLatentVolumeRegressor(nn.Module):
         )
         self.head = nn.Linear(channels[-1], num_outputs)
 
-    def forward(self, x: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
+    def features(self, x: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
+        """The last block's feature map, ``(B, channels[-1], *reduced spatial)``."""
         embedding = self.time_embedding(timestep_features(timesteps.reshape(-1).expand(x.shape[0])))
         for block in self.blocks:
             x = block(x, embedding)
-        return self.head(x.mean(dim=(2, 3, 4)))
+        return x
+
+    def forward(self, x: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x, timesteps).mean(dim=(2, 3, 4)))

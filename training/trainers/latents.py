@@ -103,7 +103,7 @@ class LatentCache:
         sigma: posterior standard deviations.
         rows: the manifest fields of each latent.
         manifest: the manifest the latents came from.
-        scale_factor: ``1 / std`` of the training latents.
+        scale_factor: the latent scale factor (``scale_factor_from``: by default ``1 / std`` of the training latents).
         autoencoder_sha256: digest of the autoencoder weights that produced them.
     """
 

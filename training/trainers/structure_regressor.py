@@ -32,6 +32,7 @@ from .configs import TrainingConfig, TrainingConfigError
 from .diffusion import open_latent_cache, read_stage_record, write_stage_outputs
 from .distributed import DistEnv, barrier
 from .ema import EMA
+from .latents import LatentCache
 from .loop import Trainer
 from .sampler import ShardedSampler
 from .schedule import warmup_cosine
@@ -49,6 +50,16 @@ def held_out_subjects(subjects: list[str], fraction: float, seed: int) -> set[st
     count = max(1, int(round(fraction * len(unique))))
     order = np.random.default_rng(seed).permutation(len(unique))
     return {unique[i] for i in order[:count]}
+
+
+def held_out_split(latents: LatentCache, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(training rows, held-out rows)`` of the cache's training split: a seeded share of its subjects
+    (all of their modalities) is held out."""
+    rows = latents.indices("train")
+    subjects = [latents.rows[int(i)].get("subject_id", str(i)) for i in rows]
+    held_out = held_out_subjects(subjects, fraction, seed)
+    return (np.array([r for r, s in zip(rows, subjects) if s not in held_out], dtype=np.int64),
+            np.array([r for r, s in zip(rows, subjects) if s in held_out], dtype=np.int64))
 
 
 def structure_values(rows: list[dict[str, str]], structures: list[str]) -> np.ndarray:
@@ -88,11 +99,7 @@ class StructureRegressorTrainer(Trainer):
         super().__init__(config, cfg, out_dir, env, resume)
         self.autoencoder_dir = Path(autoencoder_dir).resolve()
         self.latents = open_latent_cache(self.autoencoder_dir)
-        rows = self.latents.indices("train")
-        subjects = [self.latents.rows[int(i)].get("subject_id", str(i)) for i in rows]
-        held_out = held_out_subjects(subjects, cfg.validation_fraction, cfg.seed)
-        self.train_rows = np.array([r for r, s in zip(rows, subjects) if s not in held_out], dtype=np.int64)
-        self.validation_rows = np.array([r for r, s in zip(rows, subjects) if s in held_out], dtype=np.int64)
+        self.train_rows, self.validation_rows = held_out_split(self.latents, cfg.validation_fraction, cfg.seed)
         if self.train_rows.size == 0:
             raise TrainingConfigError("The latent cache holds too few training subjects for a held-out share.")
         values = structure_values(self.latents.rows, list(cfg.structures))
