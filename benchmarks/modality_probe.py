@@ -53,7 +53,7 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     bundle = load_bundle(args.bundle)
     first, second = paired_latents(Path(args.latents), args.subjects, pair)
-    encoder = TextEncoder(bundle.config.text_encoder["id"], int(bundle.config.text_encoder.get("max_tokens", 64)))
+    encoder = TextEncoder.from_config(bundle.config.text_encoder)
     contexts = [encoder.encode([f"{MODALITY_WORDS[m]} MRI of a 65-year-old man"] * len(first)) for m in pair]
     alphas_cumprod = make_training_scheduler(bundle.config.noise_scheduler).alphas_cumprod.float()
     prediction_type = bundle.config.noise_scheduler.get("prediction_type", "epsilon")

@@ -62,6 +62,25 @@ def test_resume_continues_to_the_same_weights(tmp_path: Path, tt_autoencoder_run
         assert torch.allclose(second.regressor.state_dict()[key], value, atol=1e-6), key
 
 
+def test_timestep_curriculum_widens_the_noise_range(tmp_path: Path, tt_autoencoder_run: Path) -> None:
+    config = load_config("tiny", ["structure_regressor.curriculum_steps=4", "structure_regressor.curriculum_start_timestep=100"])
+    trainer = StructureRegressorTrainer(config, tt_autoencoder_run, tmp_path / "r", DistEnv())
+    seen: list[int] = []
+    trainer.regressor.register_forward_pre_hook(lambda module, args: seen.append(int(args[1].max())))
+    highest = []
+    for step in range(6):
+        trainer.step = step
+        highest.append(trainer.highest_timestep())
+        seen.clear()
+        trainer.train_step()
+        assert max(seen) <= highest[-1]
+    trainer.close()
+    assert highest == [100, 325, 550, 774, 999, 999]
+    without = StructureRegressorTrainer(load_config("tiny"), tt_autoencoder_run, tmp_path / "plain", DistEnv())
+    assert without.highest_timestep() == 999
+    without.close()
+
+
 def test_missing_volume_column_names_the_fix(tmp_path: Path, tt_autoencoder_run: Path) -> None:
     config = load_config("tiny", ['structure_regressor.structures=["gm_ml"]'])
     with pytest.raises(TrainingConfigError, match="no numeric 'gm_ml'"):

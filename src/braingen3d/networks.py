@@ -10,6 +10,7 @@ from monai.networks.nets import AutoencoderKL, ControlNet, DiffusionModelUNet
 from .block_pca_autoencoder import BLOCK_PCA_KIND, BlockPCAAutoencoder
 from .pooled_text_unet import POOLED_TEXT_FLAG, PooledTextDiffusionUNet
 from .preconditioned_unet import PRECONDITIONING_FIELD, ChannelPreconditionedUNet
+from .prompt_attributes import PROMPT_ATTRIBUTES_FLAG, enable_prompt_attributes
 from .structure_regressor import NoisyLatentVolumeRegressor
 
 
@@ -34,9 +35,16 @@ def build_unet(kwargs: dict[str, Any], flash_attention: bool = True) -> Diffusio
     it is 1.6x faster on this project's reference CPU and is the fast path on CUDA.
     With ``pooled_text_conditioning: true`` the U-Net also takes the prompt through its timestep
     embedding (``braingen3d.pooled_text_unet``). With ``channel_preconditioning`` it is preconditioned per
-    latent channel (``braingen3d.preconditioned_unet``).
+    latent channel (``braingen3d.preconditioned_unet``). With ``prompt_attributes: true`` it reads the
+    prompt-attribute token (``braingen3d.prompt_attributes``).
     """
     kwargs = {"spatial_dims": 3, "use_flash_attention": flash_attention, **kwargs}
+    attributes = bool(kwargs.pop(PROMPT_ATTRIBUTES_FLAG, False))
+    unet = _build_text_unet(kwargs)
+    return enable_prompt_attributes(unet) if attributes else unet
+
+
+def _build_text_unet(kwargs: dict[str, Any]) -> DiffusionModelUNet:
     pooled = kwargs.pop(POOLED_TEXT_FLAG, False)
     preconditioning = kwargs.pop(PRECONDITIONING_FIELD, None)
     if preconditioning is None:

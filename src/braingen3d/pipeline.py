@@ -57,7 +57,7 @@ class BrainGenPipeline:
         torch_device = resolve_device(device)
         bundle = load_bundle(path, flash_attention=True)
         text = bundle.config.text_encoder
-        encoder = TextEncoder(text["id"], int(text.get("max_tokens", 64)), device=torch_device)
+        encoder = TextEncoder.from_config(text, device=torch_device)
         if encoder.hidden_size != bundle.config.text_encoder.get("hidden_size"):
             raise BundleError(
                 f"Bundle config field 'text_encoder.hidden_size' is {text.get('hidden_size')} but {text['id']} "

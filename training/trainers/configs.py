@@ -213,6 +213,11 @@ class StructureRegressorTrainConfig(LoopConfig):
             gradient finds fine-grained latent changes that move the regressor but not the anatomy.
         max_guided_timestep: no guidance above this timestep (the regressor cannot read pure noise).
         min_guided_timestep: no guidance below this timestep (the anatomy is settled; only texture is left).
+        curriculum_steps: over these first steps the highest training timestep grows linearly from
+            ``curriculum_start_timestep`` to the schedule's last one (0: all timesteps from the start). On a latent
+            whose volumes are hard to read at high noise the regressor otherwise does not start learning in
+            its budget (training README).
+        curriculum_start_timestep: the highest training timestep at step 0 of the curriculum.
     """
 
     batch_size: int = 32
@@ -232,6 +237,8 @@ class StructureRegressorTrainConfig(LoopConfig):
     smoothing_voxels: float = 1.5
     max_guided_timestep: int = 900
     min_guided_timestep: int = 0
+    curriculum_steps: int = 0
+    curriculum_start_timestep: int = 300
 
 
 @dataclass

@@ -149,9 +149,8 @@ class DiffusionTrainer(Trainer):
                 self.latents, self.train_rows, self.bundle_config.noise_scheduler)
         builder, self.caption_builder_name = load_caption_builder(self.latents.manifest)
         self.captions = CaptionSource(builder)
-        text = self.bundle_config.text_encoder
-        self.text_encoder = TextEncoder(text["id"], int(text.get("max_tokens", 64)), device=self.device,
-                                        cache_size=cfg.text_cache_size)
+        self.text_encoder = TextEncoder.from_config(self.bundle_config.text_encoder, device=self.device,
+                                                    cache_size=cfg.text_cache_size)
         self.noise_scheduler = make_training_scheduler(self.bundle_config.noise_scheduler)
         self.prediction_type = self.bundle_config.noise_scheduler.get("prediction_type", "epsilon")
         self.alphas_cumprod = self.noise_scheduler.alphas_cumprod.float()

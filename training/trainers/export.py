@@ -22,6 +22,7 @@ from braingen3d.bundle.weights import load_into, load_weights
 from braingen3d.networks import build_unet
 from braingen3d.pooled_text_unet import POOLED_TEXT_FLAG
 from braingen3d.preconditioned_unet import PRECONDITIONING_FIELD
+from braingen3d.prompt_attributes import PROMPT_ATTRIBUTES_FLAG
 
 from .autoencoder import final_dir, read_final_record
 from .configs import config_from_dict
@@ -79,6 +80,9 @@ def model_card(config, record: dict[str, Any]) -> str:
     spacing = config.grid.spacing[0]
     pooled = (", and their mean through the timestep embedding (`pooled_text_conditioning`)"
               if config.unet.get(POOLED_TEXT_FLAG) else "")
+    if config.unet.get(PROMPT_ATTRIBUTES_FLAG):
+        pooled += (", and the modality, age, sex and ventricle finding the prompt names through the timestep "
+                   "embedding (`prompt_attributes`)")
     return f"""# {config.name} ({config.bundle_id} {config.version})
 
 Text-conditioned 3D latent diffusion model for **synthetic** brain MRI, {shape} voxels at {spacing:g} mm

@@ -125,13 +125,22 @@ class StructureRegressorTrainer(Trainer):
         noise = torch.randn(latents.shape, generator=generator)
         return self.noise_scheduler.add_noise(latents, noise, timesteps)
 
+    def highest_timestep(self) -> int:
+        """The highest timestep this step trains on: it grows over the curriculum, then stays at the last one."""
+        last = int(self.noise_scheduler.config.num_train_timesteps) - 1
+        cfg = self.section
+        if cfg.curriculum_steps <= 0 or self.step >= cfg.curriculum_steps:
+            return last
+        start = min(max(int(cfg.curriculum_start_timestep), 0), last)
+        return int(round(start + (last - start) * self.step / cfg.curriculum_steps))
+
     def train_step(self) -> dict[str, float]:
         cfg = self.section
         self.regressor.train()
         total = 0.0
         for _ in range(cfg.grad_accum):
             rows = self.train_rows[self.sampler.next_indices(cfg.batch_size)]
-            timesteps = torch.randint(0, self.noise_scheduler.config.num_train_timesteps, (len(rows),), generator=self.generator)
+            timesteps = torch.randint(0, self.highest_timestep() + 1, (len(rows),), generator=self.generator)
             noisy = self.noisy_batch(rows, timesteps, self.generator)
             prediction = self.regressor(noisy.to(self.device), timesteps.to(self.device))
             loss = F.mse_loss(prediction.float(), self.targets[torch.from_numpy(rows)].to(self.device))

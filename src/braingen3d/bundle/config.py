@@ -35,7 +35,8 @@ class BundleConfig:
         unet: keyword arguments of ``monai.networks.nets.DiffusionModelUNet``, plus an optional
             ``pooled_text_conditioning`` (``braingen3d.pooled_text_unet``) or ``channel_preconditioning``
             (``braingen3d.preconditioned_unet``).
-        text_encoder: ``id``, ``hidden_size`` and ``max_tokens`` of the prompt encoder.
+        text_encoder: ``id``, ``hidden_size`` and ``max_tokens`` of the prompt encoder, and ``prompt_attributes``
+            (``braingen3d.prompt_attributes``; the U-Nets must say the same).
         noise_scheduler: ``num_train_timesteps``, ``beta_schedule``, ``beta_start``, ``beta_end``,
             ``prediction_type`` used in training.
         sampling_defaults: ``sampler``, ``steps`` and ``guidance_scale`` used when the caller gives none.
@@ -169,6 +170,12 @@ class BundleConfig:
                 raise BundleError(
                     f"Bundle config field '{name}.cross_attention_dim' is {net.get('cross_attention_dim')} but the text "
                     f"encoder gives {self.text_encoder.get('hidden_size')}-d states ('text_encoder.hidden_size')."
+                )
+            if bool(net.get("prompt_attributes", False)) != bool(self.text_encoder.get("prompt_attributes", False)):
+                raise BundleError(
+                    f"Bundle config field '{name}.prompt_attributes' is {bool(net.get('prompt_attributes', False))} but "
+                    f"'text_encoder.prompt_attributes' is {bool(self.text_encoder.get('prompt_attributes', False))}; the "
+                    "U-Net reads the prompt-attribute token only when the text encoder appends it. Set both alike."
                 )
             preconditioning = net.get("channel_preconditioning")
             if isinstance(preconditioning, dict) and preconditioning.get("noise_scheduler") != self.noise_scheduler:

@@ -1,0 +1,129 @@
+"""Prompt attributes: parsed from the prompt, carried as a last context token, added to the U-Net's timestep embedding."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from monai.networks.nets import DiffusionModelUNet
+
+from braingen3d.bundle.config import BundleConfig
+from braingen3d.bundle.presets import preset_config
+from braingen3d.errors import BundleError, InvalidInputError
+from braingen3d.networks import build_unet
+from braingen3d.preconditioned_unet import ChannelPreconditionedUNet
+from braingen3d.prompt_attributes import (ATTRIBUTE_FEATURES, PROMPT_ATTRIBUTES_FLAG, append_attribute_token,
+                                          prompt_attribute_vector)
+from braingen3d.text_encoder import TextEncoder
+
+KWARGS = {"in_channels": 2, "out_channels": 2, "channels": [8, 8], "num_res_blocks": 1, "attention_levels": [False, True],
+          "num_head_channels": [0, 8], "norm_num_groups": 4, "with_conditioning": True, "cross_attention_dim": 16}
+
+
+def _with_live_weights(network: torch.nn.Module) -> torch.nn.Module:
+    """MONAI zero-initialises its output and each residual block's last convolution; without weights there
+    the output does not depend on the timestep embedding at all."""
+    for name, parameter in network.named_parameters():
+        if not name.startswith("prompt_attribute_embed.") and not parameter.detach().any():
+            torch.nn.init.normal_(parameter, std=0.2)
+    return network
+
+
+def _inputs(prompts: list[str]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(len(prompts), 2, 8, 8, 8, generator=generator)
+    text = torch.randn(len(prompts), 5, 16, generator=generator)
+    return x, torch.tensor([10, 500][: len(prompts)]), append_attribute_token(text, prompts)
+
+
+def test_the_vector_holds_what_the_prompt_names() -> None:
+    vector = prompt_attribute_vector("T2-weighted MRI of a 75-year-old woman with enlarged ventricles")
+    torch.testing.assert_close(vector, torch.tensor([0, 1, 0, 0, 1, 1.0, 1, 0, 0, 1.0]))
+    vector = prompt_attribute_vector("FLAIR brain MRI, 35 years old man, normal ventricles")
+    torch.testing.assert_close(vector, torch.tensor([0, 0, 1, 0, 1, -1.0, 0, 1, 1, 0.0]))
+    assert not prompt_attribute_vector("").any()  # the unconditional branch has no attributes
+    assert not prompt_attribute_vector("a brain").any()
+    assert prompt_attribute_vector("T1 MRI of a 120-year-old man")[5] == 3.0  # clipped
+    with pytest.raises(InvalidInputError, match="both enlarged and normal"):
+        prompt_attribute_vector("T1 MRI with enlarged ventricles and normal ventricles")
+
+
+def test_the_token_follows_the_text_states() -> None:
+    text = torch.randn(2, 5, 16)
+    context = append_attribute_token(text, ["PD MRI", ""])
+    assert context.shape == (2, 6, 16)
+    torch.testing.assert_close(context[:, :5], text)
+    torch.testing.assert_close(context[0, 5, :ATTRIBUTE_FEATURES], prompt_attribute_vector("PD MRI"))
+    assert not context[0, 5, ATTRIBUTE_FEATURES:].any() and not context[1, 5].any()
+    with pytest.raises(ValueError, match="context width"):
+        append_attribute_token(torch.randn(1, 5, 4), ["T1"])
+
+
+def test_a_new_network_predicts_what_the_plain_unet_predicts_from_the_text_tokens() -> None:
+    torch.manual_seed(0)
+    network = _with_live_weights(build_unet({**KWARGS, PROMPT_ATTRIBUTES_FLAG: True}, flash_attention=False)).eval()
+    plain = DiffusionModelUNet(spatial_dims=3, use_flash_attention=False, **KWARGS).eval()
+    missing, unexpected = plain.load_state_dict(network.state_dict(), strict=False)
+    assert not missing and unexpected and all(key.startswith("prompt_attribute_embed.") for key in unexpected)
+    x, t, context = _inputs(["T1 MRI of a 30-year-old man", "T2 MRI of an 80-year-old woman"])
+    with torch.no_grad():
+        prediction = network(x, t, context)
+        assert prediction.abs().max() > 1e-3
+        torch.testing.assert_close(prediction, plain(x, t, context[:, :-1]), rtol=0, atol=0)
+        torch.testing.assert_close(network(x, t, context=context), prediction, rtol=0, atol=0)
+
+
+def test_a_trained_branch_follows_the_attributes_only() -> None:
+    torch.manual_seed(0)
+    network = _with_live_weights(build_unet({**KWARGS, PROMPT_ATTRIBUTES_FLAG: True}, flash_attention=False)).eval()
+    torch.nn.init.normal_(network.prompt_attribute_embed.mlp[-1].weight, std=0.5)
+    x, t, t1 = _inputs(["T1 MRI", "T1 MRI"])
+    _, _, t2 = _inputs(["T2 MRI", "T2 MRI"])
+    with torch.no_grad():
+        base = network(x, t, t1)
+        assert (network(x, t, t2) - base).abs().max() > 1e-3  # same text tokens, other attributes
+        padded = t1.clone()
+        padded[:, -1, ATTRIBUTE_FEATURES:] = 5.0  # the token's other entries are not read
+        torch.testing.assert_close(network(x, t, padded), base, rtol=0, atol=0)
+    network(x, t, t2).square().mean().backward()
+    assert network.prompt_attribute_embed.mlp[-1].weight.grad.abs().sum() > 0
+
+
+def test_it_combines_with_channel_preconditioning_and_the_small_pca_preset_uses_it() -> None:
+    config = preset_config("small_pca")
+    assert config.unet[PROMPT_ATTRIBUTES_FLAG] and config.text_encoder[PROMPT_ATTRIBUTES_FLAG]
+    assert PROMPT_ATTRIBUTES_FLAG not in preset_config("small").unet
+    schedule = preset_config("tiny").noise_scheduler
+    kwargs = {**KWARGS, PROMPT_ATTRIBUTES_FLAG: True,
+              "channel_preconditioning": {"second_moment": [1.0, 0.01], "noise_scheduler": schedule}}
+    network = _with_live_weights(build_unet(kwargs, flash_attention=False)).eval()
+    assert isinstance(network, ChannelPreconditionedUNet)
+    torch.nn.init.normal_(network.prompt_attribute_embed.mlp[-1].weight, std=0.5)
+    x, t, t1 = _inputs(["T1 MRI", "T1 MRI"])
+    _, _, pd = _inputs(["PD MRI", "PD MRI"])
+    with torch.no_grad():
+        assert (network(x, t, t1) - network(x, t, pd)).abs().max() > 1e-3
+
+
+def test_a_context_without_the_token_is_refused() -> None:
+    network = build_unet({**KWARGS, PROMPT_ATTRIBUTES_FLAG: True}, flash_attention=False)
+    with pytest.raises(ValueError, match="prompt_attributes: true"):
+        network(torch.randn(1, 2, 8, 8, 8), torch.tensor([1]), torch.randn(1, 1, 16))
+
+
+def test_the_bundle_config_needs_both_flags_alike() -> None:
+    data = preset_config("small_pca").to_dict()
+    data["text_encoder"][PROMPT_ATTRIBUTES_FLAG] = False
+    with pytest.raises(BundleError, match="prompt_attributes"):
+        BundleConfig.from_dict(data).check_consistency()
+
+
+def test_the_text_encoder_appends_the_token() -> None:
+    config = {**preset_config("small_pca").text_encoder, "max_tokens": 12}
+    encoder = TextEncoder.from_config(config)
+    states = encoder.encode(["T2-weighted MRI of a 72-year-old woman with enlarged ventricles", ""])
+    assert states.shape == (2, 13, 384)
+    torch.testing.assert_close(states[0, -1, :ATTRIBUTE_FEATURES],
+                               prompt_attribute_vector("T2-weighted MRI of a 72-year-old woman with enlarged ventricles"))
+    assert not states[1, -1].any()
+    plain = TextEncoder.from_config({**config, PROMPT_ATTRIBUTES_FLAG: False}).encode(["T2-weighted MRI", ""])
+    assert plain.shape == (2, 12, 384)

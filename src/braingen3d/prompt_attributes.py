@@ -1,0 +1,115 @@
+"""Prompt attributes: the modality, age, sex and ventricle finding a prompt names, as a U-Net input.
+
+Cross-attention has to learn from token states that "T1-weighted" selects a contrast and that
+"72-year-old" implies larger ventricles; on this project's budget it learns neither reliably (training
+README). MAISI feeds such global facts (modality, body region, spacing) to the U-Net as embeddings added
+to the timestep embedding. Here they are read from the prompt itself by the engine's parsers
+(``facts_from_prompt``, ``ventricle_finding``), the same ones that set structure-guidance targets, so
+the prompt stays the only input, training captions and user prompts are read alike, and the empty
+prompt (classifier-free guidance's unconditional branch) has no attributes.
+
+The attribute vector travels as one extra context token after the text tokens (its first
+``ATTRIBUTE_FEATURES`` entries, the rest zero), so samplers, guidance, inpainting and ControlNet pass it
+on unchanged. A U-Net built with ``prompt_attributes`` takes that token off the context before
+cross-attention and adds an MLP of it to its timestep embedding; the MLP's last layer starts at zero.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from .batch.prompt_templates import facts_from_prompt
+from .structure_guidance import ventricle_finding
+
+PROMPT_ATTRIBUTES_FLAG = "prompt_attributes"
+"""Field of the bundle's ``unet`` (and ``inpaint_unet``) and ``text_encoder``: true when they use the attribute token."""
+MODALITY_ORDER = ("T1", "T2", "FLAIR", "PD")
+AGE_CENTRE, AGE_SPREAD = 55.0, 20.0
+ATTRIBUTE_FEATURES = len(MODALITY_ORDER) + 2 + 2 + 2
+"""Modality one-hot (4), age present and centred age (2), sex one-hot F/M (2), ventricles normal/enlarged (2)."""
+
+
+def prompt_attribute_vector(prompt: str) -> torch.Tensor:
+    """The ``(ATTRIBUTE_FEATURES,)`` vector of what ``prompt`` names; all zeros when it names nothing.
+
+    Raises:
+        InvalidInputError: the prompt asks for both enlarged and normal ventricles.
+    """
+    facts = facts_from_prompt(prompt)
+    vector = torch.zeros(ATTRIBUTE_FEATURES)
+    if facts.get("modality") in MODALITY_ORDER:
+        vector[MODALITY_ORDER.index(facts["modality"])] = 1.0
+    offset = len(MODALITY_ORDER)
+    if "age" in facts:
+        vector[offset] = 1.0
+        vector[offset + 1] = max(-3.0, min(3.0, (float(facts["age"]) - AGE_CENTRE) / AGE_SPREAD))
+    offset += 2
+    if facts.get("sex") in ("F", "M"):
+        vector[offset + ("F", "M").index(facts["sex"])] = 1.0
+    offset += 2
+    finding = ventricle_finding(prompt)
+    if finding is not None:
+        vector[offset + ("normal", "enlarged").index(finding)] = 1.0
+    return vector
+
+
+def append_attribute_token(context: torch.Tensor, prompts: list[str]) -> torch.Tensor:
+    """``(n, L, H)`` text states -> ``(n, L + 1, H)``: the prompts' attribute vectors as a last token."""
+    if context.shape[-1] < ATTRIBUTE_FEATURES:
+        raise ValueError(f"Prompt attributes need a context width of at least {ATTRIBUTE_FEATURES}; got {context.shape[-1]}.")
+    token = context.new_zeros(context.shape[0], 1, context.shape[-1])
+    for row, prompt in enumerate(prompts):
+        token[row, 0, :ATTRIBUTE_FEATURES] = prompt_attribute_vector(prompt).to(context.dtype)
+    return torch.cat([context, token], dim=1)
+
+
+class PromptAttributeEmbedding(nn.Module):
+    """Attribute vector -> timestep-embedding offset (zero at initialisation)."""
+
+    def __init__(self, embed_dim: int) -> None:
+        super().__init__()
+        self.mlp = nn.Sequential(nn.Linear(ATTRIBUTE_FEATURES, embed_dim), nn.SiLU(), nn.Linear(embed_dim, embed_dim))
+        nn.init.zeros_(self.mlp[-1].weight)
+        nn.init.zeros_(self.mlp[-1].bias)
+
+    def forward(self, attributes: torch.Tensor) -> torch.Tensor:
+        return self.mlp(attributes)
+
+
+def enable_prompt_attributes(unet: nn.Module) -> nn.Module:
+    """Give a MONAI ``DiffusionModelUNet`` (or subclass) the attribute path; returns the same module.
+
+    Two hooks keep MONAI's forward and state-dict keys: one takes the last context token off before
+    the U-Net runs, the other adds its embedding where MONAI adds a class embedding.
+    """
+    unet.prompt_attribute_embed = PromptAttributeEmbedding(unet.time_embed[-1].out_features)
+    unet._prompt_attributes = None
+
+    def take_attribute_token(module: nn.Module, args: tuple, kwargs: dict[str, Any]) -> tuple[tuple, dict[str, Any]]:
+        args = list(args)
+        context = kwargs.get("context") if "context" in kwargs else (args[2] if len(args) > 2 else None)
+        if context is None:
+            module._prompt_attributes = None
+            return tuple(args), kwargs
+        if context.shape[1] < 2:
+            raise ValueError("This U-Net expects the prompt-attribute token after the text tokens; encode prompts with "
+                             "the bundle's text_encoder settings (prompt_attributes: true).")
+        module._prompt_attributes = context[:, -1, :ATTRIBUTE_FEATURES]
+        if "context" in kwargs:
+            kwargs["context"] = context[:, :-1]
+        else:
+            args[2] = context[:, :-1]
+        return tuple(args), kwargs
+
+    def add_attribute_embedding(module: nn.Module, inputs: Any, output: torch.Tensor) -> torch.Tensor:
+        attributes = unet._prompt_attributes
+        if attributes is None:
+            return output
+        return output + unet.prompt_attribute_embed(attributes.to(output.dtype)).to(output.dtype)
+
+    unet.register_forward_pre_hook(take_attribute_token, with_kwargs=True)
+    unet.time_embed.register_forward_hook(add_attribute_embedding)
+    return unet
