@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 from monai.networks.nets import DiffusionModelUNet
@@ -86,6 +88,22 @@ def test_a_trained_branch_follows_the_attributes_only() -> None:
         torch.testing.assert_close(network(x, t, padded), base, rtol=0, atol=0)
     network(x, t, t2).square().mean().backward()
     assert network.prompt_attribute_embed.mlp[-1].weight.grad.abs().sum() > 0
+
+
+def test_a_deep_copy_reads_its_own_attributes_and_weights() -> None:
+    # The trainers' EMA is a deep copy of the U-Net: its hooks must use the copy's module and batch.
+    torch.manual_seed(0)
+    network = _with_live_weights(build_unet({**KWARGS, PROMPT_ATTRIBUTES_FLAG: True}, flash_attention=False)).eval()
+    copy_ = copy.deepcopy(network)
+    torch.nn.init.normal_(copy_.prompt_attribute_embed.mlp[-1].weight, std=0.5)
+    x, t, context = _inputs(["T1 MRI", "T2 MRI"])
+    with torch.no_grad():
+        network(torch.cat([x, x]), torch.cat([t, t]), torch.cat([context, context]))  # another batch size first
+        copied = copy_(x, t, context)
+        assert copied.shape == x.shape
+        assert (copied - network(x, t, context)).abs().max() > 1e-3  # the copy's own (changed) weights
+        torch.nn.init.zeros_(copy_.prompt_attribute_embed.mlp[-1].weight)
+        torch.testing.assert_close(copy_(x, t, context), network(x, t, context), rtol=0, atol=0)
 
 
 def test_it_combines_with_channel_preconditioning_and_the_small_pca_preset_uses_it() -> None:

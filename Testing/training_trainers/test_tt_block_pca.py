@@ -6,12 +6,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from braingen3d.block_pca_autoencoder import BlockPCAAutoencoder
 from braingen3d.bundle import load_bundle
+from braingen3d.pipeline import BrainGenPipeline
 from braingen3d.preconditioned_unet import ChannelPreconditionedUNet
+from braingen3d.text_encoder import TextEncoder
 from training.trainers.autoencoder import AutoencoderTrainer, read_final_record
 from training.trainers.checkpoint import load_checkpoint
 from training.trainers.configs import TrainingConfigError, load_config
@@ -26,7 +29,7 @@ def _config(whiten: bool = True):
     config = load_config("tiny", ["autoencoder.logvar_init=-6"])
     config.architecture = {"autoencoder": {"kind": "block_pca", "whiten": whiten}}
     if not whiten:
-        config.architecture["unet"] = {"channel_preconditioning": True}
+        config.architecture["unet"] = {"channel_preconditioning": True, "prompt_attributes": True}  # as small_pca
     return config
 
 
@@ -85,6 +88,12 @@ def test_block_pca_latents_train_diffusion_and_export_a_loadable_bundle(tmp_path
         expected = latents.pow(2).mean(dim=(0, 2, 3, 4))
         torch.testing.assert_close(bundle.unet.second_moment.double(), expected, rtol=1e-5, atol=1e-6)
         assert float(expected.max() / expected.min()) > 3  # unwhitened: the channels differ in scale
+        # The previews ran on the EMA copy of the attribute U-Net; the bundle reads the attribute token too.
+        assert list((tmp_path / "diffusion" / "previews").glob("*.png"))
+        assert bundle.config.text_encoder["prompt_attributes"] and hasattr(bundle.unet, "prompt_attribute_embed")
+        volume = BrainGenPipeline(bundle, TextEncoder.from_config(bundle.config.text_encoder), torch.device("cpu"))(
+            "T1-weighted MRI of a 70-year-old man with enlarged ventricles", num_inference_steps=2, seed=0)
+        assert np.isfinite(volume.volumes[0].array).all()
 
 
 def test_latent_noise_is_refused_for_a_kl_autoencoder(tmp_path: Path, tt_manifest: Path) -> None:

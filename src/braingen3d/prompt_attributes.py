@@ -2,8 +2,8 @@
 
 Cross-attention has to learn from token states that "T1-weighted" selects a contrast and that
 "72-year-old" implies larger ventricles; on this project's budget it learns neither reliably (training
-README). MAISI feeds such global facts (modality, body region, spacing) to the U-Net as embeddings added
-to the timestep embedding. Here they are read from the prompt itself by the engine's parsers
+README). MAISI gives its U-Net global facts (body region, voxel spacing) as embeddings added to the
+timestep embedding. Here they are read from the prompt itself by the engine's parsers
 (``facts_from_prompt``, ``ventricle_finding``), the same ones that set structure-guidance targets, so
 the prompt stays the only input, training captions and user prompts are read alike, and the empty
 prompt (classifier-free guidance's unconditional branch) has no attributes.
@@ -67,16 +67,44 @@ def append_attribute_token(context: torch.Tensor, prompts: list[str]) -> torch.T
 
 
 class PromptAttributeEmbedding(nn.Module):
-    """Attribute vector -> timestep-embedding offset (zero at initialisation)."""
+    """Attribute vector -> timestep-embedding offset (zero at initialisation), and the two hooks that use it.
+
+    The hooks are bound methods of this module, so a ``copy.deepcopy`` of the U-Net (an EMA copy) gets
+    hooks bound to its own copy of this module.
+    """
 
     def __init__(self, embed_dim: int) -> None:
         super().__init__()
         self.mlp = nn.Sequential(nn.Linear(ATTRIBUTE_FEATURES, embed_dim), nn.SiLU(), nn.Linear(embed_dim, embed_dim))
         nn.init.zeros_(self.mlp[-1].weight)
         nn.init.zeros_(self.mlp[-1].bias)
+        self.attributes: torch.Tensor | None = None
 
     def forward(self, attributes: torch.Tensor) -> torch.Tensor:
         return self.mlp(attributes)
+
+    def take_attribute_token(self, unet: nn.Module, args: tuple, kwargs: dict[str, Any]) -> tuple[tuple, dict[str, Any]]:
+        """U-Net forward pre-hook: keep the last context token's attributes, pass the text tokens on."""
+        args = list(args)
+        context = kwargs.get("context") if "context" in kwargs else (args[2] if len(args) > 2 else None)
+        if context is None:
+            self.attributes = None
+            return tuple(args), kwargs
+        if context.shape[1] < 2:
+            raise ValueError("This U-Net expects the prompt-attribute token after the text tokens; encode prompts with "
+                             "the bundle's text_encoder settings (prompt_attributes: true).")
+        self.attributes = context[:, -1, :ATTRIBUTE_FEATURES]
+        if "context" in kwargs:
+            kwargs["context"] = context[:, :-1]
+        else:
+            args[2] = context[:, :-1]
+        return tuple(args), kwargs
+
+    def add_to_time_embedding(self, time_embed: nn.Module, inputs: Any, output: torch.Tensor) -> torch.Tensor:
+        """Timestep-embedding forward hook: add this module's embedding of the kept attributes."""
+        if self.attributes is None:
+            return output
+        return output + self(self.attributes.to(output.dtype)).to(output.dtype)
 
 
 def enable_prompt_attributes(unet: nn.Module) -> nn.Module:
@@ -85,31 +113,8 @@ def enable_prompt_attributes(unet: nn.Module) -> nn.Module:
     Two hooks keep MONAI's forward and state-dict keys: one takes the last context token off before
     the U-Net runs, the other adds its embedding where MONAI adds a class embedding.
     """
-    unet.prompt_attribute_embed = PromptAttributeEmbedding(unet.time_embed[-1].out_features)
-    unet._prompt_attributes = None
-
-    def take_attribute_token(module: nn.Module, args: tuple, kwargs: dict[str, Any]) -> tuple[tuple, dict[str, Any]]:
-        args = list(args)
-        context = kwargs.get("context") if "context" in kwargs else (args[2] if len(args) > 2 else None)
-        if context is None:
-            module._prompt_attributes = None
-            return tuple(args), kwargs
-        if context.shape[1] < 2:
-            raise ValueError("This U-Net expects the prompt-attribute token after the text tokens; encode prompts with "
-                             "the bundle's text_encoder settings (prompt_attributes: true).")
-        module._prompt_attributes = context[:, -1, :ATTRIBUTE_FEATURES]
-        if "context" in kwargs:
-            kwargs["context"] = context[:, :-1]
-        else:
-            args[2] = context[:, :-1]
-        return tuple(args), kwargs
-
-    def add_attribute_embedding(module: nn.Module, inputs: Any, output: torch.Tensor) -> torch.Tensor:
-        attributes = unet._prompt_attributes
-        if attributes is None:
-            return output
-        return output + unet.prompt_attribute_embed(attributes.to(output.dtype)).to(output.dtype)
-
-    unet.register_forward_pre_hook(take_attribute_token, with_kwargs=True)
-    unet.time_embed.register_forward_hook(add_attribute_embedding)
+    embedding = PromptAttributeEmbedding(unet.time_embed[-1].out_features)
+    unet.prompt_attribute_embed = embedding
+    unet.register_forward_pre_hook(embedding.take_attribute_token, with_kwargs=True)
+    unet.time_embed.register_forward_hook(embedding.add_to_time_embedding)
     return unet

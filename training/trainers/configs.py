@@ -14,6 +14,7 @@ from typing import Any
 
 from braingen3d.bundle import PRESETS, BundleConfig, preset_config
 from braingen3d.geometry import mni_grid
+from braingen3d.prompt_attributes import PROMPT_ATTRIBUTES_FLAG
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 
@@ -279,6 +280,8 @@ class TrainingConfig:
         config = preset_config(self.preset, bundle_id=self.bundle_id or f"braingen3d-{self.name}", grid=grid)
         for section in ("autoencoder", "unet"):
             getattr(config, section).update(copy.deepcopy(self.architecture.get(section, {})))
+        # The text encoder appends the attribute token exactly when the U-Net reads it.
+        config.text_encoder[PROMPT_ATTRIBUTES_FLAG] = bool(config.unet.get(PROMPT_ATTRIBUTES_FLAG, False))
         config.check_consistency()
         return config
 
