@@ -106,10 +106,9 @@ def test_a_deep_copy_reads_its_own_attributes_and_weights() -> None:
         torch.testing.assert_close(copy_(x, t, context), network(x, t, context), rtol=0, atol=0)
 
 
-def test_it_combines_with_channel_preconditioning_and_the_small_pca_preset_uses_it() -> None:
-    config = preset_config("small_pca")
-    assert config.unet[PROMPT_ATTRIBUTES_FLAG] and config.text_encoder[PROMPT_ATTRIBUTES_FLAG]
-    assert PROMPT_ATTRIBUTES_FLAG not in preset_config("small").unet
+def test_it_combines_with_channel_preconditioning() -> None:
+    # Off in the presets (measured no better on small_pca; training/README.md), opt-in per config.
+    assert not any(PROMPT_ATTRIBUTES_FLAG in preset_config(name).unet for name in ("small", "small_pca"))
     schedule = preset_config("tiny").noise_scheduler
     kwargs = {**KWARGS, PROMPT_ATTRIBUTES_FLAG: True,
               "channel_preconditioning": {"second_moment": [1.0, 0.01], "noise_scheduler": schedule}}
@@ -130,13 +129,13 @@ def test_a_context_without_the_token_is_refused() -> None:
 
 def test_the_bundle_config_needs_both_flags_alike() -> None:
     data = preset_config("small_pca").to_dict()
-    data["text_encoder"][PROMPT_ATTRIBUTES_FLAG] = False
+    data["unet"][PROMPT_ATTRIBUTES_FLAG] = True
     with pytest.raises(BundleError, match="prompt_attributes"):
         BundleConfig.from_dict(data).check_consistency()
 
 
 def test_the_text_encoder_appends_the_token() -> None:
-    config = {**preset_config("small_pca").text_encoder, "max_tokens": 12}
+    config = {**preset_config("small_pca").text_encoder, "max_tokens": 12, PROMPT_ATTRIBUTES_FLAG: True}
     encoder = TextEncoder.from_config(config)
     states = encoder.encode(["T2-weighted MRI of a 72-year-old woman with enlarged ventricles", ""])
     assert states.shape == (2, 13, 384)

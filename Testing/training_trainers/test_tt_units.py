@@ -278,3 +278,10 @@ def test_fixed_posterior_variance_stays_fixed(tmp_path: Path, tt_manifest: Path)
     with pytest.raises(TrainingConfigError, match="needs 'logvar_init'"):
         AutoencoderTrainer(load_config("tiny", ["autoencoder.learn_posterior_variance=false"]), tt_manifest,
                            tmp_path / "ae2", DistEnv())
+
+
+def test_prompt_attributes_are_switched_on_by_the_unet_alone() -> None:
+    # The training config names the U-Net's flag; the bundle's text encoder follows it.
+    config = load_config("small_pca", ["architecture.unet.prompt_attributes=true"]).bundle_config()
+    assert config.unet["prompt_attributes"] and config.text_encoder["prompt_attributes"]
+    assert not load_config("small_pca").bundle_config().text_encoder["prompt_attributes"]

@@ -62,8 +62,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 PRESETS["small_pca"] = {**PRESETS["small"],
                         "autoencoder": {**PRESETS["small"]["autoencoder"], "kind": "block_pca", "latent_channels": 32,
                                         "whiten": False},
-                        "unet": {**PRESETS["small"]["unet"], "channel_preconditioning": True, "prompt_attributes": True},
-                        "text_encoder": {"prompt_attributes": True}}
+                        "unet": {**PRESETS["small"]["unet"], "channel_preconditioning": True}}
 
 
 def preset_config(
@@ -88,7 +87,7 @@ def preset_config(
         grid=grid or mni_grid(shape, spacing),
         autoencoder=ae,
         unet=unet,
-        text_encoder={**TEXT_ENCODER, **spec.get("text_encoder", {})},
+        text_encoder=dict(TEXT_ENCODER),
         noise_scheduler=dict(NOISE_SCHEDULER),
         sampling_defaults=dict(spec["sampling_defaults"]),
         capabilities=capabilities or {"text": True, "inpaint": ["repaint"], "controlnet": False},
