@@ -284,4 +284,4 @@ def test_prompt_attributes_are_switched_on_by_the_unet_alone() -> None:
     # The training config names the U-Net's flag; the bundle's text encoder follows it.
     config = load_config("small_pca", ["architecture.unet.prompt_attributes=true"]).bundle_config()
     assert config.unet["prompt_attributes"] and config.text_encoder["prompt_attributes"]
-    assert not load_config("small_pca").bundle_config().text_encoder["prompt_attributes"]
+    assert "prompt_attributes" not in load_config("small_pca").bundle_config().text_encoder

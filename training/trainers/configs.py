@@ -281,7 +281,9 @@ class TrainingConfig:
         for section in ("autoencoder", "unet"):
             getattr(config, section).update(copy.deepcopy(self.architecture.get(section, {})))
         # The text encoder appends the attribute token exactly when the U-Net reads it.
-        config.text_encoder[PROMPT_ATTRIBUTES_FLAG] = bool(config.unet.get(PROMPT_ATTRIBUTES_FLAG, False))
+        config.text_encoder.pop(PROMPT_ATTRIBUTES_FLAG, None)
+        if config.unet.get(PROMPT_ATTRIBUTES_FLAG):
+            config.text_encoder[PROMPT_ATTRIBUTES_FLAG] = True
         config.check_consistency()
         return config
 
