@@ -78,11 +78,12 @@ def model_card(config, record: dict[str, Any]) -> str:
     held = ae["held_out_reconstruction"]
     shape = " x ".join(str(s) for s in config.grid.shape)
     spacing = config.grid.spacing[0]
-    pooled = (", and their mean through the timestep embedding (`pooled_text_conditioning`)"
-              if config.unet.get(POOLED_TEXT_FLAG) else "")
+    timestep_conditioning = ""
+    if config.unet.get(POOLED_TEXT_FLAG):
+        timestep_conditioning += ", and their mean through the timestep embedding (`pooled_text_conditioning`)"
     if config.unet.get(PROMPT_ATTRIBUTES_FLAG):
-        pooled += (", and the modality, age, sex and ventricle finding the prompt names through the timestep "
-                   "embedding (`prompt_attributes`)")
+        timestep_conditioning += (", and the modality, age, sex and ventricle finding the prompt names through the "
+                                  "timestep embedding (`prompt_attributes`)")
     return f"""# {config.name} ({config.bundle_id} {config.version})
 
 Text-conditioned 3D latent diffusion model for **synthetic** brain MRI, {shape} voxels at {spacing:g} mm
@@ -94,7 +95,7 @@ Research use only; not for diagnosis.
 - Autoencoder: {_autoencoder_kind(config)}, channels {config.autoencoder['channels']}, latent channels
   {config.autoencoder['latent_channels']}, latent {list(config.latent_shape)}, `scale_factor` {config.scale_factor:.5f}.
 - U-Net: MONAI `DiffusionModelUNet`, channels {config.unet['channels']}, cross-attention on
-  {config.text_encoder['id']} token states ({config.text_encoder['hidden_size']}-d, {config.text_encoder['max_tokens']} tokens){pooled}.
+  {config.text_encoder['id']} token states ({config.text_encoder['hidden_size']}-d, {config.text_encoder['max_tokens']} tokens){timestep_conditioning}.
 - Noise schedule: {config.noise_scheduler['beta_schedule']} betas {config.noise_scheduler['beta_start']}-{config.noise_scheduler['beta_end']},
   {config.noise_scheduler['num_train_timesteps']} steps, `{diff['prediction_type']}` target; prompt dropout
   {diff['prompt_dropout']} for classifier-free guidance.

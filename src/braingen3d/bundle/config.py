@@ -158,6 +158,7 @@ class BundleConfig:
     def check_consistency(self) -> None:
         """Check the fields against each other (weights are checked by the loader)."""
         latent_channels = self.autoencoder.get("latent_channels")
+        appends_attributes = bool(self.text_encoder.get("prompt_attributes", False))
         for name, net in (("unet", self.unet), ("inpaint_unet", self.inpaint_unet)):
             if net is None:
                 continue
@@ -171,10 +172,11 @@ class BundleConfig:
                     f"Bundle config field '{name}.cross_attention_dim' is {net.get('cross_attention_dim')} but the text "
                     f"encoder gives {self.text_encoder.get('hidden_size')}-d states ('text_encoder.hidden_size')."
                 )
-            if bool(net.get("prompt_attributes", False)) != bool(self.text_encoder.get("prompt_attributes", False)):
+            reads_attributes = bool(net.get("prompt_attributes", False))
+            if reads_attributes != appends_attributes:
                 raise BundleError(
-                    f"Bundle config field '{name}.prompt_attributes' is {bool(net.get('prompt_attributes', False))} but "
-                    f"'text_encoder.prompt_attributes' is {bool(self.text_encoder.get('prompt_attributes', False))}; the "
+                    f"Bundle config field '{name}.prompt_attributes' is {reads_attributes} but "
+                    f"'text_encoder.prompt_attributes' is {appends_attributes}; the "
                     "U-Net reads the prompt-attribute token only when the text encoder appends it. Set both alike."
                 )
             preconditioning = net.get("channel_preconditioning")
