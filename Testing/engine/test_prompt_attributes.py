@@ -107,7 +107,7 @@ def test_a_deep_copy_reads_its_own_attributes_and_weights() -> None:
 
 
 def test_it_combines_with_channel_preconditioning() -> None:
-    # Off in the presets (measured no better on small_pca; training/README.md), opt-in per config.
+    # Off in the engine's presets (bundles without the flag load the plain U-Net); training configs switch it on.
     assert not any(PROMPT_ATTRIBUTES_FLAG in preset_config(name).unet for name in ("small", "small_pca"))
     schedule = preset_config("tiny").noise_scheduler
     kwargs = {**KWARGS, PROMPT_ATTRIBUTES_FLAG: True,

@@ -127,6 +127,7 @@ class AutoencoderTrainConfig(LoopConfig):
 
 
 LATENT_SCALINGS = ("std", "strongest_channel")
+ARCHITECTURE_SECTIONS = ("autoencoder", "unet", "noise_scheduler")
 
 
 @dataclass
@@ -136,6 +137,8 @@ class DiffusionTrainConfig(LoopConfig):
     Args:
         prompt_dropout: probability of replacing a caption by the empty prompt (for classifier-free guidance).
         min_snr_gamma: min-SNR loss weighting gamma (None disables the weighting).
+        min_snr_floor: lower clamp of the min-SNR clean-latent weight (None: none; v prediction only,
+            since the epsilon weight ``floor / SNR`` explodes at high noise).
         sample_posterior: draw ``z = mu + sigma * eps`` from the cached posterior (else use ``mu``).
         text_cache_size: prompt embeddings kept in memory (captions repeat a lot).
         preview_steps: DPM++ steps of the preview sample.
@@ -151,6 +154,7 @@ class DiffusionTrainConfig(LoopConfig):
     preview_every: int = 500
     prompt_dropout: float = 0.1
     min_snr_gamma: float | None = 5.0
+    min_snr_floor: float | None = None
     sample_posterior: bool = True
     text_cache_size: int = 8192
     preview_steps: int = 15
@@ -252,7 +256,8 @@ class TrainingConfig:
         bundle_id: id written into the exported bundle.
         description: one line for the model card.
         grid: optional ``{"shape": [i, j, k], "spacing": mm}`` replacing the preset's grid.
-        architecture: optional ``{"autoencoder": {...}, "unet": {...}}`` merged over the preset's networks.
+        architecture: optional ``{"autoencoder": {...}, "unet": {...}, "noise_scheduler": {...}}`` merged over
+            the preset's networks and noise schedule (e.g. ``noise_scheduler.prediction_type``: ``epsilon``).
         autoencoder: autoencoder training hyper-parameters.
         diffusion: diffusion training hyper-parameters.
         inpainting: inpainting U-Net fine-tune hyper-parameters.
@@ -278,7 +283,10 @@ class TrainingConfig:
         if self.grid:
             grid = mni_grid(tuple(int(s) for s in self.grid["shape"]), float(self.grid["spacing"]))
         config = preset_config(self.preset, bundle_id=self.bundle_id or f"braingen3d-{self.name}", grid=grid)
-        for section in ("autoencoder", "unet"):
+        unknown = sorted(set(self.architecture) - set(ARCHITECTURE_SECTIONS))
+        if unknown:
+            raise TrainingConfigError(f"Unknown section(s) {unknown} in config field 'architecture'. Known: {list(ARCHITECTURE_SECTIONS)}.")
+        for section in ARCHITECTURE_SECTIONS:
             getattr(config, section).update(copy.deepcopy(self.architecture.get(section, {})))
         # The text encoder appends the attribute token exactly when the U-Net reads it.
         config.text_encoder.pop(PROMPT_ATTRIBUTES_FLAG, None)
@@ -327,6 +335,7 @@ class TrainingConfig:
         for name, section in (("diffusion", self.diffusion), ("inpainting", self.inpainting), ("controlnet", self.controlnet)):
             if not 0.0 <= section.prompt_dropout < 1.0:
                 raise TrainingConfigError(f"Config field '{name}.prompt_dropout' must be in [0, 1).")
+            _check_min_snr_floor(name, section, bundle.noise_scheduler.get("prediction_type", "epsilon"))
         if int(self.controlnet.max_label) < 1:
             raise TrainingConfigError("Config field 'controlnet.max_label' must be at least 1.")
         if not 0.0 <= self.inpainting.lesion_probability <= 1.0:
@@ -341,6 +350,18 @@ class TrainingConfig:
         low, high = (list(self.inpainting.random_radius_mm) + [0, 0])[:2]
         if len(self.inpainting.random_radius_mm) != 2 or not 0 < low <= high:
             raise TrainingConfigError("Config field 'inpainting.random_radius_mm' must be [min, max] with 0 < min <= max.")
+
+
+def _check_min_snr_floor(name: str, section: DiffusionTrainConfig, prediction_type: str) -> None:
+    floor = section.min_snr_floor
+    if floor is None:
+        return
+    if section.min_snr_gamma is None or not 0.0 < floor <= section.min_snr_gamma:
+        raise TrainingConfigError(f"Config field '{name}.min_snr_floor' is {floor}; it needs '{name}.min_snr_gamma' "
+                                  "and must lie in (0, min_snr_gamma], or be null.")
+    if prediction_type != "v_prediction":
+        raise TrainingConfigError(f"Config field '{name}.min_snr_floor' needs v prediction (the noise scheduler's "
+                                  f"prediction_type is {prediction_type!r}); set it to null or predict v.")
 
 
 def _section(cls: type, data: dict[str, Any], name: str):

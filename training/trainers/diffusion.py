@@ -53,18 +53,24 @@ UNET_WEIGHTS = "unet.safetensors"
 FINAL_RECORD = "diffusion.json"
 
 
-def min_snr_weights(alphas_cumprod: torch.Tensor, timesteps: torch.Tensor, gamma: float, prediction_type: str) -> torch.Tensor:
+def min_snr_weights(alphas_cumprod: torch.Tensor, timesteps: torch.Tensor, gamma: float, prediction_type: str,
+                    floor: float | None = None) -> torch.Tensor:
     """Min-SNR-gamma loss weights (Hang et al. 2023) for epsilon or v targets.
+
+    As a weight on the clean-latent error, min-SNR-gamma is ``min(SNR, gamma)``; ``floor`` raises it to
+    at least ``floor``. Without a floor the high-noise steps get almost no weight (about SNR), and those
+    are the steps where whole-volume attributes (the modality, the ventricle size) are decided.
 
     Args:
         alphas_cumprod: the schedule's cumulative alphas.
         timesteps: the sampled timesteps.
-        gamma: the SNR clamp.
+        gamma: the SNR clamp from above.
         prediction_type: ``epsilon`` or ``v_prediction``.
+        floor: the clamp from below, or None.
     """
     alpha = alphas_cumprod[timesteps]
     snr = alpha / (1.0 - alpha)
-    clamped = torch.clamp(snr, max=gamma)
+    clamped = torch.clamp(snr, min=floor, max=gamma)
     return clamped / (snr + 1.0) if prediction_type == "v_prediction" else clamped / snr
 
 
@@ -237,7 +243,8 @@ class DiffusionTrainer(Trainer):
                 if region is not None:
                     per_sample = per_sample + cfg.region_loss_weight * region_mean(squared, region.to(self.device))
                 if cfg.min_snr_gamma:
-                    weights = min_snr_weights(self.alphas_cumprod, timesteps, cfg.min_snr_gamma, self.prediction_type)
+                    weights = min_snr_weights(self.alphas_cumprod, timesteps, cfg.min_snr_gamma, self.prediction_type,
+                                              cfg.min_snr_floor)
                     loss = (per_sample * weights.to(self.device)).mean()
                 else:
                     loss = per_sample.mean()

@@ -67,6 +67,7 @@ def training_record(ae: dict[str, Any], diffusion: dict[str, Any]) -> dict[str, 
             "prediction_type": diffusion["prediction_type"],
             "prompt_dropout": diffusion["config"]["diffusion"]["prompt_dropout"],
             "min_snr_gamma": diffusion["config"]["diffusion"]["min_snr_gamma"],
+            "min_snr_floor": diffusion["config"]["diffusion"].get("min_snr_floor"),
         },
         "hyperparameters": {**diffusion["config"], "autoencoder": ae["config"]["autoencoder"]},
     }
