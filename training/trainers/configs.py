@@ -285,7 +285,8 @@ class TrainingConfig:
         config = preset_config(self.preset, bundle_id=self.bundle_id or f"braingen3d-{self.name}", grid=grid)
         unknown = sorted(set(self.architecture) - set(ARCHITECTURE_SECTIONS))
         if unknown:
-            raise TrainingConfigError(f"Unknown section(s) {unknown} in config field 'architecture'. Known: {list(ARCHITECTURE_SECTIONS)}.")
+            raise TrainingConfigError(f"Unknown section(s) {unknown} in config field 'architecture'. "
+                                      f"Known: {list(ARCHITECTURE_SECTIONS)}.")
         for section in ARCHITECTURE_SECTIONS:
             getattr(config, section).update(copy.deepcopy(self.architecture.get(section, {})))
         # The text encoder appends the attribute token exactly when the U-Net reads it.
