@@ -92,7 +92,7 @@ class BrainGenPipeline:
             prediction = guided_prediction(model, model_input, timestep, context, guidance_scale)
             if structure is not None:
                 prediction = structure.correct(prediction, model_input, timestep, scheduler.alphas_cumprod,
-                                               self.config.noise_scheduler.get("prediction_type", "epsilon"))
+                                               self.config.prediction_type)
             latents = scheduler.step(prediction, timestep, latents, **step_kwargs).prev_sample
             if on_step is not None:
                 on_step(index + 1, len(scheduler.timesteps))

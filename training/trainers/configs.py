@@ -336,7 +336,7 @@ class TrainingConfig:
         for name, section in (("diffusion", self.diffusion), ("inpainting", self.inpainting), ("controlnet", self.controlnet)):
             if not 0.0 <= section.prompt_dropout < 1.0:
                 raise TrainingConfigError(f"Config field '{name}.prompt_dropout' must be in [0, 1).")
-            _check_min_snr_floor(name, section, bundle.noise_scheduler.get("prediction_type", "epsilon"))
+            _check_min_snr_floor(name, section, bundle.prediction_type)
         if int(self.controlnet.max_label) < 1:
             raise TrainingConfigError("Config field 'controlnet.max_label' must be at least 1.")
         if not 0.0 <= self.inpainting.lesion_probability <= 1.0:

@@ -158,7 +158,7 @@ class DiffusionTrainer(Trainer):
         self.text_encoder = TextEncoder.from_config(self.bundle_config.text_encoder, device=self.device,
                                                     cache_size=cfg.text_cache_size)
         self.noise_scheduler = make_training_scheduler(self.bundle_config.noise_scheduler)
-        self.prediction_type = self.bundle_config.noise_scheduler.get("prediction_type", "epsilon")
+        self.prediction_type = self.bundle_config.prediction_type
         self.alphas_cumprod = self.noise_scheduler.alphas_cumprod.float()
 
         torch.manual_seed(cfg.seed)

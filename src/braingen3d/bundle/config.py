@@ -76,6 +76,11 @@ class BundleConfig:
         return float(self.autoencoder.get("scale_factor", 1.0))
 
     @property
+    def prediction_type(self) -> str:
+        """The U-Net's training target: ``epsilon`` (the default) or ``v_prediction``."""
+        return self.noise_scheduler.get("prediction_type", "epsilon")
+
+    @property
     def autoencoder_kwargs(self) -> dict[str, Any]:
         return {k: v for k, v in self.autoencoder.items() if k != "scale_factor"}
 
@@ -198,7 +203,7 @@ class BundleConfig:
                     f"Bundle config field 'spatial.shape' {list(self.grid.shape)} must be divisible by "
                     f"{ae_factor * unet_factor} (autoencoder x U-Net downsampling)."
                 )
-        prediction = self.noise_scheduler.get("prediction_type", "epsilon")
+        prediction = self.prediction_type
         if prediction not in KNOWN_PREDICTION_TYPES:
             raise BundleError(
                 f"Bundle config field 'noise_scheduler.prediction_type' is {prediction!r}; expected one of {KNOWN_PREDICTION_TYPES}."
