@@ -14,18 +14,12 @@ from training.trainers.diffusion import DiffusionTrainer
 from training.trainers.distributed import DistEnv
 from training.trainers.export import export_bundle
 
-
-def _first_step(config_overrides: list[str], autoencoder_run: Path, out: Path) -> dict[str, float]:
-    trainer = DiffusionTrainer(load_config("tiny", config_overrides), autoencoder_run, out, DistEnv())
-    try:
-        return trainer.train_step()
-    finally:
-        trainer.close()
+from Testing.training_trainers.trainer_steps import first_diffusion_step
 
 
 def test_min_snr_floor_weights_the_same_first_step_more(tmp_path: Path, tt_autoencoder_run: Path) -> None:
-    plain = _first_step([], tt_autoencoder_run, tmp_path / "plain")
-    floored = _first_step(["diffusion.min_snr_floor=1.0"], tt_autoencoder_run, tmp_path / "floored")
+    plain = first_diffusion_step([], tt_autoencoder_run, tmp_path / "plain")
+    floored = first_diffusion_step(["diffusion.min_snr_floor=1.0"], tt_autoencoder_run, tmp_path / "floored")
     # Same seed: the same batch, noise, timesteps and initial weights, so the same unweighted error.
     assert floored["mse"] == pytest.approx(plain["mse"], rel=1e-5)
     assert floored["loss"] > 1.5 * plain["loss"]

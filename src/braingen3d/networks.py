@@ -7,6 +7,7 @@ from typing import Any
 import torch
 from monai.networks.nets import AutoencoderKL, ControlNet, DiffusionModelUNet
 
+from .anatomical_prior import ANATOMICAL_PRIOR_FIELD, enable_anatomical_prior
 from .block_pca_autoencoder import BLOCK_PCA_KIND, BlockPCAAutoencoder
 from .pooled_text_unet import POOLED_TEXT_FLAG, PooledTextDiffusionUNet
 from .preconditioned_unet import PRECONDITIONING_FIELD, ChannelPreconditionedUNet
@@ -36,12 +37,18 @@ def build_unet(kwargs: dict[str, Any], flash_attention: bool = True) -> Diffusio
     With ``pooled_text_conditioning: true`` the U-Net also takes the prompt through its timestep
     embedding (``braingen3d.pooled_text_unet``). With ``channel_preconditioning`` it is preconditioned per
     latent channel (``braingen3d.preconditioned_unet``). With ``prompt_attributes: true`` it reads the
-    prompt-attribute token (``braingen3d.prompt_attributes``).
+    prompt-attribute token (``braingen3d.prompt_attributes``), and with ``anatomical_prior`` also where
+    the structures lie (``braingen3d.anatomical_prior``).
     """
     kwargs = {"spatial_dims": 3, "use_flash_attention": flash_attention, **kwargs}
     attributes = bool(kwargs.pop(PROMPT_ATTRIBUTES_FLAG, False))
+    prior = kwargs.pop(ANATOMICAL_PRIOR_FIELD, None)
     unet = _build_text_unet(kwargs)
-    return enable_prompt_attributes(unet) if attributes else unet
+    if attributes:
+        enable_prompt_attributes(unet)
+    if prior is not None:
+        enable_anatomical_prior(unet, prior)
+    return unet
 
 
 def _build_text_unet(kwargs: dict[str, Any]) -> DiffusionModelUNet:

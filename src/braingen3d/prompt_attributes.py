@@ -79,6 +79,8 @@ class PromptAttributeEmbedding(nn.Module):
         nn.init.zeros_(self.mlp[-1].weight)
         nn.init.zeros_(self.mlp[-1].bias)
         self.attributes: torch.Tensor | None = None
+        # Set by ``braingen3d.anatomical_prior.enable_anatomical_prior``.
+        self.anatomical_prior: nn.Module | None = None
 
     def forward(self, attributes: torch.Tensor) -> torch.Tensor:
         return self.mlp(attributes)
@@ -105,6 +107,10 @@ class PromptAttributeEmbedding(nn.Module):
         if self.attributes is None:
             return output
         return output + self(self.attributes.to(output.dtype)).to(output.dtype)
+
+    def add_to_input_features(self, conv_in: nn.Module, inputs: Any, output: torch.Tensor) -> torch.Tensor:
+        """``conv_in`` forward hook: add the anatomical prior scaled by the kept attributes."""
+        return self.anatomical_prior(self.attributes, output)
 
 
 def enable_prompt_attributes(unet: nn.Module) -> nn.Module:

@@ -139,6 +139,11 @@ class DiffusionTrainConfig(LoopConfig):
         min_snr_gamma: min-SNR loss weighting gamma (None disables the weighting).
         min_snr_floor: lower clamp of the min-SNR clean-latent weight (None: none; v prediction only,
             since the epsilon weight ``floor / SNR`` explodes at high noise).
+        anatomical_prior_lr_scale: learning-rate multiplier of the U-Net's anatomical prior projection
+            (``architecture.unet.anatomical_prior``); it starts at zero, and a fine-tune at a small learning
+            rate barely moves it.
+        anatomical_prior_loss_weight: weight of an extra loss term averaged over the prior's maps (0: none), so
+            that errors where the prompt's attributes act count more than the rest of the brain's.
         sample_posterior: draw ``z = mu + sigma * eps`` from the cached posterior (else use ``mu``).
         text_cache_size: prompt embeddings kept in memory (captions repeat a lot).
         preview_steps: DPM++ steps of the preview sample.
@@ -155,6 +160,8 @@ class DiffusionTrainConfig(LoopConfig):
     prompt_dropout: float = 0.1
     min_snr_gamma: float | None = 5.0
     min_snr_floor: float | None = None
+    anatomical_prior_lr_scale: float = 1.0
+    anatomical_prior_loss_weight: float = 0.0
     sample_posterior: bool = True
     text_cache_size: int = 8192
     preview_steps: int = 15
@@ -337,6 +344,13 @@ class TrainingConfig:
             if not 0.0 <= section.prompt_dropout < 1.0:
                 raise TrainingConfigError(f"Config field '{name}.prompt_dropout' must be in [0, 1).")
             _check_min_snr_floor(name, section, bundle.prediction_type)
+            if not section.anatomical_prior_lr_scale > 0:
+                raise TrainingConfigError(f"Config field '{name}.anatomical_prior_lr_scale' must be positive.")
+            if not section.anatomical_prior_loss_weight >= 0:
+                raise TrainingConfigError(f"Config field '{name}.anatomical_prior_loss_weight' must be 0 or more.")
+        if self.diffusion.anatomical_prior_loss_weight > 0 and bundle.unet.get("anatomical_prior") is None:
+            raise TrainingConfigError("Config field 'diffusion.anatomical_prior_loss_weight' needs an anatomical prior "
+                                      "('architecture.unet.anatomical_prior'); set the prior or the weight to 0.")
         if int(self.controlnet.max_label) < 1:
             raise TrainingConfigError("Config field 'controlnet.max_label' must be at least 1.")
         if not 0.0 <= self.inpainting.lesion_probability <= 1.0:

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
+from braingen3d.anatomical_prior import ANATOMICAL_PRIOR_FIELD, ANATOMICAL_PRIOR_PREFIX
 from braingen3d.bundle import Bundle
 from braingen3d.bundle.weights import load_into, load_weights, save_weights
 from braingen3d.networks import build_autoencoder, build_unet, count_parameters
@@ -34,6 +35,7 @@ from braingen3d.preconditioned_unet import PRECONDITIONING_FIELD
 from braingen3d.schedulers import make_training_scheduler
 from braingen3d.text_encoder import TextEncoder
 
+from .anatomical_prior import template_prior_maps
 from .autoencoder import FINAL_WEIGHTS as AE_WEIGHTS
 from .autoencoder import final_dir, read_final_record
 from .captioning import CaptionSource, load_caption_builder
@@ -127,6 +129,8 @@ class DiffusionTrainer(Trainer):
         out_dir: the run folder.
         env: the distributed environment.
         resume: continue from the run folder's last checkpoint.
+        init_from: a finished diffusion run whose EMA U-Net starts this one (fine-tuning); the U-Net may add
+            modules that start as the identity (the anatomical prior), nothing else may differ.
     """
 
     kind = "diffusion"
@@ -134,7 +138,7 @@ class DiffusionTrainer(Trainer):
     network_name = "unet"
 
     def __init__(self, config: TrainingConfig, autoencoder_dir: str | Path, out_dir: str | Path, env: DistEnv,
-                 resume: bool = False) -> None:
+                 resume: bool = False, init_from: str | Path | None = None) -> None:
         cfg = getattr(config, self.section_name)
         super().__init__(config, cfg, out_dir, env, resume)
         self.autoencoder_dir = Path(autoencoder_dir).resolve()
@@ -153,6 +157,8 @@ class DiffusionTrainer(Trainer):
         if self.bundle_config.unet.get(PRECONDITIONING_FIELD) is True:
             self.bundle_config.unet[PRECONDITIONING_FIELD] = measure_channel_preconditioning(
                 self.latents, self.train_rows, self.bundle_config.noise_scheduler)
+        self.prior_maps = self._anatomical_prior_maps(config)
+        self.init_from = None if init_from is None else Path(init_from).resolve()
         builder, self.caption_builder_name = load_caption_builder(self.latents.manifest)
         self.captions = CaptionSource(builder)
         self.text_encoder = TextEncoder.from_config(self.bundle_config.text_encoder, device=self.device,
@@ -164,10 +170,16 @@ class DiffusionTrainer(Trainer):
         torch.manual_seed(cfg.seed)
         # The network this trainer fits; named by ``network_name`` in checkpoints.
         name = self.network_name
-        self.unet = self.build_network().to(self.device)
+        self.unet = self.build_network()
+        prior = getattr(getattr(self.unet, "prompt_attribute_embed", None), ANATOMICAL_PRIOR_FIELD, None)
+        if prior is not None:  # a ControlNet stage trains a network without one
+            prior.maps.copy_(self.prior_maps)
+        if self.init_from is not None:
+            self._initialise_from(self.init_from)
+        self.unet = self.unet.to(self.device)
         self.modules[name] = self.unet
         self.emas[name] = EMA(self.unet, cfg.ema_decay)
-        self.optimizers[name] = torch.optim.AdamW(self.unet.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.optimizers[name] = torch.optim.AdamW(self.parameter_groups(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.schedulers[name] = warmup_cosine(self.optimizers[name], cfg.warmup_steps, cfg.max_steps, cfg.min_lr_ratio)
         self.scalers[name] = make_grad_scaler(self.device)
         self.sampler = ShardedSampler(len(self.train_rows), cfg.seed, env.rank, env.world_size)
@@ -197,6 +209,44 @@ class DiffusionTrainer(Trainer):
         """The network this trainer fits (the text-conditioned U-Net, freshly initialised)."""
         return build_unet(self.bundle_config.unet, flash_attention=True)
 
+    def parameter_groups(self) -> list[dict[str, Any]]:
+        """The optimiser's groups: the anatomical prior's projection (if any) at ``anatomical_prior_lr_scale`` x lr."""
+        cfg = self.section
+        named = list(self.unet.named_parameters())
+        prior = [p for n, p in named if n.startswith(ANATOMICAL_PRIOR_PREFIX)]
+        groups = [{"params": [p for n, p in named if not n.startswith(ANATOMICAL_PRIOR_PREFIX)]}]
+        if prior:
+            groups.append({"params": prior, "lr": cfg.lr * cfg.anatomical_prior_lr_scale})
+        return groups
+
+    def _anatomical_prior_maps(self, config: TrainingConfig) -> torch.Tensor | None:
+        """The template maps of the U-Net's ``anatomical_prior`` (None without one); records their latent shape."""
+        prior = self.bundle_config.unet.get(ANATOMICAL_PRIOR_FIELD)
+        if prior is None:
+            return None
+        maps = template_prior_maps(self.bundle_config.grid, config.downsampling, list(prior.get("structures") or []),
+                                   float(prior.get("smoothing_voxels", 1.0)))
+        prior["shape"] = list(maps.shape[1:])
+        return maps
+
+    def _initialise_from(self, run_dir: Path) -> None:
+        """Start from a finished diffusion run's EMA U-Net; only the anatomical prior may be new (it starts at zero)."""
+        weights = final_dir(run_dir) / UNET_WEIGHTS
+        if not weights.is_file():
+            raise TrainingConfigError(f"--init-from {run_dir} is not a finished diffusion run (no {weights}).")
+        state = load_weights(weights)
+        expected = self.unet.state_dict()
+        missing = sorted(k for k in set(expected) - set(state) if not k.startswith(ANATOMICAL_PRIOR_PREFIX))
+        unexpected = sorted(set(state) - set(expected))
+        reshaped = sorted(k for k in set(state) & set(expected) if tuple(state[k].shape) != tuple(expected[k].shape))
+        if missing or unexpected or reshaped:
+            raise TrainingConfigError(
+                f"--init-from {run_dir}: its U-Net differs from this config's beyond an added anatomical prior "
+                f"(missing {missing[:3]}, unexpected {unexpected[:3]}, other shapes {reshaped[:3]}). "
+                "Fine-tune with the architecture the run was trained with.")
+        self.unet.load_state_dict({**expected, **state}, strict=True)
+        logger.info("U-Net initialised from %s.", weights)
+
     # --- one step ---------------------------------------------------------------------------------------
     def _draw_captions(self, rows: np.ndarray) -> list[str]:
         dropout = self.section.prompt_dropout
@@ -207,8 +257,16 @@ class DiffusionTrainer(Trainer):
         return captions
 
     def conditioning(self, rows: np.ndarray, latents: torch.Tensor) -> tuple[list[str], torch.Tensor | None, torch.Tensor | None]:
-        """Captions, extra conditioning for ``predict`` (None here) and a loss region (None: the whole latent)."""
-        return self._draw_captions(rows), None, None
+        """Captions, extra conditioning for ``predict`` (None here) and a loss region: the anatomical prior's maps
+        with ``anatomical_prior_loss_weight``, else None (the whole latent only)."""
+        region = None
+        if self.prior_maps is not None and self.region_loss_weight() > 0:
+            region = self.prior_maps.sum(0).clamp_max(1.0).expand(len(rows), 1, *self.prior_maps.shape[1:])
+        return self._draw_captions(rows), None, region
+
+    def region_loss_weight(self) -> float:
+        """Weight of the loss term averaged over ``conditioning``'s region."""
+        return float(self.section.anatomical_prior_loss_weight)
 
     def predict(self, noisy: torch.Tensor, timesteps: torch.Tensor, context: torch.Tensor,
                 extra: torch.Tensor | None) -> torch.Tensor:
@@ -239,9 +297,10 @@ class DiffusionTrainer(Trainer):
                 with autocast(self.device, self.section.cpu_bf16):
                     prediction = self.predict(noisy.to(self.device), timesteps.to(self.device), context, extra_channels)
                 squared = (prediction.float() - target.to(self.device)).pow(2)
-                per_sample = squared.flatten(1).mean(1)
+                mse = squared.flatten(1).mean(1)
+                per_sample = mse
                 if region is not None:
-                    per_sample = per_sample + cfg.region_loss_weight * region_mean(squared, region.to(self.device))
+                    per_sample = per_sample + self.region_loss_weight() * region_mean(squared, region.to(self.device))
                 if cfg.min_snr_gamma:
                     weights = min_snr_weights(self.alphas_cumprod, timesteps, cfg.min_snr_gamma, self.prediction_type,
                                               cfg.min_snr_floor)
@@ -250,7 +309,7 @@ class DiffusionTrainer(Trainer):
                     loss = per_sample.mean()
                 self.scalers[self.network_name].scale(loss / cfg.grad_accum).backward()
             total += float(loss.detach()) / cfg.grad_accum
-            unweighted += float(per_sample.detach().mean()) / cfg.grad_accum
+            unweighted += float(mse.detach().mean()) / cfg.grad_accum
         self.optimizer_step(self.network_name, self.unet)
         self.emas[self.network_name].update(self.unet)
         return {"loss": total, "mse": unweighted}
@@ -328,6 +387,7 @@ def write_diffusion_outputs(trainer: DiffusionTrainer) -> dict[str, Any]:
         "manifest": str(trainer.latents.manifest),
         "caption_builder": trainer.caption_builder_name,
         "prediction_type": trainer.prediction_type,
-        **({PRECONDITIONING_FIELD: trainer.bundle_config.unet[PRECONDITIONING_FIELD]}
-           if PRECONDITIONING_FIELD in trainer.bundle_config.unet else {}),
+        **{field: trainer.bundle_config.unet[field] for field in (PRECONDITIONING_FIELD, ANATOMICAL_PRIOR_FIELD)
+           if field in trainer.bundle_config.unet},
+        **({"initialised_from": str(trainer.init_from)} if trainer.init_from is not None else {}),
     }, "Diffusion")

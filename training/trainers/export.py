@@ -21,6 +21,7 @@ from braingen3d.bundle import save_bundle
 from braingen3d.bundle.weights import load_into, load_weights
 from braingen3d.networks import build_unet
 from braingen3d.pooled_text_unet import POOLED_TEXT_FLAG
+from braingen3d.anatomical_prior import ANATOMICAL_PRIOR_FIELD
 from braingen3d.preconditioned_unet import PRECONDITIONING_FIELD
 from braingen3d.prompt_attributes import PROMPT_ATTRIBUTES_FLAG
 
@@ -278,8 +279,9 @@ def export_bundle(autoencoder_dir: str | Path, diffusion_dir: str | Path, target
     config = training.bundle_config()
     config.version = version
     config.autoencoder["scale_factor"] = float(diffusion_record["scale_factor"])
-    if PRECONDITIONING_FIELD in diffusion_record:
-        config.unet[PRECONDITIONING_FIELD] = diffusion_record[PRECONDITIONING_FIELD]
+    for field in (PRECONDITIONING_FIELD, ANATOMICAL_PRIOR_FIELD):
+        if field in diffusion_record:
+            config.unet[field] = diffusion_record[field]
     config.modalities = diffusion_record["modalities"] or config.modalities
     config.training = training_record(ae_record, diffusion_record)
     if training.description:

@@ -118,6 +118,10 @@ class InpaintingTrainer(DiffusionFineTuneTrainer):
                                                      tuple(self.bundle_config.grid.shape))
         return self._subjects[key]
 
+    def region_loss_weight(self) -> float:
+        """Weight of the loss term inside the mask."""
+        return float(self.section.region_loss_weight)
+
     def conditioning(self, rows: np.ndarray, latents: torch.Tensor) -> tuple[list[str], torch.Tensor, torch.Tensor]:
         captions, masks = [], []
         for row in rows:

@@ -184,6 +184,11 @@ class BundleConfig:
                     f"'text_encoder.prompt_attributes' is {appends_attributes}; the "
                     "U-Net reads the prompt-attribute token only when the text encoder appends it. Set both alike."
                 )
+            if net.get("anatomical_prior") is not None and not reads_attributes:
+                raise BundleError(
+                    f"Bundle config field '{name}.anatomical_prior' needs '{name}.prompt_attributes: true'; the prior "
+                    "is scaled by the prompt's attributes."
+                )
             preconditioning = net.get("channel_preconditioning")
             if isinstance(preconditioning, dict) and preconditioning.get("noise_scheduler") != self.noise_scheduler:
                 raise BundleError(

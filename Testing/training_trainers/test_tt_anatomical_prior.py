@@ -1,0 +1,90 @@
+"""Fine-tuning a diffusion run with an anatomical prior: the maps, --init-from, the export and the engine."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from braingen3d.bundle.weights import load_weights
+from braingen3d.pipeline import BrainGenPipeline
+from training.trainers.anatomical_prior import template_prior_maps
+from training.trainers.configs import TrainingConfigError, load_config
+from training.trainers.diffusion import DiffusionTrainer
+from training.trainers.distributed import DistEnv
+from training.trainers.export import export_bundle
+
+from Testing.training_trainers.trainer_steps import first_diffusion_step
+
+ATTRIBUTES = ["architecture.unet.prompt_attributes=true"]
+PRIOR = ATTRIBUTES + ['architecture.unet.anatomical_prior={"structures": ["ventricles"], "smoothing_voxels": 1.0}']
+MAPS = "prompt_attribute_embed.anatomical_prior.maps"
+
+
+def test_the_maps_sit_on_the_latent_grid_around_the_ventricles() -> None:
+    config = load_config("small_pca")
+    grid = config.bundle_config().grid
+    maps = template_prior_maps(grid, config.downsampling, ["ventricles"], 1.0)
+    assert tuple(maps.shape) == (1, *(s // config.downsampling for s in grid.shape))
+    assert float(maps.max()) == pytest.approx(1.0)
+    peak = np.unravel_index(int(maps[0].argmax()), maps.shape[1:])
+    centre = np.array(maps.shape[1:]) / 2
+    assert np.all(np.abs(np.array(peak) - centre) <= np.array(maps.shape[1:]) * 0.25)  # deep in the brain
+    with pytest.raises(TrainingConfigError, match="anatomical_prior.structures"):
+        template_prior_maps(grid, config.downsampling, ["hippocampus"], 1.0)
+
+
+def test_a_run_fine_tuned_with_the_prior_exports_a_bundle_the_engine_samples(tmp_path: Path,
+                                                                              tt_autoencoder_run: Path) -> None:
+    base = DiffusionTrainer(load_config("tiny", ATTRIBUTES), tt_autoencoder_run, tmp_path / "base", DistEnv())
+    base.fit()
+    base.close()
+    config = load_config("tiny", PRIOR + ["diffusion.anatomical_prior_lr_scale=10"])
+    trainer = DiffusionTrainer(config, tt_autoencoder_run, tmp_path / "tuned", DistEnv(), init_from=tmp_path / "base")
+    rest, prior = trainer.optimizers["unet"].param_groups
+    assert prior["initial_lr"] == pytest.approx(10 * rest["initial_lr"]) and len(prior["params"]) == 2
+    started = trainer.unet.state_dict()
+    for key, tensor in load_weights(tmp_path / "base" / "final" / "unet.safetensors").items():
+        torch.testing.assert_close(started[key], tensor)
+    maps = started[MAPS]
+    assert float(maps.max()) == pytest.approx(1.0)
+    trainer.fit()
+    trainer.close()
+    record = json.loads((tmp_path / "tuned" / "final" / "diffusion.json").read_text())
+    assert record["anatomical_prior"]["shape"] == list(maps.shape[1:])
+    assert record["initialised_from"] == str((tmp_path / "base").resolve())
+    pipeline = BrainGenPipeline.from_bundle(export_bundle(tt_autoencoder_run, tmp_path / "tuned", tmp_path / "bundle"), "cpu")
+    assert pipeline.config.unet["anatomical_prior"]["structures"] == ["ventricles"]
+    torch.testing.assert_close(pipeline.bundle.unet.state_dict()[MAPS], maps)
+    volume = pipeline("T1 MRI of a 80-year-old woman", num_inference_steps=2, seed=1).volumes[0].array
+    assert volume.shape == tuple(pipeline.config.grid.shape) and np.isfinite(volume).all()
+
+
+def test_the_prior_loss_weight_adds_the_error_inside_the_maps(tmp_path: Path, tt_autoencoder_run: Path) -> None:
+    plain = first_diffusion_step(PRIOR, tt_autoencoder_run, tmp_path / "plain")
+    weighted = first_diffusion_step(PRIOR + ["diffusion.anatomical_prior_loss_weight=10"], tt_autoencoder_run, tmp_path / "weighted")
+    # Same seed: the same batch, noise and initial weights, so the same unweighted error.
+    assert weighted["mse"] == pytest.approx(plain["mse"], rel=1e-5)
+    assert weighted["loss"] > 3 * plain["loss"]
+
+
+def test_bad_prior_training_fields_are_refused() -> None:
+    with pytest.raises(TrainingConfigError, match="diffusion.anatomical_prior_lr_scale' must be positive"):
+        load_config("tiny", PRIOR + ["diffusion.anatomical_prior_lr_scale=0"])
+    with pytest.raises(TrainingConfigError, match="diffusion.anatomical_prior_loss_weight' must be 0 or more"):
+        load_config("tiny", PRIOR + ["diffusion.anatomical_prior_loss_weight=-1"])
+    with pytest.raises(TrainingConfigError, match="anatomical_prior_loss_weight' needs an anatomical prior"):
+        load_config("tiny", ATTRIBUTES + ["diffusion.anatomical_prior_loss_weight=1"])
+
+
+def test_init_from_refuses_another_architecture(tmp_path: Path, tt_autoencoder_run: Path, tt_diffusion_run: Path) -> None:
+    # tt_diffusion_run has no attribute MLP: more than the prior would start from scratch.
+    with pytest.raises(TrainingConfigError, match="--init-from .* differs from this config's beyond an added anatomical prior"):
+        DiffusionTrainer(load_config("tiny", PRIOR), tt_autoencoder_run, tmp_path / "tuned", DistEnv(),
+                         init_from=tt_diffusion_run)
+    with pytest.raises(TrainingConfigError, match="not a finished diffusion run"):
+        DiffusionTrainer(load_config("tiny", PRIOR), tt_autoencoder_run, tmp_path / "other", DistEnv(),
+                         init_from=tmp_path / "nowhere")
