@@ -58,6 +58,7 @@ def test_a_run_fine_tuned_with_the_prior_exports_a_bundle_the_engine_samples(tmp
     assert record["initialised_from"] == str((tmp_path / "base").resolve())
     pipeline = BrainGenPipeline.from_bundle(export_bundle(tt_autoencoder_run, tmp_path / "tuned", tmp_path / "bundle"), "cpu")
     assert pipeline.config.unet["anatomical_prior"]["structures"] == ["ventricles"]
+    assert "where the template's ventricles lie" in (tmp_path / "bundle" / "README.md").read_text()
     torch.testing.assert_close(pipeline.bundle.unet.state_dict()[MAPS], maps)
     volume = pipeline("T1 MRI of a 80-year-old woman", num_inference_steps=2, seed=1).volumes[0].array
     assert volume.shape == tuple(pipeline.config.grid.shape) and np.isfinite(volume).all()

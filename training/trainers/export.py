@@ -86,6 +86,10 @@ def model_card(config, record: dict[str, Any]) -> str:
     if config.unet.get(PROMPT_ATTRIBUTES_FLAG):
         timestep_conditioning += (", and the modality, age, sex and ventricle finding the prompt names through the "
                                   "timestep embedding (`prompt_attributes`)")
+    prior = config.unet.get(ANATOMICAL_PRIOR_FIELD)
+    if prior:
+        timestep_conditioning += (f", and those facts where the template's {' and '.join(prior['structures'])} lie, "
+                                  "after its first convolution (`anatomical_prior`)")
     return f"""# {config.name} ({config.bundle_id} {config.version})
 
 Text-conditioned 3D latent diffusion model for **synthetic** brain MRI, {shape} voxels at {spacing:g} mm
