@@ -27,7 +27,7 @@ from training.evaluation.adherence import MODALITY_WORDS, prompt, ventricles_ml
 from training.trainers.latents import LatentCache
 
 logger = logging.getLogger("age_probe")
-TIMESTEPS = (700, 500, 300, 150)
+TIMESTEPS = (900, 700, 500, 300, 150)
 AGES = (25, 85)
 
 
