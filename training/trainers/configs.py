@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from braingen3d.anatomical_prior import ANATOMICAL_PRIOR_FIELD
 from braingen3d.bundle import PRESETS, BundleConfig, preset_config
 from braingen3d.geometry import mni_grid
 from braingen3d.prompt_attributes import PROMPT_ATTRIBUTES_FLAG
@@ -348,7 +349,7 @@ class TrainingConfig:
                 raise TrainingConfigError(f"Config field '{name}.anatomical_prior_lr_scale' must be positive.")
             if not section.anatomical_prior_loss_weight >= 0:
                 raise TrainingConfigError(f"Config field '{name}.anatomical_prior_loss_weight' must be 0 or more.")
-        if self.diffusion.anatomical_prior_loss_weight > 0 and bundle.unet.get("anatomical_prior") is None:
+        if self.diffusion.anatomical_prior_loss_weight > 0 and bundle.unet.get(ANATOMICAL_PRIOR_FIELD) is None:
             raise TrainingConfigError("Config field 'diffusion.anatomical_prior_loss_weight' needs an anatomical prior "
                                       "('architecture.unet.anatomical_prior'); set the prior or the weight to 0.")
         if int(self.controlnet.max_label) < 1:

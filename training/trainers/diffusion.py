@@ -29,6 +29,7 @@ from torch.nn.parallel import DistributedDataParallel
 from braingen3d.anatomical_prior import ANATOMICAL_PRIOR_FIELD, ANATOMICAL_PRIOR_PREFIX
 from braingen3d.bundle import Bundle
 from braingen3d.bundle.weights import load_into, load_weights, save_weights
+from braingen3d.errors import BundleError
 from braingen3d.networks import build_autoencoder, build_unet, count_parameters
 from braingen3d.pipeline import BrainGenPipeline
 from braingen3d.preconditioned_unet import PRECONDITIONING_FIELD
@@ -234,17 +235,14 @@ class DiffusionTrainer(Trainer):
         weights = final_dir(run_dir) / UNET_WEIGHTS
         if not weights.is_file():
             raise TrainingConfigError(f"--init-from {run_dir} is not a finished diffusion run (no {weights}).")
-        state = load_weights(weights)
-        expected = self.unet.state_dict()
-        missing = sorted(k for k in set(expected) - set(state) if not k.startswith(ANATOMICAL_PRIOR_PREFIX))
-        unexpected = sorted(set(state) - set(expected))
-        reshaped = sorted(k for k in set(state) & set(expected) if tuple(state[k].shape) != tuple(expected[k].shape))
-        if missing or unexpected or reshaped:
+        # The new prior keeps its fresh tensors unless the run already had one; load_into checks the rest.
+        fresh_prior = {k: v for k, v in self.unet.state_dict().items() if k.startswith(ANATOMICAL_PRIOR_PREFIX)}
+        try:
+            load_into(self.unet, {**fresh_prior, **load_weights(weights)}, "unet", UNET_WEIGHTS)
+        except BundleError as exc:
             raise TrainingConfigError(
                 f"--init-from {run_dir}: its U-Net differs from this config's beyond an added anatomical prior "
-                f"(missing {missing[:3]}, unexpected {unexpected[:3]}, other shapes {reshaped[:3]}). "
-                "Fine-tune with the architecture the run was trained with.")
-        self.unet.load_state_dict({**expected, **state}, strict=True)
+                f"({exc}) Fine-tune with the architecture the run was trained with.") from exc
         logger.info("U-Net initialised from %s.", weights)
 
     # --- one step ---------------------------------------------------------------------------------------

@@ -17,11 +17,11 @@ from typing import Any
 import torch
 
 from braingen3d import __version__ as engine_version
+from braingen3d.anatomical_prior import ANATOMICAL_PRIOR_FIELD
 from braingen3d.bundle import save_bundle
 from braingen3d.bundle.weights import load_into, load_weights
 from braingen3d.networks import build_unet
 from braingen3d.pooled_text_unet import POOLED_TEXT_FLAG
-from braingen3d.anatomical_prior import ANATOMICAL_PRIOR_FIELD
 from braingen3d.preconditioned_unet import PRECONDITIONING_FIELD
 from braingen3d.prompt_attributes import PROMPT_ATTRIBUTES_FLAG
 
