@@ -171,15 +171,19 @@ fi
 
 # 6. Structure regressor (structure guidance), then the bundle export with both U-Nets and the regressor.
 wait_for_stage "$RUN/structure_regressor"
-if stage_complete "$RUN/structure_regressor/final/structure_regressor.json" "" && \
-        [[ -f "$STAGING/structure_regressor.safetensors" ]]; then
+EXPORT_ARGS=(--config "$CONFIG" --autoencoder "$RUN/autoencoder" --diffusion "$RUN/diffusion" --inpainting "$RUN/inpainting"
+    --out "$RUN/structure_regressor" --threads "$THREADS" --export-bundle "$STAGING" --overwrite-bundle
+    --bundle-version "$BUNDLE_VERSION" --weights-dtype "$WEIGHTS_DTYPE")
+if [[ -f "$STAGING/structure_regressor.safetensors" ]] && \
+        stage_complete "$RUN/structure_regressor/final/structure_regressor.json" ""; then
     log "bundle: complete ($STAGING)"
+elif stage_complete "$RUN/structure_regressor/final/structure_regressor.json" ""; then
+    log "structure regressor: complete; exporting to $STAGING"
+    run_stage export -m training.train_structure_regressor "${EXPORT_ARGS[@]}" --export-only
+    log "bundle: exported to $STAGING"
 else
     log "structure regressor: training (resuming if a checkpoint exists), then exporting to $STAGING"
-    run_stage structure_regressor -m training.train_structure_regressor --config "$CONFIG" \
-        --autoencoder "$RUN/autoencoder" --diffusion "$RUN/diffusion" --inpainting "$RUN/inpainting" \
-        --out "$RUN/structure_regressor" --resume --threads "$THREADS" --export-bundle "$STAGING" \
-        --overwrite-bundle --bundle-version "$BUNDLE_VERSION" --weights-dtype "$WEIGHTS_DTYPE"
+    run_stage structure_regressor -m training.train_structure_regressor "${EXPORT_ARGS[@]}" --resume
     log "bundle: exported to $STAGING"
 fi
 log "done"

@@ -38,8 +38,8 @@ def main(argv: list[str] | None = None) -> int:
         parser, args, "diffusion",
         lambda config, env: DiffusionTrainer(config, args.autoencoder, args.out, env, resume=args.resume,
                                              init_from=args.init_from),
-        lambda a: export_bundle(a.autoencoder, a.out, a.export_bundle, version=a.bundle_version,
-                                overwrite=a.overwrite_bundle, weights_dtype=a.weights_dtype),
+        lambda a, config: export_bundle(a.autoencoder, a.out, a.export_bundle, version=a.bundle_version,
+                                        overwrite=a.overwrite_bundle, weights_dtype=a.weights_dtype),
         logger,
     )
 

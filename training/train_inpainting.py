@@ -33,8 +33,9 @@ def main(argv: list[str] | None = None) -> int:
     return train_then_export(
         parser, args, "inpainting",
         lambda config, env: InpaintingTrainer(config, args.autoencoder, args.diffusion, args.out, env, resume=args.resume),
-        lambda a: export_bundle(a.autoencoder, a.diffusion, a.export_bundle, version=a.bundle_version,
-                                overwrite=a.overwrite_bundle, weights_dtype=a.weights_dtype, inpainting_dir=a.out),
+        lambda a, config: export_bundle(a.autoencoder, a.diffusion, a.export_bundle, version=a.bundle_version,
+                                        overwrite=a.overwrite_bundle, weights_dtype=a.weights_dtype,
+                                        inpainting_dir=a.out),
         logger,
     )
 

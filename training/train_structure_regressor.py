@@ -37,9 +37,10 @@ def main(argv: list[str] | None = None) -> int:
     return train_then_export(
         parser, args, "structure_regressor",
         lambda config, env: StructureRegressorTrainer(config, args.autoencoder, args.out, env, resume=args.resume),
-        lambda a: export_bundle(a.autoencoder, a.diffusion, a.export_bundle, version=a.bundle_version,
-                                overwrite=a.overwrite_bundle, weights_dtype=a.weights_dtype, inpainting_dir=a.inpainting,
-                                structure_regressor_dir=a.out),
+        lambda a, config: export_bundle(a.autoencoder, a.diffusion, a.export_bundle, version=a.bundle_version,
+                                        overwrite=a.overwrite_bundle, weights_dtype=a.weights_dtype,
+                                        inpainting_dir=a.inpainting, structure_regressor_dir=a.out,
+                                        structure_guidance_scale=config.structure_regressor.guidance_scale),
         logger,
     )
 

@@ -98,3 +98,22 @@ def test_exported_bundle_guides_generation(tmp_path: Path, tt_autoencoder_run: P
     pipeline = BrainGenPipeline.from_bundle(path, "cpu")
     output = pipeline("T1 MRI of a 70-year-old woman with enlarged ventricles", num_inference_steps=2, seed=0)
     assert "ventricles_ml" in output.volumes[0].provenance["structure_targets_ml"]
+
+
+def test_export_takes_the_default_guidance_weight_from_the_config(tmp_path: Path, tt_autoencoder_run: Path,
+                                                                   tt_diffusion_run: Path, regressor_run) -> None:
+    from training import train_structure_regressor
+
+    out, _, _ = regressor_run
+    assert json.loads((out / "final" / "structure_regressor.json").read_text())["guidance"]["guidance_scale"] > 0
+    assert train_structure_regressor.main([
+        "--config", "tiny", "--set", "structure_regressor.guidance_scale=0", "--autoencoder", str(tt_autoencoder_run),
+        "--diffusion", str(tt_diffusion_run), "--out", str(out), "--export-only", "--export-bundle", str(tmp_path / "b"),
+    ]) == 0
+    bundle = load_bundle(tmp_path / "b")
+    assert bundle.config.structure_guidance["guidance_scale"] == 0.0
+    assert bundle.structure_regressor is not None and "off by default" in bundle.card
+    pipeline = BrainGenPipeline.from_bundle(tmp_path / "b", "cpu")
+    prompt = "T1 MRI of a 70-year-old woman with enlarged ventricles"
+    assert pipeline.make_structure_guidance(prompt) is None
+    assert pipeline.make_structure_guidance(prompt, scale=3.0) is not None

@@ -65,7 +65,7 @@ def add_export_arguments(parser: argparse.ArgumentParser, what: str) -> None:
 
 def train_then_export(parser: argparse.ArgumentParser, args: argparse.Namespace, section: str,
                       make_trainer: Callable[[TrainingConfig, DistEnv], Any],
-                      export: Callable[[argparse.Namespace], Any], logger: logging.Logger) -> int:
+                      export: Callable[[argparse.Namespace, TrainingConfig], Any], logger: logging.Logger) -> int:
     """Train a latent-diffusion stage (unless ``--export-only``), then export the bundle if asked and finished.
 
     Args:
@@ -73,7 +73,7 @@ def train_then_export(parser: argparse.ArgumentParser, args: argparse.Namespace,
         args: its parsed arguments (``add_common_arguments`` and ``add_export_arguments``).
         section: the config section whose ``max_steps`` marks the run finished.
         make_trainer: builds the stage's trainer from the config and the distributed environment.
-        export: writes the bundle (main process only).
+        export: writes the bundle from the arguments and the loaded config (main process only).
         logger: the command's logger.
 
     Returns:
@@ -99,7 +99,7 @@ def train_then_export(parser: argparse.ArgumentParser, args: argparse.Namespace,
         else:
             finished = True
         if args.export_bundle and finished and env.is_main:
-            export(args)
+            export(args, config)
     except (*training_errors(), BrainGenError) as exc:
         logger.error("%s", exc)
         return 2

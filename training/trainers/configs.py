@@ -219,7 +219,8 @@ class StructureRegressorTrainConfig(LoopConfig):
         structures: manifest columns (ml) the regressor predicts; each needs a norm in ``norms.json``.
         channels: feature channels per level of ``braingen3d.structure_regressor.NoisyLatentVolumeRegressor``.
         validation_fraction: share of training subjects held out to measure the regressor.
-        guidance_scale: default weight of the guidance in the exported bundle (0 disables it).
+        guidance_scale: default weight of the guidance in the exported bundle (0: shipped but off). It is read at
+            export, so re-exporting with ``--export-only`` changes it without retraining.
         likelihood_sd: standard deviation (in standardised units) of the guidance likelihood around the target.
         enlarged_z: how many norm standard deviations above the expected volume "enlarged" asks for.
         smoothing_voxels: Gaussian sigma (latent voxels) applied to the guidance gradient; without it the

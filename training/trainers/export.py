@@ -164,8 +164,14 @@ def _structure_guidance_lines(config, record: dict[str, Any]) -> str:
     r2 = ", ".join(f"t={t}: " + ("n/a" if r is None else f"{r:.2f}") for t, r in scores.items())
     return (f"- Structure guidance: a noise-aware regressor of {', '.join(guidance['structures'])} from the latent steers\n"
             f"  sampling towards the volume the prompt implies (age/sex norm, +{guidance['enlarged_z']:g} SD for \"enlarged\"),\n"
-            f"  weight {guidance['guidance_scale']:g} by default (`--structure-guidance 0` turns it off). Held-out R²\n"
+            f"  {_guidance_default(guidance['guidance_scale'])}. Held-out R²\n"
             f"  ({held['subjects']} subjects): {r2}.\n")
+
+
+def _guidance_default(scale: float) -> str:
+    if scale > 0:
+        return f"weight {scale:g} by default (`--structure-guidance 0` turns it off)"
+    return "off by default (`--structure-guidance 3` turns it on)"
 
 
 def _inpainting_lines(config) -> str:
@@ -229,7 +235,8 @@ def _stage_summary(record: dict[str, Any], section: str) -> dict[str, Any]:
     return {**_run_summary(record), "hyperparameters": record["config"][section]}
 
 
-def _load_structure_regressor(run_dir: str | Path, autoencoder_dir: str | Path, config) -> torch.nn.Module:
+def _load_structure_regressor(run_dir: str | Path, autoencoder_dir: str | Path, config,
+                              guidance_scale: float | None = None) -> torch.nn.Module:
     """The finished regressor run's network; fills ``config.structure_guidance`` and its training record."""
     from braingen3d.networks import build_structure_regressor
 
@@ -243,7 +250,9 @@ def _load_structure_regressor(run_dir: str | Path, autoencoder_dir: str | Path, 
     if record is None or record["autoencoder_sha256"] != file_digest(final_dir(autoencoder_dir) / AE_WEIGHTS):
         raise FileNotFoundError(f"{run_dir} is not a finished structure-regressor run on this autoencoder's latents. "
                                 "Run python -m training.train_structure_regressor with the same --autoencoder first.")
-    config.structure_guidance = record["guidance"]
+    config.structure_guidance = dict(record["guidance"])
+    if guidance_scale is not None:
+        config.structure_guidance["guidance_scale"] = float(guidance_scale)
     config.capabilities["structure_guidance"] = True
     config.training["structure_regressor"] = {**_run_summary(record), "validation": record["validation"]}
     network = build_structure_regressor(record["guidance"], config.latent_shape[0])
@@ -254,7 +263,8 @@ def _load_structure_regressor(run_dir: str | Path, autoencoder_dir: str | Path, 
 def export_bundle(autoencoder_dir: str | Path, diffusion_dir: str | Path, target: str | Path,
                   version: str = "0.1.0", overwrite: bool = False, inpainting_dir: str | Path | None = None,
                   controlnet_dir: str | Path | None = None, weights_dtype: str = "float32",
-                  structure_regressor_dir: str | Path | None = None) -> Path:
+                  structure_regressor_dir: str | Path | None = None,
+                  structure_guidance_scale: float | None = None) -> Path:
     """Write a bundle from a finished autoencoder run and a finished diffusion run.
 
     Args:
@@ -270,6 +280,8 @@ def export_bundle(autoencoder_dir: str | Path, diffusion_dir: str | Path, target
         weights_dtype: ``float32``, or ``float16`` for half-size weight files (loaded back as float32).
         structure_regressor_dir: optional finished structure-regressor run (``final/structure_regressor.json``)
             on the same autoencoder: the bundle then ships it and declares ``capabilities.structure_guidance``.
+        structure_guidance_scale: the bundle's default structure-guidance weight (0: shipped but off);
+            None keeps the weight the regressor run was trained with.
     """
     ae_record = read_final_record(autoencoder_dir)
     diffusion_path = final_dir(diffusion_dir) / DIFFUSION_RECORD
@@ -308,7 +320,8 @@ def export_bundle(autoencoder_dir: str | Path, diffusion_dir: str | Path, target
         config.training["controlnet"] = _stage_summary(record, "controlnet")
     structure_regressor = None
     if structure_regressor_dir is not None:
-        structure_regressor = _load_structure_regressor(structure_regressor_dir, autoencoder_dir, config)
+        structure_regressor = _load_structure_regressor(structure_regressor_dir, autoencoder_dir, config,
+                                                        structure_guidance_scale)
     autoencoder = load_trained_autoencoder(autoencoder_dir, config.autoencoder_kwargs)
     unet = build_unet(config.unet)
     load_into(unet, load_weights(final_dir(diffusion_dir) / UNET_WEIGHTS), "unet", UNET_WEIGHTS)
