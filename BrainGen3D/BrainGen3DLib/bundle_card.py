@@ -39,6 +39,8 @@ class BundleCard:
         modalities: modalities it was trained on.
         sampling_defaults: ``sampler``, ``steps``, ``guidance_scale``.
         capabilities: e.g. ``text``, ``inpaint``.
+        structure_guidance_scale: the bundle's default structure-guidance weight (0: shipped off), or
+            None when it has no structure guidance.
         card: the model card's Markdown text.
         weights: names of the ``.safetensors`` files present.
     """
@@ -52,6 +54,7 @@ class BundleCard:
     modalities: list[str] = field(default_factory=list)
     sampling_defaults: dict[str, Any] = field(default_factory=dict)
     capabilities: dict[str, Any] = field(default_factory=dict)
+    structure_guidance_scale: float | None = None
     card: str = ""
     weights: list[str] = field(default_factory=list)
 
@@ -123,6 +126,8 @@ def read_bundle_card(folder: str | os.PathLike) -> BundleCard:
             sampling_defaults=dict(config.get("sampling_defaults") or {}),
             capabilities=dict(config.get("capabilities") or {}),
         )
+        if card.capabilities.get("structure_guidance"):
+            card.structure_guidance_scale = float(config["structure_guidance"]["guidance_scale"])
     except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
         raise BundleCardError(_("{path} is not a valid bundle config ({error}). Restore it from the original "
                                 "bundle.").format(path=config_path, error=exc)) from exc
@@ -142,6 +147,10 @@ def card_html(card: BundleCard) -> str:
         (_("Defaults"), ", ".join(f"{k} {v}" for k, v in card.sampling_defaults.items()) or _("none")),
         (_("Weights"), ", ".join(card.weights) or _("none found")),
     ]
+    if card.structure_guidance_scale is not None:
+        rows.insert(4, (_("Structure guidance"),
+                        _("weight {weight:g} by default").format(weight=card.structure_guidance_scale)
+                        if card.structure_guidance_scale > 0 else _("off by default")))
     lines = [f"<b>{html.escape(k)}:</b> {html.escape(v)}" for k, v in rows]
     preview = _card_preview(card.card)
     if preview:

@@ -60,8 +60,9 @@ class GenerationSettings:
         device: ``auto``, ``cpu`` or ``cuda``.
         bundle_path: a bundle folder, or None for the engine's default bundle.
         show_in_3d: also show the result with volume rendering.
-        structure_guidance: steer the ventricle volume to the prompt (the bundle's weight) when the
-            bundle offers structure guidance; False samples from the text model alone.
+        structure_guidance: weight of the structure guidance that steers the ventricle volume to the
+            prompt when the bundle offers it; None uses the bundle's default weight, 0 samples from the
+            text model alone.
     """
 
     prompt: str
@@ -74,7 +75,7 @@ class GenerationSettings:
     device: str = "auto"
     bundle_path: str | None = None
     show_in_3d: bool = False
-    structure_guidance: bool = True
+    structure_guidance: float | None = None
 
     def validate(self) -> None:
         """Raise ``SettingsError`` naming the first unacceptable setting and the fix."""
@@ -84,6 +85,8 @@ class GenerationSettings:
             raise SettingsError(_("Steps must be between 1 and {max}.").format(max=MAX_STEPS))
         if not float(self.guidance_scale) >= 0:
             raise SettingsError(_("Guidance must be 0 or more (1 means no guidance)."))
+        if self.structure_guidance is not None and not float(self.structure_guidance) >= 0:
+            raise SettingsError(_("Structure guidance must be 0 (off) or more, or the bundle's default."))
         if self.sampler not in SAMPLERS:
             raise SettingsError(_("Unknown sampler '{sampler}'; choose {choices}.").format(
                 sampler=self.sampler, choices=", ".join(SAMPLERS)))
@@ -114,7 +117,7 @@ class GenerationSettings:
             "num_volumes": int(self.num_volumes),
             "output_dir": output_dir,
             # None: the bundle's default weight; 0 turns structure guidance off.
-            "structure_guidance": None if self.structure_guidance else 0.0,
+            "structure_guidance": None if self.structure_guidance is None else float(self.structure_guidance),
         }
 
 

@@ -24,6 +24,7 @@ SAMPLERS = ["dpm++", "ddim"]
 DEVICES = ["auto", "cpu", "cuda"]
 MAX_PANEL_SEED = 2**31 - 1  # the largest value a QSpinBox holds
 MAX_VOLUMES = 16
+BUNDLE_DEFAULT_WEIGHT = -1.0  # the structure-guidance spin box's "Bundle default" (its minimum)
 DEFAULT_PICKS = QuickPicks()
 DEFAULT_PROMPT = compose_prompt(DEFAULT_PICKS)
 
@@ -53,7 +54,8 @@ class BrainGen3DParameterNode:
         useDefaultBundle: use the engine's embedded default bundle; otherwise ``bundlePath``.
         bundlePath: a bundle folder (config.json, weights, README.md).
         showIn3D: show the result with volume rendering as well.
-        structureGuidance: steer the ventricle volume to the prompt (bundles with structure guidance).
+        structureGuidance: weight of the structure guidance that steers the ventricle volume to the prompt
+            (bundles that have it): ``BUNDLE_DEFAULT_WEIGHT`` (-1) for the bundle's own, 0 for off.
         lesionVolume: the volume to put a lesion in (generated or any scalar volume).
         lesionRegionKind, lesionROI, lesionSegmentation: where the lesion goes (the segment is the one
             selected in the embedded segment editor).
@@ -81,7 +83,7 @@ class BrainGen3DParameterNode:
     useDefaultBundle: bool = True
     bundlePath: pathlib.Path = pathlib.Path()
     showIn3D: bool = False
-    structureGuidance: bool = True
+    structureGuidance: Annotated[float, WithinRange(BUNDLE_DEFAULT_WEIGHT, 20.0)] = BUNDLE_DEFAULT_WEIGHT
     lesionVolume: slicer.vtkMRMLScalarVolumeNode
     lesionRegionKind: LesionRegionKind = LesionRegionKind.ROI
     lesionROI: slicer.vtkMRMLMarkupsROINode
@@ -121,7 +123,7 @@ def generation_settings(parameters: BrainGen3DParameterNode) -> GenerationSettin
         device=parameters.device,
         bundle_path=bundle,
         show_in_3d=parameters.showIn3D,
-        structure_guidance=parameters.structureGuidance,
+        structure_guidance=None if parameters.structureGuidance < 0 else parameters.structureGuidance,
     )
 
 

@@ -95,7 +95,7 @@ def regeneration_settings(node) -> dict[str, Any]:
     Returns:
         ``prompt``, ``negative_prompt``, ``seed``, ``steps``, ``guidance_scale``, ``sampler``,
         ``bundle_path`` (None = the default bundle), ``bundle_id``, ``bundle_version``, ``device`` and
-        ``structure_guidance`` (whether the volume was steered by structure guidance).
+        ``structure_guidance`` (the structure-guidance weight that steered the volume; 0 when none did).
 
     Raises:
         ProvenanceError: ``node`` is not a BrainGen3D volume or lacks a needed key.
@@ -126,5 +126,5 @@ def regeneration_settings(node) -> dict[str, Any]:
     settings["bundle_id"] = record.get("bundle_id")
     settings["bundle_version"] = record.get("bundle_version")
     settings["device"] = node.GetAttribute(DEVICE_REQUEST_ATTRIBUTE) or "auto"
-    settings["structure_guidance"] = bool(record.get("structure_guidance"))
+    settings["structure_guidance"] = float(record.get("structure_guidance") or 0.0)
     return settings

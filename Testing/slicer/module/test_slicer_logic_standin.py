@@ -84,7 +84,7 @@ def test_generate_imports_every_volume_with_geometry_and_provenance(scene, stand
     assert (regen["prompt"], regen["seed"], regen["steps"], regen["guidance_scale"], regen["sampler"]) == (
         settings.prompt, 8, 3, 4.5, "ddim")
     assert regen["bundle_path"] is None
-    assert regen["structure_guidance"] is False  # the stand-in's provenance records no structure guidance
+    assert regen["structure_guidance"] == 0.0  # the stand-in's provenance records no structure guidance
 
 
 def test_second_generation_reuses_the_folder_and_keeps_names_unique(scene, standin_command, work_root):
@@ -246,13 +246,15 @@ def test_regeneration_keeps_structure_guidance(scene) -> None:
 
     node = scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode")
     set_provenance(node, {"synthetic": True, "task": "generate", "prompt": "T1 MRI of an 80-year-old man", "seed": 4,
-                          "steps": 25, "guidance_scale": 3.0, "sampler": "dpm++", "structure_guidance": 3.0,
+                          "steps": 25, "guidance_scale": 3.0, "sampler": "dpm++", "structure_guidance": 2.5,
                           "structure_targets_ml": {"ventricles_ml": 41.0}})
-    assert regeneration_settings(node)["structure_guidance"] is True
+    assert regeneration_settings(node)["structure_guidance"] == 2.5  # the weight itself, not just "on"
 
 
-def test_structure_guidance_checkbox_reaches_the_worker_request() -> None:
-    on = GenerationSettings(prompt="T1-weighted MRI of an 80-year-old man").to_request("/tmp/out")
-    off = GenerationSettings(prompt="T1-weighted MRI of an 80-year-old man", structure_guidance=False).to_request("/tmp/out")
-    assert on["structure_guidance"] is None  # the bundle's own weight
-    assert off["structure_guidance"] == 0.0
+def test_structure_guidance_weight_reaches_the_worker_request() -> None:
+    prompt = "T1-weighted MRI of an 80-year-old man"
+    assert GenerationSettings(prompt=prompt).to_request("/tmp/out")["structure_guidance"] is None  # the bundle's own
+    assert GenerationSettings(prompt=prompt, structure_guidance=0).to_request("/tmp/out")["structure_guidance"] == 0.0
+    assert GenerationSettings(prompt=prompt, structure_guidance=4.5).to_request("/tmp/out")["structure_guidance"] == 4.5
+    with pytest.raises(SettingsError, match="Structure guidance must be 0"):
+        GenerationSettings(prompt=prompt, structure_guidance=-2).validate()

@@ -141,6 +141,17 @@ def test_bundle_card_reads_config_and_model_card(tmp_path):
     assert "<i>A model for synthetic MRI on a 2 mm grid.</i>" in card_html(read_bundle_card(emphasised))
 
 
+@pytest.mark.parametrize("scale, line", [(3.0, "Structure guidance:</b> weight 3 by default"),
+                                         (0.0, "Structure guidance:</b> off by default")])
+def test_bundle_card_states_the_default_structure_guidance(tmp_path, scale, line):
+    plain = read_bundle_card(write_fake_bundle(tmp_path / "plain"))
+    assert plain.structure_guidance_scale is None and "Structure guidance" not in card_html(plain)
+    guided = _with_config(tmp_path / "g", capabilities={"structure_guidance": True},
+                          structure_guidance={"guidance_scale": scale})
+    card = read_bundle_card(guided)
+    assert card.structure_guidance_scale == scale and line in card_html(card)
+
+
 def _with_config(folder, **fields):
     folder.mkdir()
     (folder / "config.json").write_text(json.dumps({"bundle_id": "b", **fields}))

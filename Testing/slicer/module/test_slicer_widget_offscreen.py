@@ -60,6 +60,17 @@ def test_panel_binds_every_control_to_the_parameter_node(panel_factory, scene):
     card = ui.bundleCardLabel.text()
     assert "braingen3d-small-mni2mm" in card and "80 × 96 × 80 @ 2 mm" in card and "template-derived" in card
 
+    # Structure guidance starts at the bundle's own weight; 0 turns it off, any other value is the weight.
+    parameters = widget.logic.getParameterNode()
+    from BrainGen3DLib.parameters import generation_settings
+
+    assert ui.structureGuidanceSpinBox.text() == "Bundle default"
+    assert generation_settings(parameters).structure_guidance is None
+    ui.structureGuidanceSpinBox.setValue(0.0)
+    assert generation_settings(parameters).structure_guidance == 0.0
+    ui.structureGuidanceSpinBox.setValue(2.5)
+    assert generation_settings(parameters).structure_guidance == 2.5
+
     ui.stepsSpinBox.setValue(7)
     ui.guidanceSpinBox.setValue(5.5)
     ui.samplerComboBox.setCurrentIndex(1)
