@@ -63,6 +63,24 @@ def test_a_run_fine_tuned_with_the_prior_exports_a_bundle_the_engine_samples(tmp
     volume = pipeline("T1 MRI of a 80-year-old woman", num_inference_steps=2, seed=1).volumes[0].array
     assert volume.shape == tuple(pipeline.config.grid.shape) and np.isfinite(volume).all()
 
+    # The inpainting U-Net fine-tuned from it keeps the prior, and the bundle with both inpaints.
+    from braingen3d.inpaint import LesionInpainter
+    from training.trainers.inpainting import InpaintingTrainer
+
+    from Testing.inpaint.inpaint_phantoms import make_case
+
+    inpainting = InpaintingTrainer(config, tt_autoencoder_run, tmp_path / "tuned", tmp_path / "inpaint", DistEnv())
+    inpainting.fit()
+    inpainting.close()
+    both = export_bundle(tt_autoencoder_run, tmp_path / "tuned", tmp_path / "both", inpainting_dir=tmp_path / "inpaint")
+    inpainter = LesionInpainter.from_bundle(both, device="cpu")
+    assert inpainter.pipeline.config.inpaint_unet["anatomical_prior"]["shape"] == list(maps.shape[1:])
+    torch.testing.assert_close(inpainter.pipeline.bundle.inpaint_unet.state_dict()[MAPS], maps)
+    case = make_case("oblique")
+    result = inpainter(case.volume, case.affine, case.mask, "a white-matter lesion", num_inference_steps=2, seed=3,
+                       method="inpaint_unet")
+    assert result.provenance["method"] == "inpaint_unet" and np.isfinite(result.array).all()
+
 
 def test_the_prior_loss_weight_adds_the_error_inside_the_maps(tmp_path: Path, tt_autoencoder_run: Path) -> None:
     plain = first_diffusion_step(PRIOR, tt_autoencoder_run, tmp_path / "plain")
