@@ -90,6 +90,26 @@ def test_the_prior_loss_weight_adds_the_error_inside_the_maps(tmp_path: Path, tt
     assert weighted["loss"] > 3 * plain["loss"]
 
 
+def test_the_prior_waits_for_its_start_step(tmp_path: Path, tt_autoencoder_run: Path) -> None:
+    plain = first_diffusion_step(PRIOR, tt_autoencoder_run, tmp_path / "plain")
+    waiting = PRIOR + ["diffusion.anatomical_prior_loss_weight=10", "diffusion.anatomical_prior_start_step=2"]
+    # Before the start step the loss term is off: the first step's loss is the plain one.
+    assert first_diffusion_step(waiting, tt_autoencoder_run, tmp_path / "first")["loss"] == pytest.approx(plain["loss"],
+                                                                                                            rel=1e-5)
+    trainer = DiffusionTrainer(load_config("tiny", waiting + ["diffusion.anatomical_prior_lr_scale=100"]),
+                               tt_autoencoder_run, tmp_path / "run", DistEnv())
+    projection = {n: p for n, p in trainer.unet.named_parameters() if n.startswith("prompt_attribute_embed.anatomical_prior.")}
+    assert projection and all(float(p.detach().abs().max()) == 0 for p in projection.values())
+    losses = []
+    for _ in range(3):
+        losses.append(trainer.train_step())
+        trainer.step += 1
+        started = trainer.step > 2
+        assert any(float(p.detach().abs().max()) > 0 for p in projection.values()) == started, trainer.step
+    trainer.close()
+    assert losses[2]["loss"] > 3 * losses[2]["mse"]  # the loss term is on from step 2
+
+
 def test_bad_prior_training_fields_are_refused() -> None:
     with pytest.raises(TrainingConfigError, match="diffusion.anatomical_prior_lr_scale' must be positive"):
         load_config("tiny", PRIOR + ["diffusion.anatomical_prior_lr_scale=0"])
@@ -97,6 +117,10 @@ def test_bad_prior_training_fields_are_refused() -> None:
         load_config("tiny", PRIOR + ["diffusion.anatomical_prior_loss_weight=-1"])
     with pytest.raises(TrainingConfigError, match="anatomical_prior_loss_weight' needs an anatomical prior"):
         load_config("tiny", ATTRIBUTES + ["diffusion.anatomical_prior_loss_weight=1"])
+    with pytest.raises(TrainingConfigError, match="anatomical_prior_start_step' needs an anatomical prior"):
+        load_config("tiny", ATTRIBUTES + ["diffusion.anatomical_prior_start_step=1"])
+    with pytest.raises(TrainingConfigError, match="anatomical_prior_start_step' must be 0 or more and below"):
+        load_config("tiny", PRIOR + ["diffusion.anatomical_prior_start_step=4"])
 
 
 def test_init_from_refuses_another_architecture(tmp_path: Path, tt_autoencoder_run: Path, tt_diffusion_run: Path) -> None:

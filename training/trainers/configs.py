@@ -145,6 +145,10 @@ class DiffusionTrainConfig(LoopConfig):
             rate barely moves it.
         anatomical_prior_loss_weight: weight of an extra loss term averaged over the prior's maps (0: none), so
             that errors where the prompt's attributes act count more than the rest of the brain's.
+        anatomical_prior_start_step: until this step the prior's projection is not updated (it stays at its
+            zero start, so the U-Net trains as without a prior) and its loss term is off. A prior trained from
+            step 0 with its loss term kept T1 prompts from forming T1 contrast in 3000 steps; added after
+            the contrast had formed, it did not (training README, "A block-PCA autoencoder").
         sample_posterior: draw ``z = mu + sigma * eps`` from the cached posterior (else use ``mu``).
         text_cache_size: prompt embeddings kept in memory (captions repeat a lot).
         preview_steps: DPM++ steps of the preview sample.
@@ -163,6 +167,7 @@ class DiffusionTrainConfig(LoopConfig):
     min_snr_floor: float | None = None
     anatomical_prior_lr_scale: float = 1.0
     anatomical_prior_loss_weight: float = 0.0
+    anatomical_prior_start_step: int = 0
     sample_posterior: bool = True
     text_cache_size: int = 8192
     preview_steps: int = 15
@@ -350,6 +355,12 @@ class TrainingConfig:
                 raise TrainingConfigError(f"Config field '{name}.anatomical_prior_lr_scale' must be positive.")
             if not section.anatomical_prior_loss_weight >= 0:
                 raise TrainingConfigError(f"Config field '{name}.anatomical_prior_loss_weight' must be 0 or more.")
+            if not 0 <= int(section.anatomical_prior_start_step) < int(section.max_steps):
+                raise TrainingConfigError(f"Config field '{name}.anatomical_prior_start_step' must be 0 or more and "
+                                          f"below its max_steps ({section.max_steps}).")
+        if self.diffusion.anatomical_prior_start_step > 0 and bundle.unet.get(ANATOMICAL_PRIOR_FIELD) is None:
+            raise TrainingConfigError("Config field 'diffusion.anatomical_prior_start_step' needs an anatomical prior "
+                                      "('architecture.unet.anatomical_prior'); set the prior or the step to 0.")
         if self.diffusion.anatomical_prior_loss_weight > 0 and bundle.unet.get(ANATOMICAL_PRIOR_FIELD) is None:
             raise TrainingConfigError("Config field 'diffusion.anatomical_prior_loss_weight' needs an anatomical prior "
                                       "('architecture.unet.anatomical_prior'); set the prior or the weight to 0.")

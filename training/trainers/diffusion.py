@@ -263,8 +263,14 @@ class DiffusionTrainer(Trainer):
         return self._draw_captions(rows), None, region
 
     def region_loss_weight(self) -> float:
-        """Weight of the loss term averaged over ``conditioning``'s region."""
+        """Weight of the loss term averaged over ``conditioning``'s region (0 before the prior's start step)."""
+        if not self.prior_started():
+            return 0.0
         return float(self.section.anatomical_prior_loss_weight)
+
+    def prior_started(self) -> bool:
+        """Whether the anatomical prior trains at this step (``anatomical_prior_start_step``)."""
+        return self.step >= int(self.section.anatomical_prior_start_step)
 
     def predict(self, noisy: torch.Tensor, timesteps: torch.Tensor, context: torch.Tensor,
                 extra: torch.Tensor | None) -> torch.Tensor:
@@ -308,6 +314,10 @@ class DiffusionTrainer(Trainer):
                 self.scalers[self.network_name].scale(loss / cfg.grad_accum).backward()
             total += float(loss.detach()) / cfg.grad_accum
             unweighted += float(mse.detach().mean()) / cfg.grad_accum
+        if not self.prior_started():
+            for name, parameter in self.unet.named_parameters():
+                if name.startswith(ANATOMICAL_PRIOR_PREFIX):
+                    parameter.grad = None  # the optimiser skips it: no update, no weight decay, no moments
         self.optimizer_step(self.network_name, self.unet)
         self.emas[self.network_name].update(self.unet)
         return {"loss": total, "mse": unweighted}
