@@ -358,12 +358,10 @@ class TrainingConfig:
             if not 0 <= int(section.anatomical_prior_start_step) < int(section.max_steps):
                 raise TrainingConfigError(f"Config field '{name}.anatomical_prior_start_step' must be 0 or more and "
                                           f"below its max_steps ({section.max_steps}).")
-        if self.diffusion.anatomical_prior_start_step > 0 and bundle.unet.get(ANATOMICAL_PRIOR_FIELD) is None:
-            raise TrainingConfigError("Config field 'diffusion.anatomical_prior_start_step' needs an anatomical prior "
-                                      "('architecture.unet.anatomical_prior'); set the prior or the step to 0.")
-        if self.diffusion.anatomical_prior_loss_weight > 0 and bundle.unet.get(ANATOMICAL_PRIOR_FIELD) is None:
-            raise TrainingConfigError("Config field 'diffusion.anatomical_prior_loss_weight' needs an anatomical prior "
-                                      "('architecture.unet.anatomical_prior'); set the prior or the weight to 0.")
+        for key, what in (("anatomical_prior_start_step", "step"), ("anatomical_prior_loss_weight", "weight")):
+            if getattr(self.diffusion, key) > 0 and bundle.unet.get(ANATOMICAL_PRIOR_FIELD) is None:
+                raise TrainingConfigError(f"Config field 'diffusion.{key}' needs an anatomical prior "
+                                          f"('architecture.unet.anatomical_prior'); set the prior or the {what} to 0.")
         if int(self.controlnet.max_label) < 1:
             raise TrainingConfigError("Config field 'controlnet.max_label' must be at least 1.")
         if not 0.0 <= self.inpainting.lesion_probability <= 1.0:

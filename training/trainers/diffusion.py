@@ -178,6 +178,8 @@ class DiffusionTrainer(Trainer):
         if self.init_from is not None:
             self._initialise_from(self.init_from)
         self.unet = self.unet.to(self.device)
+        # The anatomical prior's projection: its own learning rate, and no update before its start step.
+        self.prior_parameters = [p for n, p in self.unet.named_parameters() if n.startswith(ANATOMICAL_PRIOR_PREFIX)]
         self.modules[name] = self.unet
         self.emas[name] = EMA(self.unet, cfg.ema_decay)
         self.optimizers[name] = torch.optim.AdamW(self.parameter_groups(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -213,11 +215,10 @@ class DiffusionTrainer(Trainer):
     def parameter_groups(self) -> list[dict[str, Any]]:
         """The optimiser's groups: the anatomical prior's projection (if any) at ``anatomical_prior_lr_scale`` x lr."""
         cfg = self.section
-        named = list(self.unet.named_parameters())
-        prior = [p for n, p in named if n.startswith(ANATOMICAL_PRIOR_PREFIX)]
-        groups = [{"params": [p for n, p in named if not n.startswith(ANATOMICAL_PRIOR_PREFIX)]}]
-        if prior:
-            groups.append({"params": prior, "lr": cfg.lr * cfg.anatomical_prior_lr_scale})
+        prior = {id(p) for p in self.prior_parameters}
+        groups = [{"params": [p for p in self.unet.parameters() if id(p) not in prior]}]
+        if self.prior_parameters:
+            groups.append({"params": self.prior_parameters, "lr": cfg.lr * cfg.anatomical_prior_lr_scale})
         return groups
 
     def _anatomical_prior_maps(self, config: TrainingConfig) -> torch.Tensor | None:
@@ -315,9 +316,8 @@ class DiffusionTrainer(Trainer):
             total += float(loss.detach()) / cfg.grad_accum
             unweighted += float(mse.detach().mean()) / cfg.grad_accum
         if not self.prior_started():
-            for name, parameter in self.unet.named_parameters():
-                if name.startswith(ANATOMICAL_PRIOR_PREFIX):
-                    parameter.grad = None  # the optimiser skips it: no update, no weight decay, no moments
+            for parameter in self.prior_parameters:
+                parameter.grad = None  # the optimiser skips it: no update, no weight decay, no moments
         self.optimizer_step(self.network_name, self.unet)
         self.emas[self.network_name].update(self.unet)
         return {"loss": total, "mse": unweighted}
