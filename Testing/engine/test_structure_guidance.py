@@ -159,6 +159,19 @@ def test_pipeline_refuses_bad_structure_requests(guided_pipeline) -> None:
         guided_pipeline("T1 MRI of a 40-year-old man", num_inference_steps=2, seed=0, structure_guidance=-1)
 
 
+def test_explicit_targets_without_a_guidance_weight_are_refused(guided_pipeline, monkeypatch) -> None:
+    with pytest.raises(InvalidInputError, match="it was set to 0.*--structure-guidance 3"):
+        guided_pipeline("T1 MRI", num_inference_steps=2, seed=0, structure_guidance=0,
+                        structure_targets_ml={"ventricles_ml": 40.0})
+    # A bundle that ships guidance off (weight 0 by default) needs the weight given with the targets.
+    monkeypatch.setitem(guided_pipeline.config.structure_guidance, "guidance_scale", 0.0)
+    with pytest.raises(InvalidInputError, match="ships it off by default"):
+        guided_pipeline("T1 MRI", num_inference_steps=2, seed=0, structure_targets_ml={"ventricles_ml": 40.0})
+    explicit = guided_pipeline("T1 MRI", num_inference_steps=2, seed=0, structure_guidance=3,
+                               structure_targets_ml={"ventricles_ml": 40.0})
+    assert explicit.volumes[0].provenance["structure_targets_ml"] == {"ventricles_ml": 40.0}
+
+
 def test_bundle_without_guidance_refuses_explicit_targets(tiny_pipeline) -> None:
     with pytest.raises(BundleError, match="no structure guidance"):
         tiny_pipeline("T1 MRI", num_inference_steps=2, seed=0, structure_targets_ml={"ventricles_ml": 40.0})

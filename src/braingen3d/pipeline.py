@@ -123,9 +123,16 @@ class BrainGenPipeline:
                 raise BundleError(f"Bundle {self.config.bundle_id} has no structure guidance; it cannot aim for "
                                   f"{sorted(targets_ml)}. Use a bundle with capability 'structure_guidance'.")
             return None
+        bundle_default = scale is None
         scale = float(guidance["guidance_scale"]) if scale is None else float(scale)
         if not scale >= 0:
             raise InvalidInputError(f"structure_guidance must be >= 0; got {scale!r}.")
+        if targets_ml and scale == 0:
+            # Without this, explicit targets would be dropped without a word.
+            where = "this bundle ships it off by default" if bundle_default else "it was set to 0"
+            raise InvalidInputError(
+                f"Target volumes {sorted(targets_ml)} need structure guidance, but its weight is 0 ({where}). "
+                "Pass a weight above 0 as well, e.g. structure_guidance=3 (--structure-guidance 3).")
         for name, value in (targets_ml or {}).items():
             if not 0 < float(value) < 5000:
                 raise InvalidInputError(f"Target volume {name} = {value!r} ml is not a plausible volume; give ml between 0 and 5000.")

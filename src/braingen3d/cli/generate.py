@@ -45,7 +45,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="weight of the guidance towards the ventricle volume the prompt's age and wording imply "
                              "(default: the bundle's; 0 = off; bundles with capability structure_guidance)")
     parser.add_argument("--ventricles-ml", type=float, default=None, metavar="ML",
-                        help="aim for this lateral-ventricle volume in ml instead of the one the prompt implies")
+                        help="aim for this lateral-ventricle volume in ml instead of the one the prompt implies "
+                             "(needs a structure-guidance weight above 0: the bundle's or --structure-guidance W)")
     parser.set_defaults(handler=run)
 
 
