@@ -13,16 +13,17 @@
 # checkpoint and exits, and the script stops without starting the next stage.
 #
 # Environment overrides: PYTHON, CONFIG (small), COHORT (cache/cohort), RUN (runs/default),
-# STAGING ($RUN/bundle), THREADS (2), BUNDLE_VERSION (0.2.0), WEIGHTS_DTYPE (float32), SKIP_QUALITY_GATE (0),
+# STAGING ($RUN/bundle), THREADS (2; also the cohort's worker processes), BUNDLE_VERSION (0.2.0),
+# WEIGHTS_DTYPE (float32), SKIP_QUALITY_GATE (0),
 # MIN_SSIM (0.95), MIN_PSNR (30), AE_MAX_STEPS, DIFFUSION_MAX_STEPS and INPAINT_MAX_STEPS (default:
 # the config's; raising one later continues that stage from its checkpoint to the new step count).
 #
 # PYTHON defaults to ./.venv/bin/python (made by scripts/setup_env.sh --test) when it exists.
 #
-# Budget on 2 idle CPU cores with native bf16 (small config, measured): autoencoder 3000 steps
-# ~68 min plus ~12 min of held-out check and latent encoding, diffusion 4000 steps at ~1.1 s,
-# inpainting 1300 steps at ~1.1 s, structure regressor 1500 steps at ~0.2 s (3.07 h in all, measured, with the
-# regressor slowed by other work on the CPU). A shared CPU is proportionally slower.
+# Budget on 2 CPU cores (CONFIG=small_pca, measured in session 14, runs/v12): cohort 2.3 min with 2
+# workers, autoencoder 500 steps 8.7 min (+ 1 min of held-out check and latent encoding), diffusion 3000
+# steps 52.4 min (~1.05 s per step), inpainting 1300 steps 23.1 min, structure regressor 2500 steps 14.3 min:
+# 1.70 h from start to exported bundle. The `small` (KL) config took 3.07 h for its 0.2.0 bundle.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -95,7 +96,7 @@ if [[ -f "$COHORT/manifest.csv" ]]; then
     log "cohort: complete ($COHORT/manifest.csv)"
 else
     log "cohort: generating in $COHORT"
-    run_stage cohort -m training.cohort.generate --out "$COHORT" --no-progress
+    run_stage cohort -m training.cohort.generate --out "$COHORT" --workers "$THREADS" --no-progress
 fi
 
 # 2. Autoencoder; when it reaches max_steps it evaluates, encodes the cohort and writes final/autoencoder.json.
