@@ -12,7 +12,6 @@ import nibabel as nib
 import numpy as np
 import torch
 
-from braingen3d.device import inference_dtype
 from Testing.batch.batch_helpers import batch_args, read_json
 
 REPO = Path(__file__).resolve().parents[2]
@@ -23,7 +22,10 @@ def test_two_ranks_write_the_plan_exactly_once(batch_dataset, tiny_bundle, tmp_p
 
     root = tmp_path / "nnUNet_raw"
     args = batch_args(tiny_bundle, root, 4, 501, "SynthTest")[1:]  # not -q: the per-case log lines are checked
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    # Each rank gets this process's thread count, so its reductions run in the same order as the
+    # in-process fixture's and the volumes can be compared exactly.
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+           "OMP_NUM_THREADS": str(torch.get_num_threads())}
     completed = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
          "-m", "braingen3d.cli.main", *args],
@@ -50,11 +52,8 @@ def test_two_ranks_write_the_plan_exactly_once(batch_dataset, tiny_bundle, tmp_p
         assert mine["lesions"]["placed"] == single["lesions"]["placed"]
         ours = np.asarray(nib.load(folder / "imagesTr" / f"{case}_0000.nii.gz").dataobj)
         theirs = np.asarray(nib.load(batch_dataset / "imagesTr" / f"{case}_0000.nii.gz").dataobj)
-        # 1 thread per rank against 2 in-process threads: sums are reduced in another order, which moves
-        # fp32 results in the last bits only, and bf16-autocast results (bf16-native CPUs) by its rounding.
-        if inference_dtype(torch.device("cpu")) is None:
-            np.testing.assert_allclose(ours, theirs, atol=1e-4)
-        else:
-            assert np.abs(ours - theirs).mean() < 1e-3 and np.abs(ours - theirs).max() < 0.05
+        # With another thread count the sums reduce in another order; under bf16 autocast on an AMX CPU
+        # that moved these random-weight volumes by 5% of their mean (measured), so the threads match.
+        assert np.array_equal(ours, theirs)
         assert np.array_equal(np.asarray(nib.load(folder / "labelsTr" / f"{case}.nii.gz").dataobj),
                               np.asarray(nib.load(batch_dataset / "labelsTr" / f"{case}.nii.gz").dataobj))
