@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Resumable end-to-end training of the default (small) BrainGen3D bundle on CPU:
 #   cohort -> autoencoder (+ held-out check, latent encoding, scale_factor) -> quality gate
-#   -> diffusion U-Net -> inpainting U-Net fine-tune -> structure regressor -> bundle export to a staging folder.
+#   -> diffusion U-Net -> anatomical-prior refinement (configs with a prior) -> inpainting U-Net fine-tune
+#   -> structure regressor -> bundle export to a staging folder.
 #
 # Every stage skips itself when its output is complete and resumes from its last checkpoint
 # otherwise, so the script can be re-run after a stop, a crash or a reboot. If another process
@@ -14,16 +15,16 @@
 #
 # Environment overrides: PYTHON, CONFIG (small), COHORT (cache/cohort), RUN (runs/default),
 # STAGING ($RUN/bundle), THREADS (2; also the cohort's worker processes), BUNDLE_VERSION (0.2.0),
-# WEIGHTS_DTYPE (float32), SKIP_QUALITY_GATE (0),
+# WEIGHTS_DTYPE (float32), SKIP_QUALITY_GATE (0), PRIOR_REFINE_STEPS (400; 0 skips the refinement),
 # MIN_SSIM (0.95), MIN_PSNR (30), AE_MAX_STEPS, DIFFUSION_MAX_STEPS and INPAINT_MAX_STEPS (default:
 # the config's; raising one later continues that stage from its checkpoint to the new step count).
 #
 # PYTHON defaults to ./.venv/bin/python (made by scripts/setup_env.sh --test) when it exists.
 #
-# Budget on 2 CPU cores (CONFIG=small_pca, measured in session 14, runs/v12): cohort 2.3 min with 2
-# workers, autoencoder 500 steps 8.7 min (+ 1 min of held-out check and latent encoding), diffusion 3000
-# steps 52.4 min (~1.05 s per step), inpainting 1300 steps 23.1 min, structure regressor 2500 steps 14.3 min:
-# 1.70 h from start to exported bundle. The `small` (KL) config took 3.07 h for its 0.2.0 bundle.
+# Budget on 2 CPU cores: CONFIG=small_pca, one run of this script in session 15 (runs/v15, cohort reused):
+# autoencoder 500 steps 10.2 min with its check and encoding, diffusion 3000 steps 57.1 min, prior
+# refinement 400 steps 8.5 min, inpainting 2000 steps 49.3 min, structure regressor 2500 steps 17.6 min:
+# 2.40 h to the exported bundle (+ 2.3 min for the cohort with 2 workers). CONFIG=small (KL) took 3.07 h.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -45,6 +46,7 @@ AE_SET=()
 [[ -n "${AE_MAX_STEPS:-}" ]] && AE_SET=(--set "autoencoder.max_steps=$AE_MAX_STEPS")
 DIFFUSION_SET=()
 [[ -n "${DIFFUSION_MAX_STEPS:-}" ]] && DIFFUSION_SET=(--set "diffusion.max_steps=$DIFFUSION_MAX_STEPS")
+PRIOR_REFINE_STEPS="${PRIOR_REFINE_STEPS:-400}"
 INPAINT_SET=()
 [[ -n "${INPAINT_MAX_STEPS:-}" ]] && INPAINT_SET=(--set "inpainting.max_steps=$INPAINT_MAX_STEPS")
 
@@ -149,6 +151,7 @@ if [[ $ae_check -eq 3 ]]; then
     stale="$RUN/diffusion.stale-$(date -u +%Y%m%dT%H%M%SZ)"
     log "diffusion: the autoencoder changed since this run started; moving it to $stale and starting afresh"
     mv "$RUN/diffusion" "$stale"
+    if [[ -d "$RUN/diffusion_prior" ]]; then mv "$RUN/diffusion_prior" "$stale-prior"; fi
 fi
 if stage_complete "$RUN/diffusion/final/diffusion.json" "${DIFFUSION_MAX_STEPS:-}"; then
     log "diffusion: complete"
@@ -158,7 +161,36 @@ else
         --autoencoder "$RUN/autoencoder" --out "$RUN/diffusion" --resume --threads "$THREADS"
 fi
 
-# 5. Inpainting U-Net fine-tune from the diffusion U-Net.
+# 4b. Anatomical-prior refinement (configs whose U-Net takes an anatomical prior): a short fine-tune of the
+#     finished diffusion run with a fresh warm-up, its prior trained from the first step. The prior's
+#     projection starts at zero and, trained only late in the main run at a decayed learning rate, had not
+#     learnt the age trend (session 14: Spearman 0.45 before, 0.59 after 400 steps). Later stages use it.
+DIFFUSION_FINAL="$RUN/diffusion"
+has_prior=0
+"$PYTHON" - "$CONFIG" <<'EOF' || has_prior=$?
+import sys
+from training.trainers.configs import load_config
+sys.exit(0 if load_config(sys.argv[1]).bundle_config().unet.get("anatomical_prior") else 4)
+EOF
+if [[ $has_prior -ne 0 && $has_prior -ne 4 ]]; then
+    log "diffusion_prior: could not read config $CONFIG (status $has_prior)"
+    exit 1
+fi
+if [[ $has_prior -eq 0 && "$PRIOR_REFINE_STEPS" -gt 0 ]]; then
+    DIFFUSION_FINAL="$RUN/diffusion_prior"
+    wait_for_stage "$DIFFUSION_FINAL"
+    if stage_complete "$DIFFUSION_FINAL/final/diffusion.json" "$PRIOR_REFINE_STEPS"; then
+        log "diffusion_prior: complete"
+    else
+        log "diffusion_prior: refining the anatomical prior for $PRIOR_REFINE_STEPS steps (resuming if a checkpoint exists)"
+        run_stage diffusion_prior -m training.train_diffusion --config "$CONFIG" --autoencoder "$RUN/autoencoder" \
+            --init-from "$RUN/diffusion" --out "$DIFFUSION_FINAL" --resume --threads "$THREADS" \
+            --set "diffusion.max_steps=$PRIOR_REFINE_STEPS" --set diffusion.warmup_steps=50 --set diffusion.lr=1e-4 \
+            --set diffusion.anatomical_prior_start_step=0
+    fi
+fi
+
+# 5. Inpainting U-Net fine-tune from the (refined) diffusion U-Net.
 #    An inpainting run started from an older diffusion run refuses to resume (see its log); move it aside.
 wait_for_stage "$RUN/inpainting"
 if stage_complete "$RUN/inpainting/final/inpainting.json" "${INPAINT_MAX_STEPS:-}"; then
@@ -166,20 +198,28 @@ if stage_complete "$RUN/inpainting/final/inpainting.json" "${INPAINT_MAX_STEPS:-
 else
     log "inpainting: training (resuming if a checkpoint exists)"
     run_stage inpainting -m training.train_inpainting --config "$CONFIG" ${INPAINT_SET[@]+"${INPAINT_SET[@]}"} \
-        --autoencoder "$RUN/autoencoder" --diffusion "$RUN/diffusion" --out "$RUN/inpainting" --resume \
+        --autoencoder "$RUN/autoencoder" --diffusion "$DIFFUSION_FINAL" --out "$RUN/inpainting" --resume \
         --threads "$THREADS"
 fi
 
 # 6. Structure regressor (structure guidance), then the bundle export with both U-Nets and the regressor.
 wait_for_stage "$RUN/structure_regressor"
-EXPORT_ARGS=(--config "$CONFIG" --autoencoder "$RUN/autoencoder" --diffusion "$RUN/diffusion" --inpainting "$RUN/inpainting"
+EXPORT_ARGS=(--config "$CONFIG" --autoencoder "$RUN/autoencoder" --diffusion "$DIFFUSION_FINAL" --inpainting "$RUN/inpainting"
     --out "$RUN/structure_regressor" --threads "$THREADS" --export-bundle "$STAGING" --overwrite-bundle
     --bundle-version "$BUNDLE_VERSION" --weights-dtype "$WEIGHTS_DTYPE")
-if [[ -f "$STAGING/structure_regressor.safetensors" ]] && \
-        stage_complete "$RUN/structure_regressor/final/structure_regressor.json" ""; then
+# The staged bundle is current when it is newer than every stage it holds (an extended stage re-exports).
+bundle_current() {
+    local weights="$STAGING/structure_regressor.safetensors" record
+    [[ -f "$weights" ]] || return 1
+    for record in "$RUN/autoencoder/final/autoencoder.json" "$DIFFUSION_FINAL/final/diffusion.json" \
+            "$RUN/inpainting/final/inpainting.json" "$RUN/structure_regressor/final/structure_regressor.json"; do
+        [[ "$weights" -nt "$record" ]] || return 1
+    done
+}
+if bundle_current; then
     log "bundle: complete ($STAGING)"
 elif stage_complete "$RUN/structure_regressor/final/structure_regressor.json" ""; then
-    log "structure regressor: complete; exporting to $STAGING"
+    log "structure regressor: complete; exporting to $STAGING (no bundle there yet, or an older one)"
     run_stage export -m training.train_structure_regressor "${EXPORT_ARGS[@]}" --export-only
     log "bundle: exported to $STAGING"
 else

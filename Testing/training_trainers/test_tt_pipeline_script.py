@@ -50,3 +50,80 @@ def test_an_unreadable_diffusion_checkpoint_is_left_in_place(tmp_path: Path) -> 
     assert "could not compare" in result.stdout
     assert (checkpoints / "checkpoint_last.pt").read_bytes() == b"not a checkpoint"
     assert not list((tmp_path / "run").glob("diffusion.stale-*"))
+
+
+def _finished_autoencoder_and_diffusion(tmp_path: Path) -> None:
+    (tmp_path / "cohort").mkdir()
+    (tmp_path / "cohort" / "manifest.csv").write_text("subject_id\n")
+    for stage, record in (("autoencoder", "autoencoder.json"), ("diffusion", "diffusion.json")):
+        final = tmp_path / "run" / stage / "final"
+        final.mkdir(parents=True)
+        (final / record).write_text(json.dumps({"steps": 10}))
+
+
+def _recording_python(tmp_path: Path) -> tuple[str, Path]:
+    """A python that records each trainer call (``-m training.*``) instead of running it, and runs the rest."""
+    calls = tmp_path / "calls.log"
+    fake = tmp_path / "python"
+    fake.write_text(f'#!/bin/sh\nif [ "$1" = "-m" ]; then echo "$@" >> "{calls}"; exit 0; fi\nexec "{sys.executable}" "$@"\n')
+    fake.chmod(0o755)
+    return str(fake), calls
+
+
+def _trainer_calls(tmp_path: Path, config: str) -> list[str]:
+    _finished_autoencoder_and_diffusion(tmp_path)
+    python, calls = _recording_python(tmp_path)
+    env = dict(os.environ, PYTHON=python, RUN=str(tmp_path / "run"), COHORT=str(tmp_path / "cohort"),
+               SKIP_QUALITY_GATE="1", CONFIG=config)
+    result = subprocess.run(["bash", str(SCRIPT)], env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return calls.read_text().splitlines()
+
+
+def test_a_config_with_an_anatomical_prior_refines_it_and_later_stages_use_the_refined_run(tmp_path: Path) -> None:
+    calls = _trainer_calls(tmp_path, "small_pca")
+    run = tmp_path / "run"
+    assert [c.split()[1] for c in calls] == ["training.train_diffusion", "training.train_inpainting",
+                                             "training.train_structure_regressor"]
+    refine = calls[0]
+    assert f"--init-from {run / 'diffusion'} --out {run / 'diffusion_prior'}" in refine
+    assert "diffusion.max_steps=400" in refine and "diffusion.anatomical_prior_start_step=0" in refine
+    for later in calls[1:]:
+        assert f"--diffusion {run / 'diffusion_prior'} " in later
+
+
+def test_a_config_without_a_prior_goes_from_diffusion_straight_to_inpainting(tmp_path: Path) -> None:
+    calls = _trainer_calls(tmp_path, "tiny")
+    run = tmp_path / "run"
+    assert [c.split()[1] for c in calls] == ["training.train_inpainting", "training.train_structure_regressor"]
+    for later in calls:
+        assert f"--diffusion {run / 'diffusion'} " in later
+
+
+def test_the_bundle_is_exported_again_when_a_stage_it_holds_is_newer(tmp_path: Path) -> None:
+    _finished_autoencoder_and_diffusion(tmp_path)
+    run = tmp_path / "run"
+    for stage, record in (("inpainting", "inpainting.json"), ("structure_regressor", "structure_regressor.json")):
+        (run / stage / "final").mkdir(parents=True)
+        (run / stage / "final" / record).write_text(json.dumps({"steps": 10}))
+    (run / "bundle").mkdir()
+    weights = run / "bundle" / "structure_regressor.safetensors"
+    weights.write_bytes(b"weights")
+    python, calls = _recording_python(tmp_path)
+    env = dict(os.environ, PYTHON=python, RUN=str(run), COHORT=str(tmp_path / "cohort"), SKIP_QUALITY_GATE="1",
+               CONFIG="tiny")
+
+    def trainer_calls() -> list[str]:
+        calls.unlink(missing_ok=True)
+        result = subprocess.run(["bash", str(SCRIPT)], env=env, capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stdout + result.stderr
+        return calls.read_text().splitlines() if calls.exists() else []
+
+    newer = weights.stat().st_mtime + 10
+    for record in run.glob("*/final/*.json"):
+        os.utime(record, (newer - 20, newer - 20))
+    os.utime(weights, (newer, newer))
+    assert trainer_calls() == []  # every stage complete and the bundle newer than all of them
+    os.utime(run / "inpainting" / "final" / "inpainting.json", (newer + 10, newer + 10))  # e.g. INPAINT_MAX_STEPS
+    exported = trainer_calls()
+    assert len(exported) == 1 and "training.train_structure_regressor" in exported[0] and "--export-only" in exported[0]

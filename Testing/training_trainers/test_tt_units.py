@@ -48,15 +48,13 @@ def test_small_config_fits_the_cpu_budget() -> None:
 
 def test_small_pca_config_fits_the_cpu_budget() -> None:
     config = load_config("small_pca")
-    # The slowest step times measured (runs/v7, runs/v8; earlier sessions' machine was about 1.8x faster):
-    # 2.0 s per decoder-correction step, 1.9 s to encode all 960 training volumes, 1.94 s per diffusion step
-    # (2000 steps in 64.6 min), inpainting steps taken to cost as much, 0.57 s per structure-regressor step.
-    autoencoder_minutes = config.autoencoder.max_steps * 2.0 / 60
-    encoding_minutes = 1.9 / 60
-    diffusion_minutes = config.diffusion.max_steps * 1.94 / 60
-    inpainting_minutes = config.inpainting.max_steps * 1.94 / 60
-    regressor_minutes = config.structure_regressor.max_steps * 0.57 / 60
-    assert autoencoder_minutes + encoding_minutes + diffusion_minutes + inpainting_minutes + regressor_minutes <= 180
+    # Recorded on 2 cores in session 15 (runs/v15, one run of run_default_training.sh): 10.2 min for the
+    # autoencoder's 500 steps with its check and encoding, 1.14 s per diffusion step (also the prior
+    # refinement's 400 steps), 1.48 s per inpainting step, 0.42 s per structure-regressor step; cohort 2.3 min
+    # (session 14). With 1.2x those times (other work on the cores), the recipe must still fit in 3 hours.
+    minutes = (2.3 + config.autoencoder.max_steps * 10.2 / 500 + (config.diffusion.max_steps + 400) * 1.14 / 60
+               + config.inpainting.max_steps * 1.48 / 60 + config.structure_regressor.max_steps * 0.42 / 60)
+    assert 1.2 * minutes <= 180
     bundle = config.bundle_config()
     assert bundle.autoencoder["kind"] == "block_pca" and bundle.latent_shape == (32, 20, 24, 20)
     assert bundle.unet["channels"] == load_config("small").bundle_config().unet["channels"]
