@@ -1,4 +1,5 @@
-"""training/run_default_training.sh never moves or discards a run when it cannot check it."""
+"""training/run_default_training.sh: it never moves or discards a run it cannot check, runs the prior
+refinement only for configs with a prior, and exports again when a stage is newer than the bundle."""
 
 from __future__ import annotations
 
@@ -11,9 +12,9 @@ from pathlib import Path
 SCRIPT = Path(__file__).resolve().parents[2] / "training" / "run_default_training.sh"
 
 
-def _run(tmp_path: Path, python: str) -> subprocess.CompletedProcess:
+def _run(tmp_path: Path, python: str, config: str = "small") -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHON=python, RUN=str(tmp_path / "run"), COHORT=str(tmp_path / "cohort"),
-               SKIP_QUALITY_GATE="1")
+               SKIP_QUALITY_GATE="1", CONFIG=config)
     return subprocess.run(["bash", str(SCRIPT)], env=env, capture_output=True, text=True, timeout=300)
 
 
@@ -52,13 +53,14 @@ def test_an_unreadable_diffusion_checkpoint_is_left_in_place(tmp_path: Path) -> 
     assert not list((tmp_path / "run").glob("diffusion.stale-*"))
 
 
-def _finished_autoencoder_and_diffusion(tmp_path: Path) -> None:
-    (tmp_path / "cohort").mkdir()
+def _finished_stages(tmp_path: Path, *stages: str) -> None:
+    """A cohort and finished runs of ``stages`` (each with its final record ``final/<stage>.json``)."""
+    (tmp_path / "cohort").mkdir(exist_ok=True)
     (tmp_path / "cohort" / "manifest.csv").write_text("subject_id\n")
-    for stage, record in (("autoencoder", "autoencoder.json"), ("diffusion", "diffusion.json")):
+    for stage in stages:
         final = tmp_path / "run" / stage / "final"
         final.mkdir(parents=True)
-        (final / record).write_text(json.dumps({"steps": 10}))
+        (final / f"{stage}.json").write_text(json.dumps({"steps": 10}))
 
 
 def _recording_python(tmp_path: Path) -> tuple[str, Path]:
@@ -71,16 +73,16 @@ def _recording_python(tmp_path: Path) -> tuple[str, Path]:
 
 
 def _trainer_calls(tmp_path: Path, config: str) -> list[str]:
-    _finished_autoencoder_and_diffusion(tmp_path)
+    """The trainer calls one run of the script makes (the calls log is emptied first)."""
     python, calls = _recording_python(tmp_path)
-    env = dict(os.environ, PYTHON=python, RUN=str(tmp_path / "run"), COHORT=str(tmp_path / "cohort"),
-               SKIP_QUALITY_GATE="1", CONFIG=config)
-    result = subprocess.run(["bash", str(SCRIPT)], env=env, capture_output=True, text=True, timeout=300)
+    calls.unlink(missing_ok=True)
+    result = _run(tmp_path, python, config)
     assert result.returncode == 0, result.stdout + result.stderr
-    return calls.read_text().splitlines()
+    return calls.read_text().splitlines() if calls.exists() else []
 
 
 def test_a_config_with_an_anatomical_prior_refines_it_and_later_stages_use_the_refined_run(tmp_path: Path) -> None:
+    _finished_stages(tmp_path, "autoencoder", "diffusion")
     calls = _trainer_calls(tmp_path, "small_pca")
     run = tmp_path / "run"
     assert [c.split()[1] for c in calls] == ["training.train_diffusion", "training.train_inpainting",
@@ -93,6 +95,7 @@ def test_a_config_with_an_anatomical_prior_refines_it_and_later_stages_use_the_r
 
 
 def test_a_config_without_a_prior_goes_from_diffusion_straight_to_inpainting(tmp_path: Path) -> None:
+    _finished_stages(tmp_path, "autoencoder", "diffusion")
     calls = _trainer_calls(tmp_path, "tiny")
     run = tmp_path / "run"
     assert [c.split()[1] for c in calls] == ["training.train_inpainting", "training.train_structure_regressor"]
@@ -101,29 +104,16 @@ def test_a_config_without_a_prior_goes_from_diffusion_straight_to_inpainting(tmp
 
 
 def test_the_bundle_is_exported_again_when_a_stage_it_holds_is_newer(tmp_path: Path) -> None:
-    _finished_autoencoder_and_diffusion(tmp_path)
+    _finished_stages(tmp_path, "autoencoder", "diffusion", "inpainting", "structure_regressor")
     run = tmp_path / "run"
-    for stage, record in (("inpainting", "inpainting.json"), ("structure_regressor", "structure_regressor.json")):
-        (run / stage / "final").mkdir(parents=True)
-        (run / stage / "final" / record).write_text(json.dumps({"steps": 10}))
     (run / "bundle").mkdir()
     weights = run / "bundle" / "structure_regressor.safetensors"
     weights.write_bytes(b"weights")
-    python, calls = _recording_python(tmp_path)
-    env = dict(os.environ, PYTHON=python, RUN=str(run), COHORT=str(tmp_path / "cohort"), SKIP_QUALITY_GATE="1",
-               CONFIG="tiny")
-
-    def trainer_calls() -> list[str]:
-        calls.unlink(missing_ok=True)
-        result = subprocess.run(["bash", str(SCRIPT)], env=env, capture_output=True, text=True, timeout=300)
-        assert result.returncode == 0, result.stdout + result.stderr
-        return calls.read_text().splitlines() if calls.exists() else []
-
     newer = weights.stat().st_mtime + 10
     for record in run.glob("*/final/*.json"):
         os.utime(record, (newer - 20, newer - 20))
     os.utime(weights, (newer, newer))
-    assert trainer_calls() == []  # every stage complete and the bundle newer than all of them
+    assert _trainer_calls(tmp_path, "tiny") == []  # every stage complete and the bundle newer than all of them
     os.utime(run / "inpainting" / "final" / "inpainting.json", (newer + 10, newer + 10))  # e.g. INPAINT_MAX_STEPS
-    exported = trainer_calls()
+    exported = _trainer_calls(tmp_path, "tiny")
     assert len(exported) == 1 and "training.train_structure_regressor" in exported[0] and "--export-only" in exported[0]
