@@ -7,8 +7,9 @@ Each trial inpaints a 10 mm sphere in deep white matter of a held-out FLAIR or T
 lesion prompt, then measures the lesion's mean against the white matter within 10 mm around it
 (pass: ratio >= --min-ratio) and the largest change outside the mask plus blend margin (must be 0).
 With the engine's contrast check on (the default: up to 3 seeds per trial), the trials run twice: first
-with one attempt each (the model's own samples), then as a user gets them. Writes inpainting.json and
-inpainting.md to --out.
+with one attempt each (the model's own samples), then as a user gets them. A control runs them once more
+with --control-prompt ("no lesions"; "" skips it) and one attempt each: a lesion that appears there comes
+from the mask, not the prompt. Writes inpainting.json and inpainting.md to --out.
 """
 
 from __future__ import annotations
@@ -50,6 +51,8 @@ def main(argv: list[str] | None = None) -> int:
                              "samples only)")
     parser.add_argument("--min-contrast", type=float, default=None,
                         help="the engine's contrast-check margin (default: the engine's, 1.1)")
+    parser.add_argument("--control-prompt", default="no lesions",
+                        help='the control run\'s prompt, one attempt per trial ("" skips the control)')
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--update-card", action="store_true",
@@ -88,11 +91,21 @@ def main(argv: list[str] | None = None) -> int:
         logger.info("With the engine's contrast check (up to %d attempts):", settings["attempts"])
     trials = trial_run(attempts=args.attempts)
     summary = summarise_trials(trials, args.min_ratio)
+    control = None
+    if args.control_prompt:
+        logger.info("Control: prompt %r, one attempt per trial:", args.control_prompt)
+        settings["control_prompt"] = args.control_prompt
+        control = run_trials(inpainter, args.manifest, args.control_prompt, args.trials, args.radius_mm, args.min_ratio,
+                             args.steps, args.guidance, args.method, args.seed, training=args.tune_on_training,
+                             negative_prompt=args.negative_prompt, attempts=1)
     results = {"settings": settings, "summary": summary, "trials": [t.to_dict() for t in trials],
                "wall_time_s": time.perf_counter() - started}
     if first is not None:
         results["first_attempt"] = {"summary": first[0], "trials": [t.to_dict() for t in first[1]]}
-    markdown = markdown_trials(summary, trials, settings, first)
+    if control is not None:
+        results["control"] = {"summary": summarise_trials(control, args.min_ratio),
+                              "trials": [t.to_dict() for t in control]}
+    markdown = markdown_trials(summary, trials, settings, first, control)
     atomic_write_text(args.out / "inpainting.json", json.dumps(results, indent=2) + "\n", overwrite=True)
     atomic_write_text(args.out / "inpainting.md", markdown, overwrite=True)
     if args.update_card:

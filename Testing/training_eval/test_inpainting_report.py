@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import nibabel as nib
@@ -113,6 +114,26 @@ def test_summary_and_table_follow_the_trials() -> None:
     assert "17/20 (85%; FLAIR 17/20): FAIL" in text and "20/20 (100%; FLAIR 19/19, T2 1/1): pass" in text
     assert "negative prompt" not in markdown_trials(summary, passing, settings)
     assert 'negative prompt "no lesions"' in markdown_trials(summary, passing, {**settings, "negative_prompt": "no lesions"})
+    control = [trial(1.2)] * 3 + [trial(0.9)] * 17
+    with_control = markdown_trials(summary, passing, {**settings, "control_prompt": "no lesions"}, control=control)
+    assert '| control: prompt "no lesions", first sample only | median 0.900, lowest 0.900 |' in with_control
+    assert "3/20 reach 1.1 (FLAIR 3/20): measured |" in with_control and "mask rather than the prompt" in with_control
+    assert "control" not in markdown_trials(summary, passing, settings)
     failing = [trial(1.3)] * 17 + [trial(1.0)] * 2 + [trial(1.3, outside=0.5)]
     table = markdown_trials(summarise_trials(failing, 1.1), failing, settings)
     assert "17/20 (85%; FLAIR 17/20): FAIL" in table and "| 0.5 | 0 | FAIL |" in table
+
+
+def test_report_runs_the_control_after_the_trials(tmp_path: Path) -> None:
+    bundle = make_random_bundle(tmp_path / "bundle", "tiny")
+    manifest = _cohort(tmp_path / "cohort", preset_config("tiny").grid)
+    common = ["--bundle", str(bundle), "--manifest", str(manifest), "--trials", "2", "--radius-mm", "10",
+              "--steps", "2", "--method", "repaint", "--attempts", "1"]
+    assert inpainting_report.main([*common, "--out", str(tmp_path / "out")]) == 0
+    results = json.loads((tmp_path / "out" / "inpainting.json").read_text())
+    assert results["settings"]["control_prompt"] == "no lesions"
+    assert [t["modality"] for t in results["control"]["trials"]] == ["FLAIR", "T2"]
+    assert all(t["attempts"] == 1 for t in results["control"]["trials"])
+    assert 'control: prompt "no lesions"' in (tmp_path / "out" / "inpainting.md").read_text()
+    assert inpainting_report.main([*common, "--out", str(tmp_path / "bare"), "--control-prompt", ""]) == 0
+    assert "control" not in json.loads((tmp_path / "bare" / "inpainting.json").read_text())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -58,7 +59,19 @@ def test_a_run_fine_tuned_with_the_prior_exports_a_bundle_the_engine_samples(tmp
     assert record["initialised_from"] == str((tmp_path / "base").resolve())
     pipeline = BrainGenPipeline.from_bundle(export_bundle(tt_autoencoder_run, tmp_path / "tuned", tmp_path / "bundle"), "cpu")
     assert pipeline.config.unet["anatomical_prior"]["structures"] == ["ventricles"]
-    assert "where the template's ventricles lie" in (tmp_path / "bundle" / "README.md").read_text()
+    card = (tmp_path / "bundle" / "README.md").read_text()
+    assert "where the template's ventricles lie" in card
+    # The card counts the run it continued from: its row, then this one's, and both in the total.
+    base_record = json.loads((tmp_path / "base" / "final" / "diffusion.json").read_text())
+    earlier = pipeline.config.training["diffusion_initialisation"]
+    assert [r["steps"] for r in earlier] == [base_record["steps"]] and earlier[0]["run"].endswith("base")
+    assert card.index("| diffusion, earlier run `") < card.index("| diffusion, continued from the row above")
+    total = sum(pipeline.config.training[k]["wall_seconds"] for k in ("autoencoder", "diffusion")) + earlier[0]["wall_seconds"]
+    assert f"Total training wall time: {total / 3600:.2f} h." in card
+    shutil.rmtree(tmp_path / "base")
+    moved = export_bundle(tt_autoencoder_run, tmp_path / "tuned", tmp_path / "moved")
+    assert "| diffusion, earlier run `" in (moved / "README.md").read_text() and "not found at export" in (
+        moved / "README.md").read_text()
     torch.testing.assert_close(pipeline.bundle.unet.state_dict()[MAPS], maps)
     volume = pipeline("T1 MRI of a 80-year-old woman", num_inference_steps=2, seed=1).volumes[0].array
     assert volume.shape == tuple(pipeline.config.grid.shape) and np.isfinite(volume).all()

@@ -49,6 +49,44 @@ def test_random_masks_away_from_lesions_teach_no_lesions() -> None:
     assert caption != "no lesions" and ("lesion" in caption or "hyperintensity" in caption), caption
 
 
+def _subject_in_white_matter(shape: tuple[int, int, int]) -> SubjectMasks:
+    subject = _subject_with_lesion(shape)
+    white_matter = np.argwhere(np.ones(shape, dtype=bool))[::3]
+    white_matter = white_matter[np.abs(white_matter - 21.5).max(axis=1) > 10]  # clear of the lesion
+    return SubjectMasks(subject.components, subject.lesion, subject.centres, white_matter_centres=white_matter)
+
+
+def test_shams_have_lesion_shapes_but_sit_clear_of_lesions_and_teach_no_lesions() -> None:
+    shape = (48, 48, 48)
+    subject = _subject_in_white_matter(shape)
+    drawer = MaskDrawer(shape, 2.0, 4, lesion_probability=1.0, max_dilation_mm=0.0, sham_probability=1.0)
+    for seed in range(10):
+        drawn = drawer.draw(subject, "FLAIR", np.random.default_rng(seed))
+        assert not drawn.from_lesion and drawn.caption == "no lesions"
+        latent = drawn.latent[0].numpy().astype(bool)
+        assert not latent[5, 5, 5]  # the lesion's latent voxel is never covered by a sham
+        assert 1 <= latent.sum() <= 8  # the 8 mm cube's shape moved: one latent voxel, or split over up to 8
+    without_lesions = SubjectMasks([], None, subject.centres, white_matter_centres=subject.white_matter_centres)
+    blob = drawer.draw(without_lesions, "T2", np.random.default_rng(0))
+    assert blob.caption == "no lesions" and 1 <= int(blob.latent.sum()) <= 27  # a blob of 2.5-7 mm semi-axes
+    never = MaskDrawer(shape, 2.0, 4, lesion_probability=1.0, max_dilation_mm=0.0, sham_probability=0.0)
+    assert all(never.draw(subject, "FLAIR", np.random.default_rng(s)).from_lesion for s in range(10))
+
+
+def test_blob_masks_enclose_the_lesion_with_a_rounder_shape() -> None:
+    shape = (48, 48, 48)
+    subject = _subject_with_lesion(shape)
+    blob = MaskDrawer(shape, 2.0, 1, lesion_probability=1.0, max_dilation_mm=4.0, blob_probability=1.0)
+    exact = MaskDrawer(shape, 2.0, 1, lesion_probability=1.0, max_dilation_mm=0.0, blob_probability=0.0)
+    lesion = subject.lesion
+    for seed in range(10):
+        drawn = blob.draw(subject, "FLAIR", np.random.default_rng(seed))
+        mask = drawn.latent[0].numpy().astype(bool)  # factor 1: the model-grid mask itself
+        assert drawn.from_lesion and mask[lesion].all() and mask.sum() > lesion.sum()
+        assert not mask[20, 20, 20 - 4] and not mask[20 - 5, 20 - 5, 20 - 5]  # an ellipsoid, not a grown cube
+    assert np.array_equal(exact.draw(subject, "FLAIR", np.random.default_rng(0)).latent[0].numpy().astype(bool), lesion)
+
+
 def test_widened_unet_predicts_what_the_text_unet_predicts() -> None:
     config = preset_config("tiny")
     torch.manual_seed(0)

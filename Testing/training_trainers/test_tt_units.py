@@ -72,6 +72,8 @@ def test_overrides_and_config_errors(tmp_path: Path) -> None:
         apply_overrides({}, ["autoencoder.max_steps"])
     with pytest.raises(TrainingConfigError, match="Available"):
         load_config("huge")
+    with pytest.raises(TrainingConfigError, match="'inpainting.sham_probability' must be in"):
+        load_config("tiny", ["inpainting.sham_probability=1.5"])
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"name": "x", "preset": "nope"}))
     with pytest.raises(TrainingConfigError, match="preset"):

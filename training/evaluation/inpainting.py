@@ -145,6 +145,11 @@ def summarise_trials(trials: list[InpaintTrial], min_ratio: float) -> dict:
     }
 
 
+CONTROL_NOTE = ("The control asks for no lesion in the same spheres with the same seeds. A model that draws a lesion "
+                "because of the mask rather than the prompt reaches the margin there too. On T2, white matter is the "
+                "darkest tissue, so normal tissue generated in its place often reaches the margin without a lesion.")
+
+
 def _by_modality(trials: list[InpaintTrial]) -> str:
     modalities = sorted({t.modality for t in trials})
     return ", ".join(f"{m} {sum(t.passed for t in trials if t.modality == m)}/{sum(t.modality == m for t in trials)}"
@@ -158,9 +163,22 @@ def _ratio_row(label: str, summary: dict, trials: list[InpaintTrial]) -> str:
             f"{'pass' if summary['pass_fraction'] >= 0.9 else 'FAIL'} |")
 
 
+def control_row(prompt: str, control: list[InpaintTrial], min_ratio: float) -> str:
+    """The control row: the same trials prompted for no lesion, one sample each; how many still reach the margin."""
+    ratios = np.array([t.ratio for t in control])
+    reached = {m: (sum(t.ratio >= min_ratio for t in control if t.modality == m), sum(t.modality == m for t in control))
+               for m in sorted({t.modality for t in control})}
+    by_modality = ", ".join(f"{m} {k}/{n}" for m, (k, n) in reached.items())
+    return (f"| control: prompt \"{prompt}\", first sample only | median {np.median(ratios):.3f}, lowest "
+            f"{ratios.min():.3f} | below {min_ratio:g}: the lesion follows the prompt | "
+            f"{int((ratios >= min_ratio).sum())}/{len(control)} reach {min_ratio:g} ({by_modality}): measured |")
+
+
 def markdown_trials(summary: dict, trials: list[InpaintTrial], settings: dict,
-                    first: tuple[dict, list[InpaintTrial]] | None = None) -> str:
-    """The card section. ``first``: the same trials with one attempt each (the model's own samples), if measured."""
+                    first: tuple[dict, list[InpaintTrial]] | None = None,
+                    control: list[InpaintTrial] | None = None) -> str:
+    """The card section. ``first``: the same trials with one attempt each (the model's own samples), if measured;
+    ``control``: the same trials with ``settings["control_prompt"]`` and one attempt each, if measured."""
     checked = settings.get("attempts", 1) > 1
     check = (f" The engine's contrast check tried up to {settings['attempts']} seeds per trial (margin "
              f"{settings['min_contrast']:g} against the surrounding tissue, measured without tissue labels) and "
@@ -187,6 +205,8 @@ def markdown_trials(summary: dict, trials: list[InpaintTrial], settings: dict,
         f"| max abs change outside mask + blend margin | {summary['max_change_outside']:g} | 0 | "
         f"{'pass' if summary['max_change_outside'] == 0 else 'FAIL'} |",
     ]
+    if control is not None:
+        lines.append(control_row(settings["control_prompt"], control, summary["min_ratio"]))
     if first is not None:
         lines.append(f"| runtime per inpaint, first sample only | median {first[0]['seconds_median']:.1f} s, max "
                      f"{first[0]['seconds_max']:.1f} s | - | measured |")
@@ -200,4 +220,6 @@ def markdown_trials(summary: dict, trials: list[InpaintTrial], settings: dict,
     for index, t in enumerate(trials):
         lines.append(f"| {index} | {t.subject_id} | {t.modality} | {t.seed} | {t.attempts} | {t.ratio:.3f} | "
                      f"{t.original_ratio:.3f} | {t.seconds:.1f} | {'pass' if t.passed else 'FAIL'} |")
+    if control is not None:
+        lines += ["", CONTROL_NOTE]
     return "\n".join(lines) + "\n"

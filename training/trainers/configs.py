@@ -196,9 +196,16 @@ class InpaintingTrainConfig(FineTuneTrainConfig):
         max_dilation_mm: lesion masks grow by a random margin up to this, as a user's painting would.
         random_radius_mm: (min, max) semi-axes of the random ellipsoids.
         region_loss_weight: weight of the extra loss term inside the mask.
+        blob_probability: chance that a lesion mask is an ellipsoid around the lesion (as a user
+            paints a blob) rather than the lesion's own dilated shape.
+        sham_probability: chance that a mask is a sham: a lesion mask's shape moved into
+            lesion-free white matter and captioned "no lesions", so the prompt, not the mask,
+            says whether a lesion is there.
     """
 
     lesion_probability: float = 0.7
+    blob_probability: float = 0.0
+    sham_probability: float = 0.0
     max_dilation_mm: float = 4.0
     random_radius_mm: list[float] = field(default_factory=lambda: [4.0, 16.0])
     region_loss_weight: float = 4.0
@@ -364,8 +371,9 @@ class TrainingConfig:
                                           f"('architecture.unet.anatomical_prior'); set the prior or the {what} to 0.")
         if int(self.controlnet.max_label) < 1:
             raise TrainingConfigError("Config field 'controlnet.max_label' must be at least 1.")
-        if not 0.0 <= self.inpainting.lesion_probability <= 1.0:
-            raise TrainingConfigError("Config field 'inpainting.lesion_probability' must be in [0, 1].")
+        for key in ("lesion_probability", "blob_probability", "sham_probability"):
+            if not 0.0 <= getattr(self.inpainting, key) <= 1.0:
+                raise TrainingConfigError(f"Config field 'inpainting.{key}' must be in [0, 1].")
         regressor = self.structure_regressor
         if not regressor.structures or not regressor.channels or any(int(c) % 8 for c in regressor.channels):
             raise TrainingConfigError("Config fields 'structure_regressor.structures' and '.channels' must be non-empty; "

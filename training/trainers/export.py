@@ -47,6 +47,28 @@ def _display_path(path: str) -> str:
         return str(path)
 
 
+def initialisation_runs(diffusion: dict[str, Any]) -> list[dict[str, Any]]:
+    """The diffusion runs ``diffusion`` continued from (``--init-from``, transitively), earliest first.
+
+    Each is the run's summary plus ``run`` (its folder); a folder without its final record (moved or
+    deleted) ends the chain as ``{"run": ..., "missing": True}``, so the card can say so.
+    """
+    runs: list[dict[str, Any]] = []
+    source, seen = diffusion.get("initialised_from"), set()
+    while source and source not in seen:
+        seen.add(source)
+        path = final_dir(source) / DIFFUSION_RECORD
+        if not path.is_file():
+            logger.warning("The diffusion run was initialised from %s, which has no %s any more; the card cannot "
+                           "state that run's steps and wall time.", source, DIFFUSION_RECORD)
+            runs.append({"run": _display_path(source), "missing": True})
+            break
+        record = json.loads(path.read_text(encoding="utf-8"))
+        runs.append({"run": _display_path(source), **_run_summary(record)})
+        source = record.get("initialised_from")
+    return runs[::-1]
+
+
 def training_record(ae: dict[str, Any], diffusion: dict[str, Any]) -> dict[str, Any]:
     """The bundle config's ``training`` field: data, steps, wall time, final losses and held-out AE quality."""
     return {
@@ -70,6 +92,7 @@ def training_record(ae: dict[str, Any], diffusion: dict[str, Any]) -> dict[str, 
             "min_snr_gamma": diffusion["config"]["diffusion"]["min_snr_gamma"],
             "min_snr_floor": diffusion["config"]["diffusion"].get("min_snr_floor"),
         },
+        "diffusion_initialisation": initialisation_runs(diffusion),
         "hyperparameters": {**diffusion["config"], "autoencoder": ae["config"]["autoencoder"]},
     }
 
@@ -119,9 +142,8 @@ Research use only; not for diagnosis.
 | stage | steps | wall time | device | processes | final losses |
 | --- | --- | --- | --- | --- | --- |
 | autoencoder | {ae['steps']} | {_hours(ae['wall_seconds'])} | {ae['device']} | {ae['processes']} | {_losses(ae['final_losses'])} |
-| diffusion | {diff['steps']} | {_hours(diff['wall_seconds'])} | {diff['device']} | {diff['processes']} | {_losses(diff['final_losses'])} |
-{_extra_stage_rows(record)}
-Total training wall time: {_hours(_total_seconds(record))}.
+{_diffusion_rows(record)}{_extra_stage_rows(record)}
+Total training wall time: {_hours(_total_seconds(record))}{_missing_time_note(record)}.
 
 Autoencoder reconstruction of {held['subjects']} held-out volume(s), measured by the trainer inside the
 brain mask: SSIM {held['ssim']:.4f} (worst {held['ssim_min']:.4f}), PSNR {held['psnr']:.2f} dB (worst {held['psnr_min']:.2f} dB).
@@ -185,20 +207,43 @@ def _inpainting_lines(config) -> str:
             "contrast the prompt asks for and retries up to 3 seeds (`--attempts`; docs/inpainting.md).\n")
 
 
+def _stage_row(label: str, stage: dict[str, Any]) -> str:
+    return (f"| {label} | {stage['steps']} | {_hours(stage['wall_seconds'])} | {stage['device']} | "
+            f"{stage['processes']} | {_losses(stage['final_losses'])} |\n")
+
+
+def _diffusion_rows(record: dict[str, Any]) -> str:
+    """The diffusion run, after the runs it continued from (``--init-from``), one row each."""
+    earlier = record.get("diffusion_initialisation") or []
+    rows = []
+    for run in earlier:
+        if run.get("missing"):
+            rows.append(f"| diffusion, earlier run `{run['run']}` | not found at export | - | - | - | - |\n")
+        else:
+            rows.append(_stage_row(f"diffusion, earlier run `{run['run']}`", run))
+    label = "diffusion, continued from the row above (`--init-from`)" if earlier else "diffusion"
+    return "".join(rows) + _stage_row(label, record["diffusion"])
+
+
+def _missing_time_note(record: dict[str, Any]) -> str:
+    missing = any(run.get("missing") for run in record.get("diffusion_initialisation") or [])
+    return ", without an earlier diffusion run whose record was not found" if missing else ""
+
+
 def _extra_stage_rows(record: dict[str, Any]) -> str:
     rows = []
     for key, label in (("inpainting", "inpainting U-Net (fine-tune)"), ("controlnet", "ControlNet (tissue labels)"),
                        ("structure_regressor", "structure regressor (guidance)")):
         stage = record.get(key)
         if stage:
-            rows.append(f"| {label} | {stage['steps']} | {_hours(stage['wall_seconds'])} | {stage['device']} | "
-                        f"{stage['processes']} | {_losses(stage['final_losses'])} |\n")
+            rows.append(_stage_row(label, stage))
     return "".join(rows)
 
 
 def _total_seconds(record: dict[str, Any]) -> float:
     stages = ("autoencoder", "diffusion", "inpainting", "controlnet", "structure_regressor")
-    return sum(record[stage]["wall_seconds"] for stage in stages if record.get(stage))
+    earlier = sum(run["wall_seconds"] for run in record.get("diffusion_initialisation") or [] if not run.get("missing"))
+    return earlier + sum(record[stage]["wall_seconds"] for stage in stages if record.get(stage))
 
 
 def _losses(values: dict[str, float]) -> str:

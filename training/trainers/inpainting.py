@@ -89,7 +89,8 @@ class InpaintingTrainer(DiffusionFineTuneTrainer):
         grid = self.bundle_config.grid
         self.drawer = MaskDrawer(grid.shape, float(grid.spacing[0]), latent_downsampling(self.bundle_config),
                                  lesion_probability=cfg.lesion_probability, max_dilation_mm=cfg.max_dilation_mm,
-                                 random_radius_mm=tuple(cfg.random_radius_mm))
+                                 random_radius_mm=tuple(cfg.random_radius_mm), blob_probability=cfg.blob_probability,
+                                 sham_probability=cfg.sham_probability)
         self._subjects: dict[tuple[str, str], SubjectMasks] = {}
         self._preview_problem: tuple[LatentProblem, np.ndarray] | None = None
         lesion_rows = sum(1 for i in self.train_rows if self.latents.rows[int(i)].get("lesion_mask"))
