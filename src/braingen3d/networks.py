@@ -61,7 +61,8 @@ def _build_text_unet(kwargs: dict[str, Any]) -> DiffusionModelUNet:
     if not isinstance(preconditioning, dict) or "second_moment" not in preconditioning:
         raise ValueError(f"'{PRECONDITIONING_FIELD}' must hold the measured 'second_moment' per latent channel and the "
                          "'noise_scheduler'; the diffusion trainer measures them from the latent cache.")
-    return ChannelPreconditionedUNet(preconditioning["second_moment"], preconditioning["noise_scheduler"], **kwargs)
+    return ChannelPreconditionedUNet(preconditioning["second_moment"], preconditioning["noise_scheduler"],
+                                     scale_conditioning=bool(preconditioning.get("scale_conditioning", False)), **kwargs)
 
 
 def build_controlnet(kwargs: dict[str, Any], flash_attention: bool = True) -> ControlNet:

@@ -201,11 +201,14 @@ class InpaintingTrainConfig(FineTuneTrainConfig):
         sham_probability: chance that a mask is a sham: a lesion mask's shape moved into
             lesion-free white matter and captioned "no lesions", so the prompt, not the mask,
             says whether a lesion is there.
+        scale_masked_latent: a U-Net preconditioned per latent channel also divides the masked
+            latent it is given by each channel's RMS (``channel_preconditioning.scale_conditioning``).
     """
 
     lesion_probability: float = 0.7
     blob_probability: float = 0.0
     sham_probability: float = 0.0
+    scale_masked_latent: bool = False
     max_dilation_mm: float = 4.0
     random_radius_mm: list[float] = field(default_factory=lambda: [4.0, 16.0])
     region_loss_weight: float = 4.0

@@ -30,6 +30,7 @@ from braingen3d.inpaint.latents import latent_downsampling
 from braingen3d.inpaint.sampling import LatentProblem, SamplerRun
 from braingen3d.inpaint.unet_inpainting import expected_in_channels, masked_latent, sample_with_inpaint_unet
 from braingen3d.networks import build_unet
+from braingen3d.preconditioned_unet import PRECONDITIONING_FIELD
 
 from .autoencoder import final_dir
 from .configs import TrainingConfig, TrainingConfigError
@@ -45,9 +46,20 @@ INPAINT_UNET_WEIGHTS = "inpaint_unet.safetensors"
 FINAL_RECORD = "inpainting.json"
 
 
-def inpaint_unet_kwargs(unet_kwargs: dict[str, Any], latent_channels: int) -> dict[str, Any]:
-    """The inpainting U-Net's arguments: the text U-Net's, with ``2 * C + 1`` input channels."""
-    return {**unet_kwargs, "in_channels": expected_in_channels(latent_channels)}
+def inpaint_unet_kwargs(unet_kwargs: dict[str, Any], latent_channels: int,
+                        scale_masked_latent: bool = False) -> dict[str, Any]:
+    """The inpainting U-Net's arguments: the text U-Net's, with ``2 * C + 1`` input channels.
+
+    ``scale_masked_latent`` asks a per-channel preconditioned U-Net to scale its masked-latent input too
+    (``braingen3d.preconditioned_unet``); a U-Net without preconditioning refuses it.
+    """
+    kwargs = {**unet_kwargs, "in_channels": expected_in_channels(latent_channels)}
+    if scale_masked_latent:
+        if not isinstance(kwargs.get(PRECONDITIONING_FIELD), dict):
+            raise TrainingConfigError("Config field 'inpainting.scale_masked_latent' needs a U-Net preconditioned per "
+                                      "latent channel ('channel_preconditioning', e.g. the small_pca config).")
+        kwargs[PRECONDITIONING_FIELD] = {**kwargs[PRECONDITIONING_FIELD], "scale_conditioning": True}
+    return kwargs
 
 
 def widen_input_weights(state: dict[str, torch.Tensor], network: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -98,7 +110,8 @@ class InpaintingTrainer(DiffusionFineTuneTrainer):
             logger.warning("No training row has a lesion_mask: the inpainting U-Net learns from random masks only.")
 
     def build_network(self) -> torch.nn.Module:
-        kwargs = inpaint_unet_kwargs(self.bundle_config.unet, int(self.bundle_config.autoencoder["latent_channels"]))
+        kwargs = inpaint_unet_kwargs(self.bundle_config.unet, int(self.bundle_config.autoencoder["latent_channels"]),
+                                     self.section.scale_masked_latent)
         self.bundle_config.inpaint_unet = kwargs
         network = build_unet(kwargs, flash_attention=True)
         base = load_weights(final_dir(self.diffusion_dir) / UNET_WEIGHTS)
