@@ -78,26 +78,24 @@ def main(argv: list[str] | None = None) -> int:
     }
     checked = inpainter.parameters(args.prompt, attempts=args.attempts, min_contrast=args.min_contrast)
     settings.update(attempts=checked.attempts if checked.contrast.requested else 1, min_contrast=checked.contrast.min_ratio)
-    trial_run = functools.partial(run_trials, inpainter, args.manifest, args.prompt, args.trials, args.radius_mm,
-                                  args.min_ratio, args.steps, args.guidance, args.method, args.seed,
-                                  training=args.tune_on_training, negative_prompt=args.negative_prompt,
-                                  min_contrast=args.min_contrast)
+    trial_run = functools.partial(run_trials, inpainter, args.manifest, trials=args.trials, radius_mm=args.radius_mm,
+                                  min_ratio=args.min_ratio, steps=args.steps, guidance=args.guidance,
+                                  method=args.method, seed=args.seed, training=args.tune_on_training,
+                                  negative_prompt=args.negative_prompt, min_contrast=args.min_contrast)
     started = time.perf_counter()
     first = None
     if settings["attempts"] > 1:
         logger.info("First samples only (one attempt per trial):")
-        first_trials = trial_run(attempts=1)
+        first_trials = trial_run(args.prompt, attempts=1)
         first = (summarise_trials(first_trials, args.min_ratio), first_trials)
         logger.info("With the engine's contrast check (up to %d attempts):", settings["attempts"])
-    trials = trial_run(attempts=args.attempts)
+    trials = trial_run(args.prompt, attempts=args.attempts)
     summary = summarise_trials(trials, args.min_ratio)
     control = None
     if args.control_prompt:
         logger.info("Control: prompt %r, one attempt per trial:", args.control_prompt)
         settings["control_prompt"] = args.control_prompt
-        control = run_trials(inpainter, args.manifest, args.control_prompt, args.trials, args.radius_mm, args.min_ratio,
-                             args.steps, args.guidance, args.method, args.seed, training=args.tune_on_training,
-                             negative_prompt=args.negative_prompt, attempts=1)
+        control = trial_run(args.control_prompt, attempts=1)
     results = {"settings": settings, "summary": summary, "trials": [t.to_dict() for t in trials],
                "wall_time_s": time.perf_counter() - started}
     if first is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -150,9 +151,10 @@ CONTROL_NOTE = ("The control asks for no lesion in the same spheres with the sam
                 "darkest tissue, so normal tissue generated in its place often reaches the margin without a lesion.")
 
 
-def _by_modality(trials: list[InpaintTrial]) -> str:
+def _by_modality(trials: list[InpaintTrial], counted: Callable[[InpaintTrial], bool] = lambda t: t.passed) -> str:
+    """``FLAIR k/n, T2 k/n``: per modality, how many trials are ``counted`` (by default, those that passed)."""
     modalities = sorted({t.modality for t in trials})
-    return ", ".join(f"{m} {sum(t.passed for t in trials if t.modality == m)}/{sum(t.modality == m for t in trials)}"
+    return ", ".join(f"{m} {sum(counted(t) for t in trials if t.modality == m)}/{sum(t.modality == m for t in trials)}"
                      for m in modalities)
 
 
@@ -166,9 +168,7 @@ def _ratio_row(label: str, summary: dict, trials: list[InpaintTrial]) -> str:
 def control_row(prompt: str, control: list[InpaintTrial], min_ratio: float) -> str:
     """The control row: the same trials prompted for no lesion, one sample each; how many still reach the margin."""
     ratios = np.array([t.ratio for t in control])
-    reached = {m: (sum(t.ratio >= min_ratio for t in control if t.modality == m), sum(t.modality == m for t in control))
-               for m in sorted({t.modality for t in control})}
-    by_modality = ", ".join(f"{m} {k}/{n}" for m, (k, n) in reached.items())
+    by_modality = _by_modality(control, lambda t: t.ratio >= min_ratio)
     return (f"| control: prompt \"{prompt}\", first sample only | median {np.median(ratios):.3f}, lowest "
             f"{ratios.min():.3f} | below {min_ratio:g}: the lesion follows the prompt | "
             f"{int((ratios >= min_ratio).sum())}/{len(control)} reach {min_ratio:g} ({by_modality}): measured |")

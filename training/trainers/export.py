@@ -141,8 +141,7 @@ Research use only; not for diagnosis.
 
 | stage | steps | wall time | device | processes | final losses |
 | --- | --- | --- | --- | --- | --- |
-| autoencoder | {ae['steps']} | {_hours(ae['wall_seconds'])} | {ae['device']} | {ae['processes']} | {_losses(ae['final_losses'])} |
-{_diffusion_rows(record)}{_extra_stage_rows(record)}
+{_stage_row('autoencoder', ae)}{_diffusion_rows(record)}{_extra_stage_rows(record)}
 Total training wall time: {_hours(_total_seconds(record))}{_missing_time_note(record)}.
 
 Autoencoder reconstruction of {held['subjects']} held-out volume(s), measured by the trainer inside the
