@@ -13,8 +13,9 @@ from braingen3d.bundle.presets import preset_config
 from braingen3d.errors import BundleError, InvalidInputError
 from braingen3d.networks import build_unet
 from braingen3d.preconditioned_unet import ChannelPreconditionedUNet
-from braingen3d.prompt_attributes import (ATTRIBUTE_FEATURES, PROMPT_ATTRIBUTES_FLAG, append_attribute_token,
-                                          prompt_attribute_vector)
+from braingen3d.lesion_wording import LesionFinding, lesion_finding
+from braingen3d.prompt_attributes import (ALL_ATTRIBUTE_FEATURES, ATTRIBUTE_FEATURES, LESION_ATTRIBUTES_FLAG,
+                                          PROMPT_ATTRIBUTES_FLAG, append_attribute_token, prompt_attribute_vector)
 from braingen3d.text_encoder import TextEncoder
 
 KWARGS = {"in_channels": 2, "out_channels": 2, "channels": [8, 8], "num_res_blocks": 1, "attention_levels": [False, True],
@@ -39,9 +40,9 @@ def _inputs(prompts: list[str]) -> tuple[torch.Tensor, torch.Tensor, torch.Tenso
 
 def test_the_vector_holds_what_the_prompt_names() -> None:
     vector = prompt_attribute_vector("T2-weighted MRI of a 75-year-old woman with enlarged ventricles")
-    torch.testing.assert_close(vector, torch.tensor([0, 1, 0, 0, 1, 1.0, 1, 0, 0, 1.0]))
+    torch.testing.assert_close(vector, torch.tensor([0, 1, 0, 0, 1, 1.0, 1, 0, 0, 1.0, 0, 0, 0]))
     vector = prompt_attribute_vector("FLAIR brain MRI, 35 years old man, normal ventricles")
-    torch.testing.assert_close(vector, torch.tensor([0, 0, 1, 0, 1, -1.0, 0, 1, 1, 0.0]))
+    torch.testing.assert_close(vector, torch.tensor([0, 0, 1, 0, 1, -1.0, 0, 1, 1, 0.0, 0, 0, 0]))
     assert not prompt_attribute_vector("").any()  # the unconditional branch has no attributes
     assert not prompt_attribute_vector("a brain").any()
     assert prompt_attribute_vector("T1 MRI of a 120-year-old man")[5] == 3.0  # clipped
@@ -54,7 +55,7 @@ def test_the_token_follows_the_text_states() -> None:
     context = append_attribute_token(text, ["PD MRI", ""])
     assert context.shape == (2, 6, 16)
     torch.testing.assert_close(context[:, :5], text)
-    torch.testing.assert_close(context[0, 5, :ATTRIBUTE_FEATURES], prompt_attribute_vector("PD MRI"))
+    torch.testing.assert_close(context[0, 5, :ALL_ATTRIBUTE_FEATURES], prompt_attribute_vector("PD MRI"))
     assert not context[0, 5, ATTRIBUTE_FEATURES:].any() and not context[1, 5].any()
     with pytest.raises(ValueError, match="context width"):
         append_attribute_token(torch.randn(1, 5, 4), ["T1"])
@@ -88,6 +89,56 @@ def test_a_trained_branch_follows_the_attributes_only() -> None:
         torch.testing.assert_close(network(x, t, padded), base, rtol=0, atol=0)
     network(x, t, t2).square().mean().backward()
     assert network.prompt_attribute_embed.mlp[-1].weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("prompt, finding", [
+    ("a 10 mm white-matter hyperintensity", LesionFinding(True, False, 10.0)),
+    ("A 12-mm FLAIR hyperintense lesion", LesionFinding(True, False, 12.0)),
+    ("multiple white-matter lesions", LesionFinding(True, False, None)),
+    ("1 mm isotropic T1 MRI with a white-matter lesion", LesionFinding(True, False, None)),
+    ("a black hole", LesionFinding(True, False, None)),
+    ("no lesions", LesionFinding(False, True, None)),
+    ("T2 MRI without white-matter lesions", LesionFinding(False, True, None)),
+    ("T1 MRI of a 40-year-old man", LesionFinding(False, False, None)),
+    ("", LesionFinding(False, False, None)),
+])
+def test_lesion_wording_is_read_from_the_prompt(prompt: str, finding: LesionFinding) -> None:
+    assert lesion_finding(prompt) == finding
+
+
+def test_the_lesion_features_follow_the_other_attributes() -> None:
+    vector = prompt_attribute_vector("a 10 mm white-matter hyperintensity")
+    assert vector.shape == (ALL_ATTRIBUTE_FEATURES,) and not vector[:ATTRIBUTE_FEATURES].any()
+    assert vector[ATTRIBUTE_FEATURES:].tolist() == [1.0, 0.0, 1.0]  # wanted, not unwanted, 1 cm
+    assert prompt_attribute_vector("no lesions")[ATTRIBUTE_FEATURES:].tolist() == [0.0, 1.0, 0.0]
+    assert prompt_attribute_vector("a 90 mm lesion")[-1] == 5.0  # clipped
+
+
+def test_only_a_lesion_attribute_unet_reads_the_lesion_features() -> None:
+    torch.manual_seed(0)
+    plain = _with_live_weights(build_unet({**KWARGS, PROMPT_ATTRIBUTES_FLAG: True}, flash_attention=False)).eval()
+    lesions = build_unet({**KWARGS, PROMPT_ATTRIBUTES_FLAG: True, LESION_ATTRIBUTES_FLAG: True},
+                         flash_attention=False).eval()
+    assert lesions.prompt_attribute_embed.mlp[0].in_features == ALL_ATTRIBUTE_FEATURES
+    lesions.load_state_dict({**plain.state_dict(), "prompt_attribute_embed.mlp.0.weight": torch.cat(
+        [plain.prompt_attribute_embed.mlp[0].weight, torch.ones(8 * 4, 3)], dim=1)})
+    torch.nn.init.normal_(plain.prompt_attribute_embed.mlp[-1].weight, std=0.5)
+    torch.nn.init.normal_(lesions.prompt_attribute_embed.mlp[-1].weight, std=0.5)
+    x, t, none = _inputs(["T2 MRI", "T2 MRI"])
+    _, _, wanted = _inputs(["T2 MRI, a white-matter lesion", "T2 MRI, a white-matter lesion"])
+    torch.testing.assert_close(none[:, :-1], wanted[:, :-1])  # same text tokens: only the attribute token differs
+    with torch.no_grad():
+        torch.testing.assert_close(plain(x, t, wanted), plain(x, t, none), rtol=0, atol=0)
+        assert (lesions(x, t, wanted) - lesions(x, t, none)).abs().max() > 1e-3
+
+
+def test_lesion_attributes_need_prompt_attributes() -> None:
+    with pytest.raises(ValueError, match="lesion_attributes"):
+        build_unet({**KWARGS, LESION_ATTRIBUTES_FLAG: True}, flash_attention=False)
+    data = preset_config("small_pca").to_dict()
+    data["inpaint_unet"] = {**data["unet"], LESION_ATTRIBUTES_FLAG: True}
+    with pytest.raises(BundleError, match="lesion_attributes"):
+        BundleConfig.from_dict(data).check_consistency()
 
 
 def test_a_deep_copy_reads_its_own_attributes_and_weights() -> None:
@@ -139,7 +190,7 @@ def test_the_text_encoder_appends_the_token() -> None:
     encoder = TextEncoder.from_config(config)
     states = encoder.encode(["T2-weighted MRI of a 72-year-old woman with enlarged ventricles", ""])
     assert states.shape == (2, 13, 384)
-    torch.testing.assert_close(states[0, -1, :ATTRIBUTE_FEATURES],
+    torch.testing.assert_close(states[0, -1, :ALL_ATTRIBUTE_FEATURES],
                                prompt_attribute_vector("T2-weighted MRI of a 72-year-old woman with enlarged ventricles"))
     assert not states[1, -1].any()
     plain = TextEncoder.from_config({**config, PROMPT_ATTRIBUTES_FLAG: False}).encode(["T2-weighted MRI", ""])

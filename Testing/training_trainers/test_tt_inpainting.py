@@ -12,6 +12,7 @@ import torch
 from braingen3d.bundle import load_bundle, preset_config
 from braingen3d.inpaint import LesionInpainter
 from braingen3d.networks import build_unet
+from braingen3d.prompt_attributes import LESION_ATTRIBUTES_FLAG, PROMPT_ATTRIBUTES_FLAG, append_attribute_token
 from training.trainers.export import export_bundle
 from training.trainers.inpainting import inpaint_unet_kwargs, widen_input_weights
 from training.trainers.lesion_masks import MaskDrawer, SubjectMasks
@@ -117,6 +118,29 @@ def test_widened_unet_predicts_what_the_text_unet_predicts() -> None:
         got = inpaint_unet(torch.cat([noisy, extra], 1), t, context=context)
     assert torch.allclose(expected, got, atol=1e-5)
     assert expected.abs().mean() > 1e-3
+
+
+def test_a_lesion_attribute_unet_starts_as_the_text_unet_and_needs_prompt_attributes() -> None:
+    from training.trainers.configs import TrainingConfigError
+
+    config = preset_config("tiny")
+    with pytest.raises(TrainingConfigError, match="lesion_attributes"):
+        inpaint_unet_kwargs(config.unet, 4, lesion_attributes=True)
+    torch.manual_seed(0)
+    text_kwargs = {**config.unet, PROMPT_ATTRIBUTES_FLAG: True}
+    text_unet = build_unet(text_kwargs).eval()
+    for p in text_unet.parameters():
+        p.data.normal_(0.0, 0.1)
+    kwargs = inpaint_unet_kwargs(text_kwargs, 4, lesion_attributes=True)
+    assert kwargs[LESION_ATTRIBUTES_FLAG] and LESION_ATTRIBUTES_FLAG not in text_kwargs
+    inpaint_unet = build_unet(kwargs).eval()
+    inpaint_unet.load_state_dict(widen_input_weights(text_unet.state_dict(), inpaint_unet))
+    noisy, extra, t = torch.randn(1, 4, 4, 4, 4), torch.randn(1, 5, 4, 4, 4), torch.tensor([500])
+    with torch.no_grad():
+        for prompt in ("T2 MRI, a 10 mm white-matter hyperintensity", "T2 MRI, no lesions"):
+            context = append_attribute_token(torch.randn(1, 8, 384), [prompt])
+            expected = text_unet(noisy, t, context=context)
+            assert torch.allclose(expected, inpaint_unet(torch.cat([noisy, extra], 1), t, context=context), atol=1e-5)
 
 
 def test_inpainting_run_exports_a_bundle_the_engine_inpaints_with(tmp_path: Path, tt_autoencoder_run: Path,

@@ -11,7 +11,7 @@ from .anatomical_prior import ANATOMICAL_PRIOR_FIELD, enable_anatomical_prior
 from .block_pca_autoencoder import BLOCK_PCA_KIND, BlockPCAAutoencoder
 from .pooled_text_unet import POOLED_TEXT_FLAG, PooledTextDiffusionUNet
 from .preconditioned_unet import PRECONDITIONING_FIELD, ChannelPreconditionedUNet
-from .prompt_attributes import PROMPT_ATTRIBUTES_FLAG, enable_prompt_attributes
+from .prompt_attributes import LESION_ATTRIBUTES_FLAG, PROMPT_ATTRIBUTES_FLAG, enable_prompt_attributes
 from .structure_regressor import NoisyLatentVolumeRegressor
 
 
@@ -37,15 +37,19 @@ def build_unet(kwargs: dict[str, Any], flash_attention: bool = True) -> Diffusio
     With ``pooled_text_conditioning: true`` the U-Net also takes the prompt through its timestep
     embedding (``braingen3d.pooled_text_unet``). With ``channel_preconditioning`` it is preconditioned per
     latent channel (``braingen3d.preconditioned_unet``). With ``prompt_attributes: true`` it reads the
-    prompt-attribute token (``braingen3d.prompt_attributes``), and with ``anatomical_prior`` also where
-    the structures lie (``braingen3d.anatomical_prior``).
+    prompt-attribute token (``braingen3d.prompt_attributes``; with ``lesion_attributes: true`` its lesion
+    features too), and with ``anatomical_prior`` also where the structures lie (``braingen3d.anatomical_prior``).
     """
     kwargs = {"spatial_dims": 3, "use_flash_attention": flash_attention, **kwargs}
     attributes = bool(kwargs.pop(PROMPT_ATTRIBUTES_FLAG, False))
+    lesions = bool(kwargs.pop(LESION_ATTRIBUTES_FLAG, False))
     prior = kwargs.pop(ANATOMICAL_PRIOR_FIELD, None)
+    if lesions and not attributes:
+        raise ValueError(f"'{LESION_ATTRIBUTES_FLAG}' needs '{PROMPT_ATTRIBUTES_FLAG}: true': the lesion features "
+                         "travel in the prompt-attribute token.")
     unet = _build_text_unet(kwargs)
     if attributes:
-        enable_prompt_attributes(unet)
+        enable_prompt_attributes(unet, lesions=lesions)
     if prior is not None:
         enable_anatomical_prior(unet, prior)
     return unet

@@ -9,9 +9,13 @@ the prompt stays the only input, training captions and user prompts are read ali
 prompt (classifier-free guidance's unconditional branch) has no attributes.
 
 The attribute vector travels as one extra context token after the text tokens (its first
-``ATTRIBUTE_FEATURES`` entries, the rest zero), so samplers, guidance, inpainting and ControlNet pass it
-on unchanged. A U-Net built with ``prompt_attributes`` takes that token off the context before
-cross-attention and adds an MLP of it to its timestep embedding; the MLP's last layer starts at zero.
+``ALL_ATTRIBUTE_FEATURES`` entries, the rest zero), so samplers, guidance, inpainting and ControlNet pass
+it on unchanged. A U-Net built with ``prompt_attributes`` takes that token off the context before
+cross-attention and adds an MLP of its first ``ATTRIBUTE_FEATURES`` entries to its timestep embedding;
+the MLP's last layer starts at zero. An inpainting U-Net built with ``lesion_attributes`` as well reads
+the ``LESION_FEATURES`` after them: whether the prompt wants a lesion, wants none, and the size it names.
+Cross-attention alone did not learn a FLAIR lesion from the prompt on the block-PCA latent (training
+README, session 16). A U-Net that reads fewer entries ignores the rest, so one token serves both.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import torch
 from torch import nn
 
 from .batch.prompt_templates import facts_from_prompt
+from .lesion_wording import lesion_finding
 from .structure_guidance import ventricle_finding
 
 PROMPT_ATTRIBUTES_FLAG = "prompt_attributes"
@@ -30,16 +35,22 @@ MODALITY_ORDER = ("T1", "T2", "FLAIR", "PD")
 AGE_CENTRE, AGE_SPREAD = 55.0, 20.0
 ATTRIBUTE_FEATURES = len(MODALITY_ORDER) + 2 + 2 + 2
 """Modality one-hot (4), age present and centred age (2), sex one-hot F/M (2), ventricles normal/enlarged (2)."""
+LESION_ATTRIBUTES_FLAG = "lesion_attributes"
+"""Field of the bundle's ``inpaint_unet``: true when it also reads the lesion features (needs ``prompt_attributes``)."""
+LESION_FEATURES = 3
+"""Lesion wanted, no lesion wanted, and the named diameter in cm (0 when none is named)."""
+ALL_ATTRIBUTE_FEATURES = ATTRIBUTE_FEATURES + LESION_FEATURES
+MAX_LESION_DIAMETER_CM = 5.0
 
 
 def prompt_attribute_vector(prompt: str) -> torch.Tensor:
-    """The ``(ATTRIBUTE_FEATURES,)`` vector of what ``prompt`` names; all zeros when it names nothing.
+    """The ``(ALL_ATTRIBUTE_FEATURES,)`` vector of what ``prompt`` names; all zeros when it names nothing.
 
     Raises:
         InvalidInputError: the prompt asks for both enlarged and normal ventricles.
     """
     facts = facts_from_prompt(prompt)
-    vector = torch.zeros(ATTRIBUTE_FEATURES)
+    vector = torch.zeros(ALL_ATTRIBUTE_FEATURES)
     if facts.get("modality") in MODALITY_ORDER:
         vector[MODALITY_ORDER.index(facts["modality"])] = 1.0
     offset = len(MODALITY_ORDER)
@@ -53,16 +64,22 @@ def prompt_attribute_vector(prompt: str) -> torch.Tensor:
     finding = ventricle_finding(prompt)
     if finding is not None:
         vector[offset + ("normal", "enlarged").index(finding)] = 1.0
+    lesion = lesion_finding(prompt)
+    vector[ATTRIBUTE_FEATURES] = float(lesion.wanted)
+    vector[ATTRIBUTE_FEATURES + 1] = float(lesion.unwanted)
+    if lesion.diameter_mm is not None:
+        vector[ATTRIBUTE_FEATURES + 2] = min(MAX_LESION_DIAMETER_CM, lesion.diameter_mm / 10.0)
     return vector
 
 
 def append_attribute_token(context: torch.Tensor, prompts: list[str]) -> torch.Tensor:
     """``(n, L, H)`` text states -> ``(n, L + 1, H)``: the prompts' attribute vectors as a last token."""
-    if context.shape[-1] < ATTRIBUTE_FEATURES:
-        raise ValueError(f"Prompt attributes need a context width of at least {ATTRIBUTE_FEATURES}; got {context.shape[-1]}.")
+    if context.shape[-1] < ALL_ATTRIBUTE_FEATURES:
+        raise ValueError(f"Prompt attributes need a context width of at least {ALL_ATTRIBUTE_FEATURES}; "
+                         f"got {context.shape[-1]}.")
     token = context.new_zeros(context.shape[0], 1, context.shape[-1])
     for row, prompt in enumerate(prompts):
-        token[row, 0, :ATTRIBUTE_FEATURES] = prompt_attribute_vector(prompt).to(context.dtype)
+        token[row, 0, :ALL_ATTRIBUTE_FEATURES] = prompt_attribute_vector(prompt).to(context.dtype)
     return torch.cat([context, token], dim=1)
 
 
@@ -73,9 +90,10 @@ class PromptAttributeEmbedding(nn.Module):
     hooks bound to its own copy of this module.
     """
 
-    def __init__(self, embed_dim: int) -> None:
+    def __init__(self, embed_dim: int, features: int = ATTRIBUTE_FEATURES) -> None:
         super().__init__()
-        self.mlp = nn.Sequential(nn.Linear(ATTRIBUTE_FEATURES, embed_dim), nn.SiLU(), nn.Linear(embed_dim, embed_dim))
+        self.features = int(features)
+        self.mlp = nn.Sequential(nn.Linear(self.features, embed_dim), nn.SiLU(), nn.Linear(embed_dim, embed_dim))
         nn.init.zeros_(self.mlp[-1].weight)
         nn.init.zeros_(self.mlp[-1].bias)
         self.attributes: torch.Tensor | None = None
@@ -95,7 +113,7 @@ class PromptAttributeEmbedding(nn.Module):
         if context.shape[1] < 2:
             raise ValueError("This U-Net expects the prompt-attribute token after the text tokens; encode prompts with "
                              "the bundle's text_encoder settings (prompt_attributes: true).")
-        self.attributes = context[:, -1, :ATTRIBUTE_FEATURES]
+        self.attributes = context[:, -1, :self.features]
         if "context" in kwargs:
             kwargs["context"] = context[:, :-1]
         else:
@@ -110,16 +128,19 @@ class PromptAttributeEmbedding(nn.Module):
 
     def add_to_input_features(self, conv_in: nn.Module, inputs: Any, output: torch.Tensor) -> torch.Tensor:
         """``conv_in`` forward hook: add the anatomical prior scaled by the kept attributes."""
-        return self.anatomical_prior(self.attributes, output)
+        attributes = None if self.attributes is None else self.attributes[:, :ATTRIBUTE_FEATURES]
+        return self.anatomical_prior(attributes, output)
 
 
-def enable_prompt_attributes(unet: nn.Module) -> nn.Module:
+def enable_prompt_attributes(unet: nn.Module, lesions: bool = False) -> nn.Module:
     """Give a MONAI ``DiffusionModelUNet`` (or subclass) the attribute path; returns the same module.
 
     Two hooks keep MONAI's forward and state-dict keys: one takes the last context token off before
-    the U-Net runs, the other adds its embedding where MONAI adds a class embedding.
+    the U-Net runs, the other adds its embedding where MONAI adds a class embedding. With ``lesions``
+    the embedding also reads the lesion features (its first layer is ``LESION_FEATURES`` inputs wider).
     """
-    embedding = PromptAttributeEmbedding(unet.time_embed[-1].out_features)
+    features = ALL_ATTRIBUTE_FEATURES if lesions else ATTRIBUTE_FEATURES
+    embedding = PromptAttributeEmbedding(unet.time_embed[-1].out_features, features)
     unet.prompt_attribute_embed = embedding
     unet.register_forward_pre_hook(embedding.take_attribute_token, with_kwargs=True)
     unet.time_embed.register_forward_hook(embedding.add_to_time_embedding)

@@ -203,12 +203,16 @@ class InpaintingTrainConfig(FineTuneTrainConfig):
             says whether a lesion is there.
         scale_masked_latent: a U-Net preconditioned per latent channel also divides the masked
             latent it is given by each channel's RMS (``channel_preconditioning.scale_conditioning``).
+        lesion_attributes: the U-Net also reads the prompt's lesion wording (lesion wanted, none wanted,
+            its size) through its timestep embedding (``braingen3d.prompt_attributes``); needs a U-Net
+            that reads prompt attributes.
     """
 
     lesion_probability: float = 0.7
     blob_probability: float = 0.0
     sham_probability: float = 0.0
     scale_masked_latent: bool = False
+    lesion_attributes: bool = False
     max_dilation_mm: float = 4.0
     random_radius_mm: list[float] = field(default_factory=lambda: [4.0, 16.0])
     region_loss_weight: float = 4.0

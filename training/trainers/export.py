@@ -23,7 +23,7 @@ from braingen3d.bundle.weights import load_into, load_weights
 from braingen3d.networks import build_unet
 from braingen3d.pooled_text_unet import POOLED_TEXT_FLAG
 from braingen3d.preconditioned_unet import PRECONDITIONING_FIELD
-from braingen3d.prompt_attributes import PROMPT_ATTRIBUTES_FLAG
+from braingen3d.prompt_attributes import LESION_ATTRIBUTES_FLAG, PROMPT_ATTRIBUTES_FLAG
 
 from .autoencoder import final_dir, read_final_record
 from .configs import config_from_dict
@@ -199,8 +199,10 @@ def _inpainting_lines(config) -> str:
     methods = (config.capabilities or {}).get("inpaint") or []
     if not methods:
         return ""
+    lesions = (", reading also the prompt's lesion wording\n  through its timestep embedding (`lesion_attributes`)"
+               if (config.inpaint_unet or {}).get(LESION_ATTRIBUTES_FLAG) else "")
     unet = ("an inpainting U-Net (the text U-Net fine-tuned with the mask\n  and the masked latent as extra input "
-            "channels)" if "inpaint_unet" in methods else "")
+            f"channels{lesions})" if "inpaint_unet" in methods else "")
     repaint = "RePaint with the text U-Net" if "repaint" in methods else ""
     return (f"- Lesion inpainting: {' or '.join(m for m in (unet, repaint) if m)}.\n  The engine checks the "
             "contrast the prompt asks for and retries up to 3 seeds (`--attempts`; docs/inpainting.md).\n")

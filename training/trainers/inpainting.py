@@ -31,6 +31,7 @@ from braingen3d.inpaint.sampling import LatentProblem, SamplerRun
 from braingen3d.inpaint.unet_inpainting import expected_in_channels, masked_latent, sample_with_inpaint_unet
 from braingen3d.networks import build_unet
 from braingen3d.preconditioned_unet import PRECONDITIONING_FIELD
+from braingen3d.prompt_attributes import LESION_ATTRIBUTES_FLAG, PROMPT_ATTRIBUTES_FLAG
 
 from .autoencoder import final_dir
 from .configs import TrainingConfig, TrainingConfigError
@@ -47,13 +48,20 @@ FINAL_RECORD = "inpainting.json"
 
 
 def inpaint_unet_kwargs(unet_kwargs: dict[str, Any], latent_channels: int,
-                        scale_masked_latent: bool = False) -> dict[str, Any]:
+                        scale_masked_latent: bool = False, lesion_attributes: bool = False) -> dict[str, Any]:
     """The inpainting U-Net's arguments: the text U-Net's, with ``2 * C + 1`` input channels.
 
     ``scale_masked_latent`` asks a per-channel preconditioned U-Net to scale its masked-latent input too
-    (``braingen3d.preconditioned_unet``); a U-Net without preconditioning refuses it.
+    (``braingen3d.preconditioned_unet``); a U-Net without preconditioning refuses it. ``lesion_attributes``
+    lets a U-Net that reads prompt attributes read the lesion features as well; one that does not refuses it.
     """
     kwargs = {**unet_kwargs, "in_channels": expected_in_channels(latent_channels)}
+    if lesion_attributes:
+        if not kwargs.get(PROMPT_ATTRIBUTES_FLAG):
+            raise TrainingConfigError("Config field 'inpainting.lesion_attributes' needs a U-Net that reads prompt "
+                                      "attributes ('architecture.unet.prompt_attributes: true', e.g. the small_pca "
+                                      "config).")
+        kwargs[LESION_ATTRIBUTES_FLAG] = True
     if scale_masked_latent:
         if not isinstance(kwargs.get(PRECONDITIONING_FIELD), dict):
             raise TrainingConfigError("Config field 'inpainting.scale_masked_latent' needs a U-Net preconditioned per "
@@ -63,12 +71,15 @@ def inpaint_unet_kwargs(unet_kwargs: dict[str, Any], latent_channels: int,
 
 
 def widen_input_weights(state: dict[str, torch.Tensor], network: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """``state`` (a text U-Net's) reshaped for ``network``: input-conv weights padded with zero channels."""
+    """``state`` (a text U-Net's) reshaped for ``network``: weights with more inputs there (the input
+    convolution's extra channels, the attribute embedding's lesion features) padded with zeros, so the
+    widened network starts as the text U-Net."""
     target = network.state_dict()
     widened = {}
     for name, tensor in state.items():
         wanted = target[name].shape if name in target else tensor.shape
-        if tensor.shape != wanted and tensor.dim() == 5 and tensor.shape[0] == wanted[0] and tensor.shape[2:] == wanted[2:]:
+        if (tensor.shape != wanted and tensor.dim() in (2, 5) and len(wanted) == tensor.dim()
+                and tensor.shape[0] == wanted[0] and tensor.shape[2:] == wanted[2:] and tensor.shape[1] < wanted[1]):
             padded = torch.zeros(wanted, dtype=tensor.dtype)
             padded[:, : tensor.shape[1]] = tensor
             tensor = padded
@@ -111,7 +122,7 @@ class InpaintingTrainer(DiffusionFineTuneTrainer):
 
     def build_network(self) -> torch.nn.Module:
         kwargs = inpaint_unet_kwargs(self.bundle_config.unet, int(self.bundle_config.autoencoder["latent_channels"]),
-                                     self.section.scale_masked_latent)
+                                     self.section.scale_masked_latent, self.section.lesion_attributes)
         self.bundle_config.inpaint_unet = kwargs
         network = build_unet(kwargs, flash_attention=True)
         base = load_weights(final_dir(self.diffusion_dir) / UNET_WEIGHTS)

@@ -44,7 +44,8 @@ class BundleConfig:
             ``structure_guidance`` (bool).
         intensity: how training images were normalised (``method``, ``percentiles``, ``range``).
         modalities: modalities the bundle was trained on.
-        inpaint_unet: keyword arguments of the inpainting U-Net, if the bundle has one.
+        inpaint_unet: keyword arguments of the inpainting U-Net, if the bundle has one (the text U-Net's, with
+            ``2C + 1`` input channels and optionally ``lesion_attributes``, ``braingen3d.prompt_attributes``).
         controlnet: keyword arguments of ``monai.networks.nets.ControlNet``, if the bundle has one.
         structure_guidance: the structure regressor and its targets (``braingen3d.structure_guidance``):
             ``structures``, ``output_mean``, ``output_std``, ``regressor`` (``channels``), ``norms``,
@@ -183,6 +184,11 @@ class BundleConfig:
                     f"Bundle config field '{name}.prompt_attributes' is {reads_attributes} but "
                     f"'text_encoder.prompt_attributes' is {appends_attributes}; the "
                     "U-Net reads the prompt-attribute token only when the text encoder appends it. Set both alike."
+                )
+            if net.get("lesion_attributes") and not reads_attributes:
+                raise BundleError(
+                    f"Bundle config field '{name}.lesion_attributes' needs '{name}.prompt_attributes: true'; the "
+                    "lesion features travel in the prompt-attribute token."
                 )
             if net.get("anatomical_prior") is not None and not reads_attributes:
                 raise BundleError(

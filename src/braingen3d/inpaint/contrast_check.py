@@ -17,6 +17,7 @@ import numpy as np
 from scipy import ndimage
 
 from ..errors import InvalidInputError
+from ..lesion_wording import NO_LESION
 from .blend import crop_around
 from .intensity_map import IntensityMap
 
@@ -25,7 +26,6 @@ HYPOINTENSE = "hypointense"
 
 _HYPER_WORDS = re.compile(r"hyper[- ]?intens|\bbright|\bhigh[- ]signal")
 _HYPO_WORDS = re.compile(r"hypo[- ]?intens|\bdark|\blow[- ]signal|black[- ]hole")
-_NO_LESION = re.compile(r"\bno (?:\w+ )?lesions?\b|\bwithout (?:\w+ )?lesions?\b|\blesion[- ]free\b")
 
 DEFAULT_MIN_CONTRAST = 1.1
 """A hyperintense lesion's mean must be at least this times the surrounding tissue's median (hypointense:
@@ -40,7 +40,7 @@ SHELL_MM = 8.0
 def requested_contrast(prompt: str) -> str | None:
     """``hyperintense``, ``hypointense`` or None (no contrast named, no lesion wanted, or both named)."""
     text = prompt.lower()
-    if _NO_LESION.search(text):
+    if NO_LESION.search(text):
         return None
     hyper, hypo = bool(_HYPER_WORDS.search(text)), bool(_HYPO_WORDS.search(text))
     if hyper == hypo:
