@@ -29,6 +29,7 @@ from Testing.inpaint.inpaint_phantoms import make_case
     ("multiple small periventricular lesions", None),
     ("no lesions", None),
     ("no hyperintense lesions", None),
+    ("a bright brain without white-matter lesions", None),
     ("a bright rim around a dark core", None),
 ])
 def test_the_prompt_names_the_contrast_to_check(prompt, expected):

@@ -14,8 +14,9 @@ it on unchanged. A U-Net built with ``prompt_attributes`` takes that token off t
 cross-attention and adds an MLP of its first ``ATTRIBUTE_FEATURES`` entries to its timestep embedding;
 the MLP's last layer starts at zero. An inpainting U-Net built with ``lesion_attributes`` as well reads
 the ``LESION_FEATURES`` after them: whether the prompt wants a lesion, wants none, and the size it names.
-Cross-attention alone did not learn a FLAIR lesion from the prompt on the block-PCA latent (training
-README, session 16). A U-Net that reads fewer entries ignores the rest, so one token serves both.
+It was built because cross-attention alone barely learnt a FLAIR lesion from the prompt on the block-PCA
+latent (training README, session 16); it did not change that (session 17), and no shipped config uses it.
+A U-Net that reads fewer entries ignores the rest, so one token serves both.
 """
 
 from __future__ import annotations
