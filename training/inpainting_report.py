@@ -45,7 +45,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--method", default="auto", choices=["auto", "repaint", "inpaint_unet"])
     parser.add_argument("--steps", type=int, default=None)
     parser.add_argument("--guidance", type=float, default=None)
-    parser.add_argument("--negative-prompt", default="", help="guidance's unconditional branch (default: the empty prompt)")
+    parser.add_argument("--negative-prompt", default=None,
+                        help="guidance's unconditional branch (default: the bundle's inpainting default; \"\" for the "
+                             "empty prompt)")
     parser.add_argument("--attempts", type=int, default=None,
                         help="the engine's contrast-check attempts per trial (default: the engine's, 3; 1 = first "
                              "samples only)")
@@ -68,9 +70,10 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     inpainter = LesionInpainter.from_bundle(args.bundle, args.device)
     config = inpainter.config
-    defaults = config.sampling_defaults
+    defaults = config.inpaint_defaults()
+    negative_prompt = defaults["negative_prompt"] if args.negative_prompt is None else args.negative_prompt
     settings = {
-        "prompt": args.prompt, "negative_prompt": args.negative_prompt, "radius_mm": args.radius_mm, "method": resolve_method(config, args.method),
+        "prompt": args.prompt, "negative_prompt": negative_prompt, "radius_mm": args.radius_mm, "method": resolve_method(config, args.method),
         "steps": args.steps or defaults["steps"], "guidance": args.guidance if args.guidance is not None else defaults["guidance_scale"],
         "sampler": defaults["sampler"], "device": str(inpainter.pipeline.device),
         "bundle": {"id": config.bundle_id, "version": config.version},
@@ -81,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     trial_run = functools.partial(run_trials, inpainter, args.manifest, trials=args.trials, radius_mm=args.radius_mm,
                                   min_ratio=args.min_ratio, steps=args.steps, guidance=args.guidance,
                                   method=args.method, seed=args.seed, training=args.tune_on_training,
-                                  negative_prompt=args.negative_prompt, min_contrast=args.min_contrast)
+                                  negative_prompt=negative_prompt, min_contrast=args.min_contrast)
     started = time.perf_counter()
     first = None
     if settings["attempts"] > 1:

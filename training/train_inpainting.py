@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
         lambda config, env: InpaintingTrainer(config, args.autoencoder, args.diffusion, args.out, env, resume=args.resume),
         lambda a, config: export_bundle(a.autoencoder, a.diffusion, a.export_bundle, version=a.bundle_version,
                                         overwrite=a.overwrite_bundle, weights_dtype=a.weights_dtype,
-                                        inpainting_dir=a.out),
+                                        inpainting_dir=a.out, inpaint_defaults=config.inpainting.bundle_defaults()),
         logger,
     )
 

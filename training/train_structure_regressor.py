@@ -40,7 +40,8 @@ def main(argv: list[str] | None = None) -> int:
         lambda a, config: export_bundle(a.autoencoder, a.diffusion, a.export_bundle, version=a.bundle_version,
                                         overwrite=a.overwrite_bundle, weights_dtype=a.weights_dtype,
                                         inpainting_dir=a.inpainting, structure_regressor_dir=a.out,
-                                        structure_guidance_scale=config.structure_regressor.guidance_scale),
+                                        structure_guidance_scale=config.structure_regressor.guidance_scale,
+                                        inpaint_defaults=config.inpainting.bundle_defaults()),
         logger,
     )
 

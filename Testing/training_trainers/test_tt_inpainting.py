@@ -13,6 +13,7 @@ from braingen3d.bundle import load_bundle, preset_config
 from braingen3d.inpaint import LesionInpainter
 from braingen3d.networks import build_unet
 from braingen3d.prompt_attributes import LESION_ATTRIBUTES_FLAG, PROMPT_ATTRIBUTES_FLAG, append_attribute_token
+from training.trainers.configs import load_config
 from training.trainers.export import export_bundle
 from training.trainers.inpainting import inpaint_unet_kwargs, widen_input_weights
 from training.trainers.lesion_masks import MaskDrawer, SubjectMasks
@@ -148,13 +149,17 @@ def test_inpainting_run_exports_a_bundle_the_engine_inpaints_with(tmp_path: Path
     record = json.loads((tt_inpainting_run / "final" / "inpainting.json").read_text())
     assert record["steps"] == 4 and record["inpaint_unet"]["in_channels"] == 9 and record["final_losses"]["loss"] > 0
     assert (tt_inpainting_run / "previews" / "inpaint_step0000002.png").is_file()
-    bundle_dir = export_bundle(tt_autoencoder_run, tt_diffusion_run, tmp_path / "bundle", inpainting_dir=tt_inpainting_run)
+    bundle_dir = export_bundle(tt_autoencoder_run, tt_diffusion_run, tmp_path / "bundle", inpainting_dir=tt_inpainting_run,
+                               inpaint_defaults=load_config("tiny", ["inpainting.negative_prompt=no lesions"]).inpainting.bundle_defaults())
     bundle = load_bundle(bundle_dir)
     assert bundle.config.capabilities["inpaint"] == ["inpaint_unet", "repaint"]
+    assert bundle.config.sampling_defaults["inpaint"] == {"negative_prompt": "no lesions"}  # guidance: generation's
+    assert bundle.config.inpaint_defaults()["guidance_scale"] == bundle.config.sampling_defaults["guidance_scale"]
     assert bundle.inpaint_unet is not None and bundle.config.training["inpainting"]["steps"] == 4
     card = (bundle_dir / "README.md").read_text()
     assert "inpainting U-Net (fine-tune) | 4 |" in card
     assert "- Lesion inpainting: an inpainting U-Net" in card and "or RePaint with the text U-Net" in card
+    assert 'Inpainting defaults to negative prompt "no lesions" (`sampling_defaults.inpaint`).' in card
 
     grid = bundle.config.grid
     volume = np.random.default_rng(0).uniform(0.2, 0.8, grid.shape).astype(np.float32)
@@ -170,7 +175,6 @@ def test_inpainting_run_exports_a_bundle_the_engine_inpaints_with(tmp_path: Path
 
 
 def test_inpainting_needs_a_finished_diffusion_run(tmp_path: Path, tt_autoencoder_run: Path) -> None:
-    from training.trainers.configs import load_config
     from training.trainers.distributed import DistEnv
     from training.trainers.inpainting import InpaintingTrainer
 

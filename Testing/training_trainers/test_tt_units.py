@@ -68,6 +68,10 @@ def test_overrides_and_config_errors(tmp_path: Path) -> None:
         load_config("tiny", ["autoencoder.max_stepz=7"])
     with pytest.raises(TrainingConfigError, match="divisible by 2"):
         load_config("tiny", ["autoencoder.patch_size=[15, 16, 16]"])
+    with pytest.raises(TrainingConfigError, match="inpainting.guidance_scale"):
+        load_config("tiny", ["inpainting.guidance_scale=-1"])
+    assert load_config("tiny").inpainting.bundle_defaults() is None
+    assert load_config("tiny", ["inpainting.guidance_scale=20"]).inpainting.bundle_defaults() == {"guidance_scale": 20}
     with pytest.raises(TrainingConfigError, match="section.field=value"):
         apply_overrides({}, ["autoencoder.max_steps"])
     with pytest.raises(TrainingConfigError, match="Available"):

@@ -51,7 +51,7 @@ def run_inpaint_request(request: dict[str, Any], emit: Emit, output_dir: Path) -
     job = plan_inpaint_job(
         volume_path, mask_path, request.get("prompt"),
         bundle=request.get("bundle") or None,
-        negative_prompt=request.get("negative_prompt") or "",
+        negative_prompt=request.get("negative_prompt") or None,
         steps=request.get("steps"),
         guidance=request.get("guidance"),
         sampler=request.get("sampler"),

@@ -81,7 +81,7 @@ def held_out_rows(manifest: Path, modalities: tuple[str, ...], trials: int,
 def run_trials(inpainter: LesionInpainter, manifest: Path, prompt: str, trials: int, radius_mm: float,
                min_ratio: float, steps: int | None, guidance: float | None, method: str, seed: int = 0,
                modalities: tuple[str, ...] = HYPERINTENSE_MODALITIES, training: bool = False,
-               negative_prompt: str = "", attempts: int | None = None,
+               negative_prompt: str | None = None, attempts: int | None = None,
                min_contrast: float | None = None) -> list[InpaintTrial]:
     """Inpaint a sphere of ``radius_mm`` in deep white matter of held-out subjects and measure each result.
 

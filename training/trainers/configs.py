@@ -206,6 +206,10 @@ class InpaintingTrainConfig(FineTuneTrainConfig):
         lesion_attributes: the U-Net also reads the prompt's lesion wording (lesion wanted, none wanted,
             its size) through its timestep embedding (``braingen3d.prompt_attributes``); needs a U-Net
             that reads prompt attributes.
+        guidance_scale: the exported bundle's inpainting guidance (``sampling_defaults.inpaint``; None: the
+            generation default). Like the structure regressor's weight it is read at export, so
+            re-exporting with ``--export-only`` changes it without retraining.
+        negative_prompt: the exported bundle's inpainting negative prompt (None: the empty prompt); read at export.
     """
 
     lesion_probability: float = 0.7
@@ -213,10 +217,17 @@ class InpaintingTrainConfig(FineTuneTrainConfig):
     sham_probability: float = 0.0
     scale_masked_latent: bool = False
     lesion_attributes: bool = False
+    guidance_scale: float | None = None
+    negative_prompt: str | None = None
     max_dilation_mm: float = 4.0
     random_radius_mm: list[float] = field(default_factory=lambda: [4.0, 16.0])
     region_loss_weight: float = 4.0
     preview_prompt: str = "a 12 mm white-matter hyperintensity"
+
+    def bundle_defaults(self) -> dict[str, Any] | None:
+        """The bundle's ``sampling_defaults.inpaint`` field, or None when neither default is set."""
+        defaults = {"guidance_scale": self.guidance_scale, "negative_prompt": self.negative_prompt}
+        return {key: value for key, value in defaults.items() if value is not None} or None
 
 
 @dataclass
@@ -361,6 +372,9 @@ class TrainingConfig:
             for key in ("batch_size", "grad_accum", "max_steps", "checkpoint_every", "log_every"):
                 if int(getattr(section, key)) < 1:
                     raise TrainingConfigError(f"Config field '{name}.{key}' must be at least 1.")
+        guidance = self.inpainting.guidance_scale
+        if guidance is not None and (isinstance(guidance, bool) or not isinstance(guidance, (int, float)) or guidance < 0):
+            raise TrainingConfigError(f"Config field 'inpainting.guidance_scale' must be a number >= 0 or null; got {guidance!r}.")
         for name, section in (("diffusion", self.diffusion), ("inpainting", self.inpainting), ("controlnet", self.controlnet)):
             if not 0.0 <= section.prompt_dropout < 1.0:
                 raise TrainingConfigError(f"Config field '{name}.prompt_dropout' must be in [0, 1).")

@@ -19,6 +19,7 @@ import torch
 from braingen3d import __version__ as engine_version
 from braingen3d.anatomical_prior import ANATOMICAL_PRIOR_FIELD
 from braingen3d.bundle import save_bundle
+from braingen3d.bundle.config import INPAINT_DEFAULTS_FIELD
 from braingen3d.bundle.weights import load_into, load_weights
 from braingen3d.networks import build_unet
 from braingen3d.pooled_text_unet import POOLED_TEXT_FLAG
@@ -204,8 +205,13 @@ def _inpainting_lines(config) -> str:
     unet = ("an inpainting U-Net (the text U-Net fine-tuned with the mask\n  and the masked latent as extra input "
             f"channels{lesions})" if "inpaint_unet" in methods else "")
     repaint = "RePaint with the text U-Net" if "repaint" in methods else ""
+    defaults = config.sampling_defaults.get(INPAINT_DEFAULTS_FIELD) or {}
+    own = [f"guidance {defaults['guidance_scale']:g}" if "guidance_scale" in defaults else "",
+           f"negative prompt \"{defaults['negative_prompt']}\"" if defaults.get("negative_prompt") else ""]
+    own_line = (f"  Inpainting defaults to {' and '.join(o for o in own if o)} (`sampling_defaults.inpaint`).\n"
+                if any(own) else "")
     return (f"- Lesion inpainting: {' or '.join(m for m in (unet, repaint) if m)}.\n  The engine checks the "
-            "contrast the prompt asks for and retries up to 3 seeds (`--attempts`; docs/inpainting.md).\n")
+            "contrast the prompt asks for and retries up to 3 seeds (`--attempts`; docs/inpainting.md).\n" + own_line)
 
 
 def _stage_row(label: str, stage: dict[str, Any]) -> str:
@@ -310,7 +316,8 @@ def export_bundle(autoencoder_dir: str | Path, diffusion_dir: str | Path, target
                   version: str = "0.1.0", overwrite: bool = False, inpainting_dir: str | Path | None = None,
                   controlnet_dir: str | Path | None = None, weights_dtype: str = "float32",
                   structure_regressor_dir: str | Path | None = None,
-                  structure_guidance_scale: float | None = None) -> Path:
+                  structure_guidance_scale: float | None = None,
+                  inpaint_defaults: dict[str, Any] | None = None) -> Path:
     """Write a bundle from a finished autoencoder run and a finished diffusion run.
 
     Args:
@@ -328,6 +335,8 @@ def export_bundle(autoencoder_dir: str | Path, diffusion_dir: str | Path, target
             on the same autoencoder: the bundle then ships it and declares ``capabilities.structure_guidance``.
         structure_guidance_scale: the bundle's default structure-guidance weight (0: shipped but off);
             None keeps the weight the regressor run was trained with.
+        inpaint_defaults: the guidance and negative prompt inpainting uses instead of the generation defaults
+            (``sampling_defaults.inpaint``; ``InpaintingTrainConfig.bundle_defaults``); only with ``inpainting_dir``.
     """
     ae_record = read_final_record(autoencoder_dir)
     diffusion_path = final_dir(diffusion_dir) / DIFFUSION_RECORD
@@ -356,6 +365,8 @@ def export_bundle(autoencoder_dir: str | Path, diffusion_dir: str | Path, target
         inpaint_unet, config.inpaint_unet = load_trained_inpaint_unet(inpainting_dir)
         config.capabilities["inpaint"] = ["inpaint_unet", "repaint"]
         config.training["inpainting"] = _stage_summary(record, "inpainting")
+        if inpaint_defaults:
+            config.sampling_defaults[INPAINT_DEFAULTS_FIELD] = dict(inpaint_defaults)
     controlnet = None
     if controlnet_dir is not None:
         from .controlnet import load_trained_controlnet, read_controlnet_record

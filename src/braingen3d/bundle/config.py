@@ -16,6 +16,9 @@ from ..geometry import Grid
 FORMAT_VERSION = 1
 CONFIG_NAME = "config.json"
 CARD_NAME = "README.md"
+INPAINT_DEFAULTS_FIELD = "inpaint"
+"""Field of ``sampling_defaults``: what lesion inpainting uses instead of the generation defaults."""
+INPAINT_DEFAULT_KEYS = ("guidance_scale", "negative_prompt")
 KNOWN_SAMPLERS = ("ddim", "dpm++", "ddpm", "euler")
 KNOWN_INPAINT_METHODS = ("repaint", "inpaint_unet")
 KNOWN_PREDICTION_TYPES = ("epsilon", "v_prediction")
@@ -39,7 +42,9 @@ class BundleConfig:
             (``braingen3d.prompt_attributes``; the U-Nets must say the same).
         noise_scheduler: ``num_train_timesteps``, ``beta_schedule``, ``beta_start``, ``beta_end``,
             ``prediction_type`` used in training.
-        sampling_defaults: ``sampler``, ``steps`` and ``guidance_scale`` used when the caller gives none.
+        sampling_defaults: ``sampler``, ``steps`` and ``guidance_scale`` used when the caller gives none, and
+            optionally ``inpaint``: the ``guidance_scale`` and ``negative_prompt`` lesion inpainting uses instead
+            (``inpaint_defaults``).
         capabilities: ``text`` (bool), ``inpaint`` (list of methods), ``controlnet`` (bool),
             ``structure_guidance`` (bool).
         intensity: how training images were normalised (``method``, ``percentiles``, ``range``).
@@ -161,6 +166,25 @@ class BundleConfig:
         config.check_consistency()
         return config
 
+    def inpaint_defaults(self) -> dict[str, Any]:
+        """``sampler``, ``steps``, ``guidance_scale`` and ``negative_prompt`` for lesion inpainting: the generation
+        defaults, with ``sampling_defaults.inpaint`` over them."""
+        defaults = {key: self.sampling_defaults[key] for key in ("sampler", "steps", "guidance_scale")}
+        return {**defaults, "negative_prompt": "", **(self.sampling_defaults.get(INPAINT_DEFAULTS_FIELD) or {})}
+
+    def _check_inpaint_defaults(self) -> None:
+        field = self.sampling_defaults.get(INPAINT_DEFAULTS_FIELD)
+        if field is None:
+            return
+        name = f"sampling_defaults.{INPAINT_DEFAULTS_FIELD}"
+        if not isinstance(field, dict) or set(field) - set(INPAINT_DEFAULT_KEYS):
+            raise BundleError(f"Bundle config field '{name}' may hold only {list(INPAINT_DEFAULT_KEYS)}; got {field!r}.")
+        guidance = field.get("guidance_scale", 0.0)
+        if isinstance(guidance, bool) or not isinstance(guidance, (int, float)) or not guidance >= 0:
+            raise BundleError(f"Bundle config field '{name}.guidance_scale' must be a number >= 0; got {guidance!r}.")
+        if not isinstance(field.get("negative_prompt", ""), str):
+            raise BundleError(f"Bundle config field '{name}.negative_prompt' must be text; got {field['negative_prompt']!r}.")
+
     def check_consistency(self) -> None:
         """Check the fields against each other (weights are checked by the loader)."""
         latent_channels = self.autoencoder.get("latent_channels")
@@ -222,6 +246,7 @@ class BundleConfig:
         sampler = self.sampling_defaults.get("sampler")
         if sampler not in KNOWN_SAMPLERS:
             raise BundleError(f"Bundle config field 'sampling_defaults.sampler' is {sampler!r}; expected one of {KNOWN_SAMPLERS}.")
+        self._check_inpaint_defaults()
         unknown = [m for m in self.capabilities.get("inpaint", []) if m not in KNOWN_INPAINT_METHODS]
         if unknown:
             raise BundleError(f"Bundle config field 'capabilities.inpaint' names unknown methods {unknown}; known: {KNOWN_INPAINT_METHODS}.")

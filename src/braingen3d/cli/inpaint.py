@@ -35,7 +35,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("-o", "--output", required=True, type=Path, help="output volume (.nii.gz, .nii or .nrrd)")
     parser.add_argument("--mask-output", type=Path, default=None,
                         help="where to write the lesion mask (default: OUTPUT with _lesion_mask before the suffix)")
-    parser.add_argument("--negative-prompt", default="", help="what to steer away from")
+    parser.add_argument("--negative-prompt", default=None,
+                        help="what to steer away from (default: the bundle's inpainting default; \"\" for none)")
     parser.add_argument("--steps", type=int, default=None, help="sampler steps, 1-1000 (default: the bundle's)")
     parser.add_argument("--guidance", type=float, default=None, help="classifier-free guidance scale >= 0 (default: the bundle's)")
     parser.add_argument("--sampler", default=None, choices=list(SAMPLERS), metavar="{" + ",".join(SAMPLERS) + "}",

@@ -86,7 +86,7 @@ class LesionInpainter:
         affine: np.ndarray,
         mask: np.ndarray,
         prompt: str,
-        negative_prompt: str = "",
+        negative_prompt: str | None = None,
         num_inference_steps: int | None = None,
         guidance_scale: float | None = None,
         sampler: str | None = None,
@@ -108,7 +108,8 @@ class LesionInpainter:
             affine: its 4x4 voxel-to-RAS matrix (any orientation and spacing).
             mask: lesion mask; non-zero = region to regenerate. In the volume's grid unless ``mask_affine`` is given.
             prompt: the lesion to paint, e.g. "multiple small periventricular lesions".
-            negative_prompt: replaces the empty prompt as guidance's unconditional branch.
+            negative_prompt: replaces the empty prompt as guidance's unconditional branch (the bundle's
+                inpainting default if None; "" for the empty prompt).
             num_inference_steps: sampler steps (bundle default if None).
             guidance_scale: classifier-free guidance weight (bundle default if None).
             sampler: ``dpm++``, ``ddim``, ``euler`` or ``ddpm`` (bundle default if None).

@@ -25,7 +25,7 @@ class InpaintJob:
 
 
 def plan_inpaint_job(volume_path: str | os.PathLike, mask_path: str | os.PathLike, prompt: str | None,
-                     bundle: str | os.PathLike | None = None, negative_prompt: str | None = "", steps: int | None = None,
+                     bundle: str | os.PathLike | None = None, negative_prompt: str | None = None, steps: int | None = None,
                      guidance: float | None = None, sampler: str | None = None, seed: int | None = None,
                      method: str = "auto", blend_margin_mm: float | None = DEFAULT_BLEND_MARGIN_MM,
                      resample_mask: bool = False, resampling: Resampling | None = None, attempts: int | None = None,

@@ -44,7 +44,7 @@ class InpaintParameters:
         return Resampling.model_evaluations(self.resampling.path(steps)) if self.method == "repaint" else steps
 
 
-def validate_inpaint(config: BundleConfig, prompt: str | None, negative_prompt: str | None = "", steps: int | None = None,
+def validate_inpaint(config: BundleConfig, prompt: str | None, negative_prompt: str | None = None, steps: int | None = None,
                      guidance_scale: float | None = None, sampler: str | None = None, seed: int | None = None,
                      method: str = "auto", blend_margin_mm: float | None = DEFAULT_BLEND_MARGIN_MM,
                      resampling: Resampling | None = None, attempts: int | None = None,
@@ -54,9 +54,10 @@ def validate_inpaint(config: BundleConfig, prompt: str | None, negative_prompt: 
     Args:
         config: the bundle's config (defaults and capabilities).
         prompt: the lesion to paint, e.g. "a 15 mm white-matter hyperintensity"; must not be empty.
-        negative_prompt: what to steer away from.
+        negative_prompt: what to steer away from (the bundle's inpainting default if None, see
+            ``BundleConfig.inpaint_defaults``; "" for none).
         steps: sampler steps (bundle default if None).
-        guidance_scale: classifier-free guidance weight (bundle default if None).
+        guidance_scale: classifier-free guidance weight (the bundle's inpainting default if None).
         sampler: sampler name (bundle default if None).
         seed: seed; random (and recorded) if None.
         method: ``auto``, ``repaint`` or ``inpaint_unet``.
@@ -66,13 +67,13 @@ def validate_inpaint(config: BundleConfig, prompt: str | None, negative_prompt: 
             (default 3; 1 keeps the first sample whatever its contrast).
         min_contrast: the lesion / surrounding-tissue margin a sample must reach (default 1.1).
     """
-    defaults = config.sampling_defaults
+    defaults = config.inpaint_defaults()
     if prompt is None or (isinstance(prompt, str) and not prompt.strip()):
         raise InvalidInputError(
             "The prompt is empty. Describe the lesion to paint, e.g. \"a 15 mm white-matter hyperintensity\"."
         )
     generation = validate_generation(
-        prompt, negative_prompt,
+        prompt, defaults["negative_prompt"] if negative_prompt is None else negative_prompt,
         int(defaults["steps"]) if steps is None else steps,
         float(defaults["guidance_scale"]) if guidance_scale is None else guidance_scale,
         sampler or defaults["sampler"],
