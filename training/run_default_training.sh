@@ -14,17 +14,19 @@
 # checkpoint and exits, and the script stops without starting the next stage.
 #
 # Environment overrides: PYTHON, CONFIG (small), COHORT (cache/cohort), RUN (runs/default),
-# STAGING ($RUN/bundle), THREADS (2; also the cohort's worker processes), BUNDLE_VERSION (0.2.0),
-# WEIGHTS_DTYPE (float32), SKIP_QUALITY_GATE (0), PRIOR_REFINE_STEPS (400; 0 skips the refinement),
+# STAGING ($RUN/bundle), THREADS (2; also the cohort's worker processes), BUNDLE_VERSION (0.5.0),
+# WEIGHTS_DTYPE (float16), SKIP_QUALITY_GATE (0), PRIOR_REFINE_STEPS (400; 0 skips the refinement),
 # MIN_SSIM (0.95), MIN_PSNR (30), AE_MAX_STEPS, DIFFUSION_MAX_STEPS and INPAINT_MAX_STEPS (default:
 # the config's; raising one later continues that stage from its checkpoint to the new step count).
 #
 # PYTHON defaults to ./.venv/bin/python (made by scripts/setup_env.sh --test) when it exists.
 #
-# Budget on 2 CPU cores: CONFIG=small_pca, one run of this script in session 15 (runs/v15, cohort reused):
+# Budget on 2 CPU cores: CONFIG=small (then named small_pca), one run of this script in session 15 (runs/v15,
+# cohort reused):
 # autoencoder 500 steps 10.2 min with its check and encoding, diffusion 3000 steps 57.1 min, prior
 # refinement 400 steps 8.5 min, inpainting 2000 steps 49.3 min, structure regressor 2500 steps 17.6 min:
-# 2.40 h to the exported bundle (+ 2.3 min for the cohort with 2 workers). CONFIG=small (KL) took 3.07 h.
+# 2.40 h to the exported bundle (+ 2.3 min for the cohort with 2 workers). CONFIG=small_kl (bundle 0.2.0) took
+# 3.07 h.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -37,8 +39,8 @@ COHORT="${COHORT:-cache/cohort}"
 RUN="${RUN:-runs/default}"
 STAGING="${STAGING:-$RUN/bundle}"
 THREADS="${THREADS:-2}"
-BUNDLE_VERSION="${BUNDLE_VERSION:-0.2.0}"
-WEIGHTS_DTYPE="${WEIGHTS_DTYPE:-float32}"
+BUNDLE_VERSION="${BUNDLE_VERSION:-0.5.0}"
+WEIGHTS_DTYPE="${WEIGHTS_DTYPE:-float16}"
 MIN_SSIM="${MIN_SSIM:-0.95}"
 MIN_PSNR="${MIN_PSNR:-30}"
 mkdir -p "$RUN"

@@ -26,7 +26,7 @@ MAPS = "prompt_attribute_embed.anatomical_prior.maps"
 
 
 def test_the_maps_sit_on_the_latent_grid_around_the_ventricles() -> None:
-    config = load_config("small_pca")
+    config = load_config("small")
     grid = config.bundle_config().grid
     maps = template_prior_maps(grid, config.downsampling, ["ventricles"], 1.0)
     assert tuple(maps.shape) == (1, *(s // config.downsampling for s in grid.shape))

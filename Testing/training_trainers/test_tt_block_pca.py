@@ -29,7 +29,7 @@ def _config(whiten: bool = True):
     config = load_config("tiny", ["autoencoder.logvar_init=-6"])
     config.architecture = {"autoencoder": {"kind": "block_pca", "whiten": whiten}}
     if not whiten:
-        config.architecture["unet"] = {"channel_preconditioning": True, "prompt_attributes": True}  # as small_pca
+        config.architecture["unet"] = {"channel_preconditioning": True, "prompt_attributes": True}  # as the small config
     return config
 
 

@@ -83,7 +83,7 @@ def _trainer_calls(tmp_path: Path, config: str) -> list[str]:
 
 def test_a_config_with_an_anatomical_prior_refines_it_and_later_stages_use_the_refined_run(tmp_path: Path) -> None:
     _finished_stages(tmp_path, "autoencoder", "diffusion")
-    calls = _trainer_calls(tmp_path, "small_pca")
+    calls = _trainer_calls(tmp_path, "small")
     run = tmp_path / "run"
     assert [c.split()[1] for c in calls] == ["training.train_diffusion", "training.train_inpainting",
                                              "training.train_structure_regressor"]

@@ -22,18 +22,18 @@ from training.trainers.evaluation import evaluate_autoencoder
 from training.trainers.schedule import WarmupCosine
 
 
-@pytest.mark.parametrize("name", ["tiny", "small", "small_pca", "base", "large"])
+@pytest.mark.parametrize("name", ["tiny", "small", "small_kl", "base", "large"])
 def test_shipped_configs_match_their_presets(name: str) -> None:
     config = load_config(name)
     bundle = config.bundle_config()
-    # The preset's U-Net plus only what the config's "architecture" names (small_pca: prompt attributes).
-    assert bundle.unet == {**preset_config(name).unet, **config.architecture.get("unet", {})}
+    # The preset's U-Net plus only what the config's "architecture" names (small: prompt attributes).
+    assert bundle.unet == {**preset_config(config.preset).unet, **config.architecture.get("unet", {})}
     assert all(p % config.downsampling == 0 for p in config.autoencoder.patch_size)
     assert bundle.noise_scheduler["prediction_type"] == "v_prediction"
 
 
-def test_small_config_fits_the_cpu_budget() -> None:
-    config = load_config("small")
+def test_small_kl_config_fits_the_cpu_budget() -> None:
+    config = load_config("small_kl")
     # Measured on 2 (nearly) idle cores with bf16 autocast: 1.3 s per autoencoder step (48^3 patches, batch 2),
     # 0.75 s to encode a volume (fp32), 1.1 s per U-Net step (batch 8); the cohort has 960 training volumes.
     # The inpainting U-Net costs what the text U-Net costs.
@@ -46,8 +46,8 @@ def test_small_config_fits_the_cpu_budget() -> None:
     assert config.autoencoder.cpu_bf16 and config.diffusion.cpu_bf16 and config.inpainting.cpu_bf16
 
 
-def test_small_pca_config_fits_the_cpu_budget() -> None:
-    config = load_config("small_pca")
+def test_small_config_fits_the_cpu_budget() -> None:
+    config = load_config("small")
     # Recorded on 2 cores in session 15 (runs/v15, one run of run_default_training.sh): 10.2 min for the
     # autoencoder's 500 steps with its check and encoding, 1.14 s per diffusion step (also the prior
     # refinement's 400 steps), 1.48 s per inpainting step, 0.42 s per structure-regressor step; cohort 2.3 min
@@ -57,7 +57,9 @@ def test_small_pca_config_fits_the_cpu_budget() -> None:
     assert 1.2 * minutes <= 180
     bundle = config.bundle_config()
     assert bundle.autoencoder["kind"] == "block_pca" and bundle.latent_shape == (32, 20, 24, 20)
-    assert bundle.unet["channels"] == load_config("small").bundle_config().unet["channels"]
+    assert bundle.unet["channels"] == load_config("small_kl").bundle_config().unet["channels"]
+    assert config.preset == "small_pca" and config.inpainting.lesion_attributes
+    assert config.inpainting.bundle_defaults() == {"guidance_scale": 20.0, "negative_prompt": "no lesions"}
 
 
 def test_overrides_and_config_errors(tmp_path: Path) -> None:
@@ -276,7 +278,7 @@ def test_posterior_variance_initialisation() -> None:
     initialise_posterior_variance(autoencoder, -8.0)
     _, sigma = autoencoder.encode(torch.rand(2, 1, 16, 16, 16))
     assert torch.allclose(sigma, torch.full_like(sigma, math.exp(-4.0)))
-    assert load_config("small").autoencoder.logvar_init is not None  # the default recipe uses it
+    assert load_config("small_kl").autoencoder.logvar_init is not None  # the KL recipe uses it
 
 
 def test_cpu_bf16_autocast_only_when_asked_and_native() -> None:
@@ -316,7 +318,7 @@ def test_fixed_posterior_variance_stays_fixed(tmp_path: Path, tt_manifest: Path)
 
 def test_prompt_attributes_are_switched_on_by_the_unet_alone() -> None:
     # The training config names the U-Net's flag; the bundle's text encoder follows it.
-    config = load_config("small", ["architecture.unet.prompt_attributes=true"]).bundle_config()
+    config = load_config("small_kl", ["architecture.unet.prompt_attributes=true"]).bundle_config()
     assert config.unet["prompt_attributes"] and config.text_encoder["prompt_attributes"]
-    assert "prompt_attributes" not in load_config("small").bundle_config().text_encoder
-    assert load_config("small_pca").bundle_config().text_encoder["prompt_attributes"]  # set in its config
+    assert "prompt_attributes" not in load_config("small_kl").bundle_config().text_encoder
+    assert load_config("small").bundle_config().text_encoder["prompt_attributes"]  # set in its config

@@ -15,7 +15,8 @@ cross-attention and adds an MLP of its first ``ATTRIBUTE_FEATURES`` entries to i
 the MLP's last layer starts at zero. An inpainting U-Net built with ``lesion_attributes`` as well reads
 the ``LESION_FEATURES`` after them: whether the prompt wants a lesion, wants none, and the size it names.
 It was built because cross-attention alone barely learnt a FLAIR lesion from the prompt on the block-PCA
-latent (training README, session 16); it did not change that (session 17), and no shipped config uses it.
+latent (training README, session 16). Alone it did not change that (session 17); with guidance 20 away from
+"no lesions", U-Nets with and without it did equally well, and the default bundle ships the one with it.
 A U-Net that reads fewer entries ignores the rest, so one token serves both.
 """
 

@@ -15,7 +15,7 @@ from .distributed import DistEnv, setup_distributed
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", default="small",
-                        help="training config: tiny, small (default), base, large, or a JSON file path")
+                        help="training config: tiny, small (default), small_kl, base, large, or a JSON file path")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE",
                         help="override a config field, e.g. --set autoencoder.max_steps=2000 (repeatable)")
     parser.add_argument("--out", required=True, help="run folder (checkpoints, TensorBoard, previews, final outputs)")

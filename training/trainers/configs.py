@@ -1,6 +1,6 @@
 """Training configurations: a network preset from ``braingen3d.bundle.presets`` plus training hyper-parameters.
 
-A config is a JSON file in ``training/configs/`` (``tiny``, ``small``, ``base``, ``large``) or any path.
+A config is a JSON file in ``training/configs/`` (``tiny``, ``small``, ``small_kl``, ``base``, ``large``) or any path.
 Command lines refine it with ``--set section.field=value`` (the value is parsed as JSON when it can be).
 """
 
@@ -322,6 +322,7 @@ class TrainingConfig:
         if self.grid:
             grid = mni_grid(tuple(int(s) for s in self.grid["shape"]), float(self.grid["spacing"]))
         config = preset_config(self.preset, bundle_id=self.bundle_id or f"braingen3d-{self.name}", grid=grid)
+        config.name = f"BrainGen3D {self.name}"  # the training config's name: two configs may share a preset
         unknown = sorted(set(self.architecture) - set(ARCHITECTURE_SECTIONS))
         if unknown:
             raise TrainingConfigError(f"Unknown section(s) {unknown} in config field 'architecture'. "
@@ -482,7 +483,7 @@ def load_config(name_or_path: str, overrides: list[str] | None = None) -> Traini
     """Load ``training/configs/<name>.json`` (or a JSON file path) and apply overrides.
 
     Args:
-        name_or_path: ``tiny``, ``small``, ``base``, ``large`` or a path to a JSON file.
+        name_or_path: ``tiny``, ``small`` (the default), ``small_kl``, ``base``, ``large`` or a path to a JSON file.
         overrides: ``section.field=value`` strings.
     """
     path = Path(name_or_path)

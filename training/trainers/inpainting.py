@@ -59,13 +59,13 @@ def inpaint_unet_kwargs(unet_kwargs: dict[str, Any], latent_channels: int,
     if lesion_attributes:
         if not kwargs.get(PROMPT_ATTRIBUTES_FLAG):
             raise TrainingConfigError("Config field 'inpainting.lesion_attributes' needs a U-Net that reads prompt "
-                                      "attributes ('architecture.unet.prompt_attributes: true', e.g. the small_pca "
+                                      "attributes ('architecture.unet.prompt_attributes: true', e.g. the small "
                                       "config).")
         kwargs[LESION_ATTRIBUTES_FLAG] = True
     if scale_masked_latent:
         if not isinstance(kwargs.get(PRECONDITIONING_FIELD), dict):
             raise TrainingConfigError("Config field 'inpainting.scale_masked_latent' needs a U-Net preconditioned per "
-                                      "latent channel ('channel_preconditioning', e.g. the small_pca config).")
+                                      "latent channel ('channel_preconditioning', e.g. the small config).")
         kwargs[PRECONDITIONING_FIELD] = {**kwargs[PRECONDITIONING_FIELD], "scale_conditioning": True}
     return kwargs
 

@@ -1,5 +1,6 @@
-"""Network presets. ``small`` is the default bundle's architecture (sized for 2 CPU cores), ``small_pca``
-the same with a block-PCA autoencoder and a U-Net preconditioned per latent channel (experimental);
+"""Network presets. ``small_pca`` is the default bundle's architecture (sized for 2 CPU cores; the training
+config ``small`` uses it): ``small``'s grid and U-Net with a block-PCA autoencoder and a U-Net preconditioned
+per latent channel. ``small`` itself, with a KL autoencoder, was the default until bundle 0.5.0 (config ``small_kl``);
 ``base`` matches the MONAI 3D LDM tutorial scale; ``large`` matches BrainLDM (1 mm, 160x224x160);
 ``tiny`` exists for tests and smoke runs only."""
 
