@@ -48,7 +48,7 @@ class InpaintSettings:
         prompt: the lesion to paint, e.g. "a 15 mm white-matter hyperintensity".
         negative_prompt: what to steer away from.
         steps: sampler steps.
-        guidance_scale: classifier-free guidance scale (1 = none).
+        guidance_scale: classifier-free guidance scale (1 = none), or None for the bundle's inpainting default.
         sampler: ``dpm++`` or ``ddim``.
         seed: the seed.
         device: ``auto``, ``cpu`` or ``cuda``.
@@ -62,7 +62,7 @@ class InpaintSettings:
     prompt: str
     negative_prompt: str = ""
     steps: int = 25
-    guidance_scale: float = 3.0
+    guidance_scale: float | None = None
     sampler: str = "dpm++"
     seed: int = 0
     device: str = "auto"
@@ -78,7 +78,7 @@ class InpaintSettings:
                                   "'a 15 mm white-matter hyperintensity'."))
         if not 1 <= int(self.steps) <= MAX_STEPS:
             raise SettingsError(_("Steps must be between 1 and {max}.").format(max=MAX_STEPS))
-        if not float(self.guidance_scale) >= 0:
+        if self.guidance_scale is not None and not float(self.guidance_scale) >= 0:
             raise SettingsError(_("Guidance must be 0 or more (1 means no guidance)."))
         if self.sampler not in SAMPLERS:
             raise SettingsError(_("Unknown sampler '{sampler}'; choose {choices}.").format(
@@ -125,7 +125,7 @@ class InpaintSettings:
             "prompt": self.prompt.strip(),
             "negative_prompt": self.negative_prompt.strip(),
             "steps": int(self.steps),
-            "guidance": float(self.guidance_scale),
+            "guidance": None if self.guidance_scale is None else float(self.guidance_scale),
             "sampler": self.sampler,
             "seed": int(self.seed),
             "bundle": self.bundle_path,

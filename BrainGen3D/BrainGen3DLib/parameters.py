@@ -60,7 +60,7 @@ class BrainGen3DParameterNode:
         lesionRegionKind, lesionROI, lesionSegmentation: where the lesion goes (the segment is the one
             selected in the embedded segment editor).
         lesionPrompt: the lesion to paint; lesionSteps, lesionSeed, lesionMethod, lesionBlendMargin,
-            lesionAttempts: its settings (sampler, guidance, device and bundle are the panel's).
+            lesionAttempts: its settings (sampler, device and bundle are the panel's; guidance the bundle's).
         exportVolume, exportSegmentation: what to export; exportNifti, exportNrrd, exportDicom: the formats;
         exportModality: the DICOM contrast (auto: from the provenance); exportFolder: where;
         exportOverwrite: replace existing files.
@@ -128,12 +128,13 @@ def generation_settings(parameters: BrainGen3DParameterNode) -> GenerationSettin
 
 
 def inpaint_settings(parameters: BrainGen3DParameterNode) -> InpaintSettings:
-    """The lesion section's settings; sampler, guidance, device and bundle are shared with generation."""
+    """The lesion section's settings; sampler, device and bundle are shared with generation. Guidance is the
+    bundle's inpainting default: a bundle may inpaint at another guidance than it generates at (the default
+    bundle: 20 away from "no lesions"), so the generation guidance does not carry over."""
     shared = generation_settings(parameters)
     return InpaintSettings(
         prompt=parameters.lesionPrompt,
         steps=parameters.lesionSteps,
-        guidance_scale=shared.guidance_scale,
         sampler=shared.sampler,
         seed=parameters.lesionSeed,
         device=shared.device,

@@ -36,6 +36,8 @@ COMMON = {"task": str, "prompt": str, "negative_prompt": str, "steps": int, "gui
           "seed": int, "output_dir": str, "device": str}
 REQUIRED = {"generate": {**COMMON, "num_volumes": int},
             "inpaint": {**COMMON, "volume": str, "mask": str, "method": str, "blend_margin_mm": float}}
+# Inpainting may leave the guidance to the bundle (its own inpainting default): null, but present.
+NULLABLE = {"inpaint": {"guidance"}}
 SHAPE = (12, 14, 10)
 AFFINE = np.array([[2.0, 0, 0, -11.0], [0, 2.0, 0, -30.0], [0, 0, 2.0, 5.0], [0, 0, 0, 1]])
 
@@ -52,6 +54,8 @@ def check_request(request: dict) -> str | None:
         if key not in request:
             return f"request lacks '{key}'"
         if kind is float and isinstance(request[key], (int, float)):
+            continue
+        if request[key] is None and key in NULLABLE.get(request["task"], ()):
             continue
         if not isinstance(request[key], kind):
             return f"request field '{key}' is {type(request[key]).__name__}, expected {kind.__name__}"

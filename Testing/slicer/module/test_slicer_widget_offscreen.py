@@ -78,6 +78,12 @@ def test_panel_binds_every_control_to_the_parameter_node(panel_factory, scene):
     ui.useDefaultBundleCheckBox.setChecked(False)
     parameters = widget.logic.getParameterNode()
     assert (parameters.steps, parameters.guidanceScale, parameters.sampler, parameters.seed) == (7, 5.5, "ddim", 123)
+    from BrainGen3DLib.parameters import inpaint_settings
+
+    # Inpainting takes the sampler but not the generation guidance: the bundle has its own for inpainting.
+    lesion = inpaint_settings(parameters)
+    assert lesion.sampler == "ddim" and lesion.guidance_scale is None
+    assert lesion.to_request("/tmp/v.nii.gz", "/tmp/m.nii.gz", "/tmp/out")["guidance"] is None
     assert ui.bundlePathLineEdit.isEnabled()
     assert "No bundle folder is chosen" in ui.bundleCardLabel.text()
     assert not ui.generateButton.isEnabled()
