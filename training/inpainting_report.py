@@ -22,7 +22,6 @@ import time
 from pathlib import Path
 
 from braingen3d.inpaint import LesionInpainter
-from braingen3d.inpaint.methods import resolve_method
 from braingen3d.io import atomic_write_text
 
 from .evaluation.card import update_card
@@ -70,17 +69,19 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     inpainter = LesionInpainter.from_bundle(args.bundle, args.device)
     config = inpainter.config
-    defaults = config.inpaint_defaults()
-    negative_prompt = defaults["negative_prompt"] if args.negative_prompt is None else args.negative_prompt
+    # The engine fills the bundle's (inpainting) defaults in; the report records what it resolved.
+    checked = inpainter.parameters(args.prompt, negative_prompt=args.negative_prompt, steps=args.steps,
+                                   guidance_scale=args.guidance, method=args.method, attempts=args.attempts,
+                                   min_contrast=args.min_contrast)
+    generation = checked.generation
+    negative_prompt = generation.negative_prompt
     settings = {
-        "prompt": args.prompt, "negative_prompt": negative_prompt, "radius_mm": args.radius_mm, "method": resolve_method(config, args.method),
-        "steps": args.steps or defaults["steps"], "guidance": args.guidance if args.guidance is not None else defaults["guidance_scale"],
-        "sampler": defaults["sampler"], "device": str(inpainter.pipeline.device),
-        "bundle": {"id": config.bundle_id, "version": config.version},
+        "prompt": args.prompt, "negative_prompt": negative_prompt, "radius_mm": args.radius_mm, "method": checked.method,
+        "steps": generation.steps, "guidance": generation.guidance_scale, "sampler": generation.sampler,
+        "device": str(inpainter.pipeline.device), "bundle": {"id": config.bundle_id, "version": config.version},
         "subjects": "training (tuning)" if args.tune_on_training else "held-out",
+        "attempts": checked.attempts if checked.contrast.requested else 1, "min_contrast": checked.contrast.min_ratio,
     }
-    checked = inpainter.parameters(args.prompt, attempts=args.attempts, min_contrast=args.min_contrast)
-    settings.update(attempts=checked.attempts if checked.contrast.requested else 1, min_contrast=checked.contrast.min_ratio)
     trial_run = functools.partial(run_trials, inpainter, args.manifest, trials=args.trials, radius_mm=args.radius_mm,
                                   min_ratio=args.min_ratio, steps=args.steps, guidance=args.guidance,
                                   method=args.method, seed=args.seed, training=args.tune_on_training,
