@@ -22,6 +22,6 @@ def tiny_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_pipeline(tiny_bundle: Path):
-    from braingen3d.pipeline import BrainGenPipeline
+    from braingen3d.pipelines.generation import BrainGenPipeline
 
     return BrainGenPipeline.from_bundle(tiny_bundle, device="cpu")

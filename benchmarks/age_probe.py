@@ -21,8 +21,8 @@ import numpy as np
 import torch
 from scipy.stats import spearmanr
 
-from braingen3d.pipeline import BrainGenPipeline
-from braingen3d.schedulers import make_training_scheduler
+from braingen3d.pipelines.generation import BrainGenPipeline
+from braingen3d.sampling.schedulers import make_training_scheduler
 from training.evaluation.adherence import MODALITY_WORDS, prompt, ventricles_ml
 from training.trainers.latents import LatentCache
 

@@ -32,8 +32,8 @@ def case_engine(bundle: str | None, steps: int, sampler: str, structure_guidance
     """Our pipeline: load, then one guided generation of one volume (structure guidance: the bundle's, or this weight)."""
     import torch
 
-    from braingen3d.device import precision_name
-    from braingen3d.pipeline import BrainGenPipeline
+    from braingen3d.core.device import precision_name
+    from braingen3d.pipelines.generation import BrainGenPipeline
 
     torch.set_num_threads(os.cpu_count() or 1)
     start = time.perf_counter()
@@ -74,8 +74,8 @@ def case_monai_reference(bundle: str, steps: int) -> dict:
     from monai.networks.schedulers import DDIMScheduler
 
     from braingen3d.bundle import read_config
-    from braingen3d.networks import build_autoencoder
-    from braingen3d.text_encoder import TextEncoder
+    from braingen3d.models.builders import build_autoencoder
+    from braingen3d.prompts.text_encoder import TextEncoder
 
     torch.set_num_threads(os.cpu_count() or 1)
     config = read_config(Path(bundle))
@@ -169,7 +169,7 @@ def main() -> None:
         return
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     from braingen3d.bundle import default_bundle_path, read_config
-    from braingen3d.device import CPU_BF16_ENV
+    from braingen3d.core.device import CPU_BF16_ENV
 
     bundle = args.bundle or str(default_bundle_path())
     steps = args.steps or int(read_config(Path(bundle)).sampling_defaults["steps"])

@@ -44,7 +44,7 @@ def phantom(shape=(160, 192, 160), spacing=1.0, angle_deg=12.0) -> tuple[np.ndar
 def inpaint_bundle(folder: Path, preset: str) -> Path:
     """Random weights for ``preset`` with both methods (the inpainting U-Net takes 2 * latent + 1 channels)."""
     from braingen3d.bundle import preset_config, save_bundle
-    from braingen3d.networks import build_autoencoder, build_unet
+    from braingen3d.models.builders import build_autoencoder, build_unet
 
     config = preset_config(preset, bundle_id=f"random-{preset}-inpaint",
                            capabilities={"text": True, "inpaint": ["repaint", "inpaint_unet"], "controlnet": False})
@@ -64,7 +64,7 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     torch.set_num_threads(os.cpu_count() or 1)
 
-    from braingen3d.inpaint import LesionInpainter, Resampling, max_change_outside
+    from braingen3d.pipelines.inpaint import LesionInpainter, Resampling, max_change_outside
 
     volume, affine, mask = phantom()
     resampling = Resampling(rounds=args.rounds, jump_length=args.jump)

@@ -7,7 +7,7 @@ For held-out cohort volumes it prints the in-brain PSNR of
 
 A linear 4-channel latent reaches about 22 dB, far from the 30 dB target, 16 channels about 28 dB and
 24 about 31 dB. The ``small_pca`` preset's autoencoder is this block PCA with 32 components, whitened, plus a
-trained decoder correction (``braingen3d.block_pca_autoencoder``; training README).
+trained decoder correction (``braingen3d.models.block_pca_autoencoder``; training README).
 
     python benchmarks/latent_capacity.py --cohort cache/cohort --train 40 --held-out 8
 """

@@ -16,7 +16,7 @@ import numpy as np
 from scipy import ndimage
 
 from braingen3d import metrics
-from braingen3d.pipeline import BrainGenPipeline
+from braingen3d.pipelines.generation import BrainGenPipeline
 
 PROMPTS = (
     "T1-weighted MRI of a 45-year-old man with normal ventricles",

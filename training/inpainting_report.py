@@ -21,7 +21,7 @@ import logging
 import time
 from pathlib import Path
 
-from braingen3d.inpaint import LesionInpainter
+from braingen3d.pipelines.inpaint import LesionInpainter
 from braingen3d.io import atomic_write_text
 
 from .evaluation.card import update_card

@@ -24,7 +24,7 @@ import numpy as np
 from scipy.stats import spearmanr
 
 from braingen3d.io import atomic_write_text
-from braingen3d.pipeline import BrainGenPipeline
+from braingen3d.pipelines.generation import BrainGenPipeline
 
 from .evaluation.card import update_card
 from .evaluation.adherence import contrast_follows, prompt, ventricles_ml

@@ -31,7 +31,7 @@ logger = logging.getLogger(__name__)
 
 METHODS = ("auto", "repaint", "inpaint_unet")
 MAX_BLEND_MARGIN_MM = 20.0
-DEFAULT_ATTEMPTS, MAX_ATTEMPTS = 3, 10  # the engine's contrast-check retries (braingen3d.inpaint.contrast_check)
+DEFAULT_ATTEMPTS, MAX_ATTEMPTS = 3, 10  # the engine's contrast-check retries (braingen3d.pipelines.inpaint.contrast_check)
 LESION_PROMPT_PRESETS = (
     "a 15 mm white-matter hyperintensity",
     "multiple small periventricular lesions",

@@ -8,7 +8,7 @@ import nibabel as nib
 import numpy as np
 import SimpleITK as sitk
 
-from braingen3d.inpaint.foreground import foreground_mask
+from braingen3d.core.intensity import foreground_mask
 from Testing.batch.batch_helpers import batch_args, read_json, run_cli
 
 

@@ -11,7 +11,7 @@ import pytest
 import SimpleITK as sitk
 
 from braingen3d.io import write_nifti, write_volume
-from braingen3d.volume import SyntheticVolume
+from braingen3d.core.volume import SyntheticVolume
 from Testing.batch.batch_helpers import read_json, run_cli
 from Testing.export.export_readers import (
     LPS_FROM_RAS,

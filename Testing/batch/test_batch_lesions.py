@@ -7,8 +7,8 @@ import pytest
 
 from braingen3d.batch import place_lesions
 from braingen3d.batch.white_matter import brain_and_white_matter
-from braingen3d.inpaint.foreground import foreground_mask
-from braingen3d.inpaint.inputs import check_mask
+from braingen3d.core.intensity import foreground_mask
+from braingen3d.pipelines.inpaint.inputs import check_mask
 
 # Phantom tissue intensities (dark to bright order differs per contrast, as in real MRI).
 CONTRASTS = {"T1": {"csf": 0.2, "gm": 0.5, "wm": 0.8}, "T2": {"csf": 0.9, "gm": 0.6, "wm": 0.35},

@@ -17,7 +17,7 @@ from braingen3d.batch import (
     plan_from_template,
 )
 from braingen3d.batch.plan import modality_of_prompts
-from braingen3d.errors import InvalidInputError
+from braingen3d.core.errors import InvalidInputError
 from Testing.batch.batch_helpers import TEMPLATE, batch_args, make_plan, run_cli
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from braingen3d.batch import GenerationSettings, LesionRanges, plan_from_template
 from braingen3d.batch.runner import BatchRunner
 from braingen3d.batch.sharding import Shard
-from braingen3d.inpaint.contrast_check import SurroundingTissue
+from braingen3d.pipelines.inpaint.contrast_check import SurroundingTissue
 
 
 def test_a_retried_inpainting_adds_its_units_to_the_case(tiny_pipeline, monkeypatch):

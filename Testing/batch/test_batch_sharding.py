@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from braingen3d.batch import Shard
-from braingen3d.errors import InvalidInputError
+from braingen3d.core.errors import InvalidInputError
 from Testing.batch.batch_helpers import make_plan
 
 
@@ -49,7 +49,7 @@ def test_followers_take_rank_0s_verdict(monkeypatch, tmp_path):
     import torch.distributed as dist
 
     from braingen3d.batch.coordination import open_dataset
-    from braingen3d.errors import OutputExistsError
+    from braingen3d.core.errors import OutputExistsError
 
     sent: list = []
     monkeypatch.setattr(dist, "broadcast_object_list", lambda objects, src: sent.append(list(objects)))

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from braingen3d.bundle.presets import preset_config
-from braingen3d.errors import BundleError
-from braingen3d.networks import build_unet
-from braingen3d.prompt_attributes import append_attribute_token
+from braingen3d.core.errors import BundleError
+from braingen3d.models.builders import build_unet
+from braingen3d.prompts.attributes import append_attribute_token
 
 KWARGS = {"in_channels": 2, "out_channels": 2, "channels": [8, 8], "num_res_blocks": 1, "attention_levels": [False, True],
           "num_head_channels": [0, 8], "norm_num_groups": 4, "with_conditioning": True, "cross_attention_dim": 16,

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from braingen3d.errors import OutputExistsError
+from braingen3d.core.errors import OutputExistsError
 from braingen3d.io import atomic as _atomic
 from braingen3d.io.atomic import atomic_directory, atomic_output, atomic_write_bytes, remove_stale_partials
 

@@ -13,8 +13,8 @@ import pytest
 import torch
 
 from braingen3d.bundle import load_bundle, make_random_bundle, read_config
-from braingen3d.errors import BundleError
-from braingen3d.preconditioned_unet import ChannelPreconditionedUNet
+from braingen3d.core.errors import BundleError
+from braingen3d.models.unet import ChannelPreconditionedUNet
 
 
 @pytest.fixture()

@@ -11,9 +11,9 @@ from safetensors.torch import load_file
 
 from braingen3d.bundle import load_bundle, make_random_bundle, save_bundle
 from braingen3d.bundle.weights import save_weights
-from braingen3d.device import CPU_BF16_ENV
-from braingen3d.errors import BundleError
-from braingen3d.pipeline import BrainGenPipeline
+from braingen3d.core.device import CPU_BF16_ENV
+from braingen3d.core.errors import BundleError
+from braingen3d.pipelines.generation import BrainGenPipeline
 
 
 def test_float16_bundle_is_half_size_and_loads_as_float32(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

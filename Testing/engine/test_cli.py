@@ -178,7 +178,7 @@ def test_provenance_command_reads_nifti_and_nrrd(tiny_bundle, tmp_path, capsys):
 
 
 def test_engine_imports_no_gui_toolkit():
-    code = ("import sys, braingen3d.pipeline, braingen3d.cli.main, braingen3d.worker, braingen3d.io; "
+    code = ("import sys, braingen3d.pipelines.generation, braingen3d.cli.main, braingen3d.worker.server, braingen3d.io; "
             "bad = sorted({m.split('.')[0] for m in sys.modules} & {'slicer', 'qt', 'vtk', 'ctk', 'PySide6', 'PyQt5'}); "
             "print(bad); sys.exit(1 if bad else 0)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from braingen3d.bundle import load_bundle, make_random_bundle
-from braingen3d.errors import BundleError, InvalidInputError
-from braingen3d.pipeline import BrainGenPipeline
+from braingen3d.core.errors import BundleError, InvalidInputError
+from braingen3d.pipelines.generation import BrainGenPipeline
 
 
 @pytest.fixture(scope="module")

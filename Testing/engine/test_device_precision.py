@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from braingen3d.device import CPU_BF16_ENV, cpu_supports_bf16, inference_context, inference_dtype, precision_name
+from braingen3d.core.device import CPU_BF16_ENV, cpu_supports_bf16, inference_context, inference_dtype, precision_name
 
 CPU = torch.device("cpu")
 

@@ -39,7 +39,7 @@ def test_embedded_bundle_declares_what_it_ships(embedded) -> None:
 
 @pytest.mark.slow
 def test_embedded_bundle_generates_a_brain_inside_the_head_region() -> None:
-    from braingen3d.pipeline import BrainGenPipeline
+    from braingen3d.pipelines.generation import BrainGenPipeline
 
     pipeline = BrainGenPipeline.from_bundle(None, "cpu")
     volume = pipeline("T2-weighted MRI of a 72-year-old woman with enlarged ventricles", num_inference_steps=10,

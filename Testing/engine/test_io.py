@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from braingen3d.errors import OutputExistsError
-from braingen3d.geometry import DEFAULT_GRID
+from braingen3d.core.errors import OutputExistsError
+from braingen3d.core.geometry import DEFAULT_GRID
 from braingen3d.io import read_volume, write_volume
-from braingen3d.provenance import make_provenance
+from braingen3d.core.provenance import make_provenance
 from braingen3d.export.provenance_reader import read_provenance
-from braingen3d.volume import SyntheticVolume
+from braingen3d.core.volume import SyntheticVolume
 
 
 @pytest.fixture()

@@ -7,7 +7,7 @@ import pytest
 from scipy import ndimage
 
 from braingen3d import metrics
-from braingen3d.errors import InvalidInputError
+from braingen3d.core.errors import InvalidInputError
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from braingen3d.errors import CancelledError, InvalidInputError
-from braingen3d.progress import CancelToken
+from braingen3d.core.errors import CancelledError, InvalidInputError
+from braingen3d.core.progress import CancelToken
 
 
 def test_same_seed_gives_identical_voxels_and_other_seeds_differ(tiny_pipeline):

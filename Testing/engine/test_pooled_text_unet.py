@@ -7,8 +7,8 @@ import torch
 from monai.networks.nets import DiffusionModelUNet
 
 from braingen3d.bundle.presets import preset_config
-from braingen3d.networks import build_unet
-from braingen3d.pooled_text_unet import POOLED_TEXT_FLAG, PooledTextDiffusionUNet
+from braingen3d.models.builders import build_unet
+from braingen3d.models.pooled_text_unet import POOLED_TEXT_FLAG, PooledTextDiffusionUNet
 
 KWARGS = {"in_channels": 2, "out_channels": 2, "channels": [8, 8], "num_res_blocks": 1, "attention_levels": [False, True],
           "num_head_channels": [0, 8], "norm_num_groups": 4, "with_conditioning": True, "cross_attention_dim": 6}

@@ -8,8 +8,8 @@ import torch
 from monai.networks.nets import DiffusionModelUNet
 
 from braingen3d.bundle import preset_config
-from braingen3d.networks import build_unet
-from braingen3d.preconditioned_unet import ChannelPreconditionedUNet, schedule_alphas_cumprod
+from braingen3d.models.builders import build_unet
+from braingen3d.models.unet import ChannelPreconditionedUNet, schedule_alphas_cumprod
 
 SCHEDULE = preset_config("tiny").noise_scheduler
 UNET = {"spatial_dims": 3, "in_channels": 3, "out_channels": 3, "channels": (8, 8), "attention_levels": (False, False),

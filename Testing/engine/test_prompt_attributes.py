@@ -10,13 +10,13 @@ from monai.networks.nets import DiffusionModelUNet
 
 from braingen3d.bundle.config import BundleConfig
 from braingen3d.bundle.presets import preset_config
-from braingen3d.errors import BundleError, InvalidInputError
-from braingen3d.networks import build_unet
-from braingen3d.preconditioned_unet import ChannelPreconditionedUNet
-from braingen3d.lesion_wording import LesionFinding, lesion_finding
-from braingen3d.prompt_attributes import (ALL_ATTRIBUTE_FEATURES, ATTRIBUTE_FEATURES, LESION_ATTRIBUTES_FLAG,
+from braingen3d.core.errors import BundleError, InvalidInputError
+from braingen3d.models.builders import build_unet
+from braingen3d.models.unet import ChannelPreconditionedUNet
+from braingen3d.prompts.parser import LesionFinding, lesion_finding
+from braingen3d.prompts.attributes import (ALL_ATTRIBUTE_FEATURES, ATTRIBUTE_FEATURES, LESION_ATTRIBUTES_FLAG,
                                           PROMPT_ATTRIBUTES_FLAG, append_attribute_token, prompt_attribute_vector)
-from braingen3d.text_encoder import TextEncoder
+from braingen3d.prompts.text_encoder import TextEncoder
 
 KWARGS = {"in_channels": 2, "out_channels": 2, "channels": [8, 8], "num_res_blocks": 1, "attention_levels": [False, True],
           "num_head_channels": [0, 8], "norm_num_groups": 4, "with_conditioning": True, "cross_attention_dim": 16}

@@ -7,10 +7,10 @@ import copy
 import pytest
 import torch
 
-from braingen3d.errors import BundleError, InvalidInputError
-from braingen3d.structure_guidance import (StructureGuidance, expected_volume, smooth, targets_from_prompt,
+from braingen3d.core.errors import BundleError, InvalidInputError
+from braingen3d.sampling.structure_guidance import (StructureGuidance, expected_volume, smooth, targets_from_prompt,
                                            ventricle_finding)
-from braingen3d.structure_regressor import NoisyLatentVolumeRegressor
+from braingen3d.models.structure_regressor import NoisyLatentVolumeRegressor
 
 NORM = {"coefficients": [22.0, 4.0, 0.5, -1.0, 2.0], "sd": 5.0, "mean": 33.0, "pooled_sd": 15.0, "n": 240,
         "icv_by_sex": {"all": 1850.0, "M": 2050.0, "F": 1680.0}}
@@ -125,7 +125,7 @@ def guided_pipeline(tmp_path_factory: pytest.TempPathFactory):
     from braingen3d.bundle.bundle import STRUCTURE_REGRESSOR_FILE
     from braingen3d.bundle.random_bundle import make_random_bundle
     from braingen3d.bundle.weights import save_weights
-    from braingen3d.pipeline import BrainGenPipeline
+    from braingen3d.pipelines.generation import BrainGenPipeline
 
     path = make_random_bundle(tmp_path_factory.mktemp("sg") / "bundle")
     bundle = load_bundle(path)

@@ -8,8 +8,8 @@ import socket
 import pytest
 import torch
 
-from braingen3d.errors import BundleError
-from braingen3d.text_encoder import TextEncoder
+from braingen3d.core.errors import BundleError
+from braingen3d.prompts.text_encoder import TextEncoder
 
 
 @pytest.fixture(scope="module")
@@ -46,14 +46,14 @@ def test_mean_pooled_states_match_the_packaged_sentence_embedding(encoder):
 
 def test_overlong_prompts_are_truncated_with_a_warning(encoder, caplog):
     long_prompt = " ".join(["hyperintense"] * 40)
-    with caplog.at_level(logging.WARNING, logger="braingen3d.text_encoder"):
+    with caplog.at_level(logging.WARNING, logger="braingen3d.prompts.text_encoder"):
         states = encoder.encode([long_prompt])
     assert states.shape == (1, 16, 384)
     assert any("only the first 16" in r.getMessage() for r in caplog.records)
 
 
 def test_short_prompts_do_not_warn(encoder, caplog):
-    with caplog.at_level(logging.WARNING, logger="braingen3d.text_encoder"):
+    with caplog.at_level(logging.WARNING, logger="braingen3d.prompts.text_encoder"):
         encoder.encode(["T2 brain"])
     assert not caplog.records
 

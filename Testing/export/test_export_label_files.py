@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from braingen3d.errors import InvalidInputError, OutputExistsError
+from braingen3d.core.errors import InvalidInputError, OutputExistsError
 from braingen3d.export import LESION_SEGMENT, TISSUE_SEGMENTS, export_labels_nifti, export_seg_nrrd
 from Testing.export.export_readers import (
     ras_points_of,

@@ -9,7 +9,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from braingen3d.errors import InvalidInputError, OutputExistsError
+from braingen3d.core.errors import InvalidInputError, OutputExistsError
 from braingen3d.export import NnunetDatasetWriter, read_provenance
 from Testing.export.export_readers import slicer_read_volume
 from Testing.export.nnunet_cases import GRID, make_case, write_cases

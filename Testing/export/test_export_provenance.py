@@ -9,7 +9,7 @@ import nrrd
 import numpy as np
 import pytest
 
-from braingen3d.errors import InvalidInputError
+from braingen3d.core.errors import InvalidInputError
 from braingen3d.export import (
     ProvenanceNotFoundError,
     export_dicom_seg,

@@ -24,7 +24,7 @@ def case_files(tmp_path):
 
 @pytest.fixture(scope="session")
 def inpainter(tiny_pipeline):
-    from braingen3d.inpaint import LesionInpainter
+    from braingen3d.pipelines.inpaint import LesionInpainter
 
     return LesionInpainter(tiny_pipeline)
 
@@ -41,7 +41,7 @@ def _randomise_zero_weights(module: torch.nn.Module) -> None:
 def unet_bundle(tmp_path_factory) -> Path:
     """A tiny random bundle offering both methods: its inpaint_unet takes 2 * latent + 1 channels."""
     from braingen3d.bundle import preset_config, save_bundle
-    from braingen3d.networks import build_autoencoder, build_unet
+    from braingen3d.models.builders import build_autoencoder, build_unet
 
     config = preset_config("tiny", bundle_id="random-tiny-inpaint", capabilities={
         "text": True, "inpaint": ["repaint", "inpaint_unet"], "controlnet": False})
@@ -58,7 +58,7 @@ def unet_bundle(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def unet_inpainter(unet_bundle):
-    from braingen3d.inpaint import LesionInpainter
+    from braingen3d.pipelines.inpaint import LesionInpainter
 
     return LesionInpainter.from_bundle(unet_bundle, device="cpu")
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from braingen3d.inpaint import blend_region, composite
-from braingen3d.inpaint.blend import cast_like
+from braingen3d.pipelines.inpaint import blend_region, composite
+from braingen3d.pipelines.inpaint.blend import cast_like
 
 
 def weight_volume(region, shape) -> np.ndarray:

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from braingen3d.cli.main import main
-from braingen3d.inpaint import MaskError
-from braingen3d.inpaint_task import run_inpaint_request
+from braingen3d.pipelines.inpaint import MaskError
+from braingen3d.worker.tasks import run_inpaint_request
 from braingen3d.io import nifti_provenance
 from Testing.inpaint.inpaint_phantoms import make_case, save_nifti
 

@@ -7,16 +7,11 @@ import logging
 import numpy as np
 import pytest
 
-from braingen3d.errors import InvalidInputError
-from braingen3d.inpaint.contrast_check import (
-    HYPERINTENSE,
-    HYPOINTENSE,
-    ContrastCheck,
-    SurroundingTissue,
-    requested_contrast,
-    validate_contrast_settings,
-)
-from braingen3d.inpaint.intensity_map import IntensityMap
+from braingen3d.core.errors import InvalidInputError
+from braingen3d.pipelines.inpaint.contrast_check import SurroundingTissue
+from braingen3d.prompts.parser import HYPERINTENSE, HYPOINTENSE, requested_contrast
+from braingen3d.requests.inpaint import ContrastCheck, validate_contrast_settings
+from braingen3d.pipelines.inpaint.model_space import IntensityMap
 from Testing.inpaint.inpaint_phantoms import make_case
 
 
@@ -135,7 +130,7 @@ def test_the_recorded_seed_reproduces_the_returned_sample_in_one_attempt(inpaint
 
 def test_when_every_attempt_misses_the_closest_is_kept_and_a_warning_says_so(inpainter, scripted_ratios, caplog):
     measured = scripted_ratios([1.0, 1.05, 0.8])
-    with caplog.at_level(logging.WARNING, logger="braingen3d.inpaint.inpainter"):
+    with caplog.at_level(logging.WARNING, logger="braingen3d.pipelines.inpaint.inpainter"):
         result, _ = _inpaint(inpainter, "a 12 mm white-matter hyperintensity")
     check = result.provenance["contrast_check"]
     assert len(check["attempts"]) == 3 and check["passed"] is False and result.provenance["seed"] == 11

@@ -6,8 +6,8 @@ import pytest
 
 from braingen3d.bundle import preset_config
 from braingen3d.bundle.config import BundleConfig
-from braingen3d.errors import BundleError
-from braingen3d.inpaint import validate_inpaint
+from braingen3d.core.errors import BundleError
+from braingen3d.pipelines.inpaint import validate_inpaint
 
 PROMPT = "a 10 mm white-matter hyperintensity"
 

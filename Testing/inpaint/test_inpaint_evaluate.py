@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from braingen3d.errors import InvalidInputError
-from braingen3d.inpaint import lesion_contrast, max_change_outside
+from braingen3d.core.errors import InvalidInputError
+from braingen3d.pipelines.inpaint import lesion_contrast, max_change_outside
 
 
 def test_lesion_contrast_compares_the_lesion_with_nearby_white_matter_only():

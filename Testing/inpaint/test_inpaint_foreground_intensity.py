@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from braingen3d.inpaint.foreground import foreground_mask
-from braingen3d.inpaint.intensity_map import IntensityMap
+from braingen3d.core.intensity import foreground_mask
+from braingen3d.pipelines.inpaint.model_space import IntensityMap
 from Testing.inpaint.inpaint_phantoms import BRAIN_CENTRE, BRAIN_SEMI_AXES, make_case
 
 

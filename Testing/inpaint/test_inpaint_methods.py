@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from braingen3d.errors import CancelledError
-from braingen3d.inpaint import Resampling
-from braingen3d.progress import CancelToken
+from braingen3d.core.errors import CancelledError
+from braingen3d.pipelines.inpaint import Resampling
+from braingen3d.core.progress import CancelToken
 from Testing.inpaint.inpaint_phantoms import make_case
 
 PROMPT = "multiple small periventricular lesions"

@@ -7,14 +7,14 @@ import pytest
 import torch
 
 from braingen3d.bundle.presets import NOISE_SCHEDULER
-from braingen3d.errors import InvalidInputError
-from braingen3d.inpaint import INPAINT_UNET_INPUT_ORDER, Resampling
-from braingen3d.inpaint.latents import latent_mask
-from braingen3d.inpaint.noise_levels import NoiseLevels
-from braingen3d.inpaint.repaint import repaint
-from braingen3d.inpaint.sampling import LatentProblem, SamplerRun
-from braingen3d.inpaint.unet_inpainting import sample_with_inpaint_unet
-from braingen3d.schedulers import make_sampler
+from braingen3d.core.errors import InvalidInputError
+from braingen3d.pipelines.inpaint import INPAINT_UNET_INPUT_ORDER, Resampling
+from braingen3d.pipelines.inpaint.model_space import latent_mask
+from braingen3d.sampling.loop import NoiseLevels
+from braingen3d.pipelines.inpaint.methods import repaint
+from braingen3d.sampling.loop import LatentProblem, SamplerRun
+from braingen3d.pipelines.inpaint.methods import sample_with_inpaint_unet
+from braingen3d.sampling.schedulers import make_sampler
 
 CPU = torch.device("cpu")
 SAMPLERS = ["dpm++", "ddim", "euler", "ddpm"]

@@ -8,7 +8,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from braingen3d.errors import InvalidInputError
+from braingen3d.core.errors import InvalidInputError
 from training.data.adapters import bids_rows, ixi_rows, oasis1_rows, read_ixi_demographics
 from training.data.adapters.__main__ import main as adapters_main
 from training.data.adapters.common import assign_split

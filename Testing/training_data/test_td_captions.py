@@ -6,7 +6,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from braingen3d.errors import InvalidInputError
+from braingen3d.core.errors import InvalidInputError
 from training.captions import CaptionBuilder, CohortNorms, structure_volumes
 from training.captions.phrases import article, join_and
 

@@ -8,7 +8,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from braingen3d.geometry import mni_grid
+from braingen3d.core.geometry import mni_grid
 from training.cohort import load_templates, sample_attributes, synthesize_subject
 from training.cohort.deform import ventricle_flow
 from training.cohort.generate import main as generate_main

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from braingen3d.errors import InvalidInputError
-from braingen3d.geometry import mni_grid
+from braingen3d.core.errors import InvalidInputError
+from braingen3d.core.geometry import mni_grid
 from training.captions.measure import template_tissue_masks, tissue_means, ventricle_volume_ml
 from training.cohort import load_templates, sample_attributes, synthesize_subject
 from training.cohort.deform import ventricle_flow

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy import ndimage as ndi
 
-from braingen3d.geometry import mni_grid
+from braingen3d.core.geometry import mni_grid
 from training.captions.measure import template_tissue_masks
 from training.cohort.templates import load_templates
 from training.data.manifest import COLUMNS, read_manifest, write_manifest

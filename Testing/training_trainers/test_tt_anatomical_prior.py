@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from braingen3d.bundle.weights import load_weights
-from braingen3d.pipeline import BrainGenPipeline
+from braingen3d.pipelines.generation import BrainGenPipeline
 from training.trainers.anatomical_prior import template_prior_maps
 from training.trainers.configs import TrainingConfigError, load_config
 from training.trainers.diffusion import DiffusionTrainer
@@ -77,7 +77,7 @@ def test_a_run_fine_tuned_with_the_prior_exports_a_bundle_the_engine_samples(tmp
     assert volume.shape == tuple(pipeline.config.grid.shape) and np.isfinite(volume).all()
 
     # The inpainting U-Net fine-tuned from it keeps the prior, and the bundle with both inpaints.
-    from braingen3d.inpaint import LesionInpainter
+    from braingen3d.pipelines.inpaint import LesionInpainter
     from training.trainers.inpainting import InpaintingTrainer
 
     from Testing.inpaint.inpaint_phantoms import make_case

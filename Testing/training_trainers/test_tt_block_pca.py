@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import torch
 
-from braingen3d.block_pca_autoencoder import BlockPCAAutoencoder
+from braingen3d.models.block_pca_autoencoder import BlockPCAAutoencoder
 from braingen3d.bundle import load_bundle
-from braingen3d.pipeline import BrainGenPipeline
-from braingen3d.preconditioned_unet import ChannelPreconditionedUNet
-from braingen3d.text_encoder import TextEncoder
+from braingen3d.pipelines.generation import BrainGenPipeline
+from braingen3d.models.unet import ChannelPreconditionedUNet
+from braingen3d.prompts.text_encoder import TextEncoder
 from training.trainers.autoencoder import AutoencoderTrainer, read_final_record
 from training.trainers.checkpoint import load_checkpoint
 from training.trainers.configs import TrainingConfigError, load_config

@@ -11,7 +11,7 @@ import torch
 from safetensors.torch import load_file
 
 from braingen3d.bundle.config import BundleConfig
-from braingen3d.pipeline import BrainGenPipeline
+from braingen3d.pipelines.generation import BrainGenPipeline
 from training.cohort.generate import DATASET_NAME
 from training.trainers.export import _population_statement, export_bundle, model_card
 from training.trainers.latents import LatentCache

@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from braingen3d.bundle import load_bundle, preset_config
-from braingen3d.inpaint import LesionInpainter
-from braingen3d.networks import build_unet
-from braingen3d.prompt_attributes import LESION_ATTRIBUTES_FLAG, PROMPT_ATTRIBUTES_FLAG, append_attribute_token
+from braingen3d.pipelines.inpaint import LesionInpainter
+from braingen3d.models.builders import build_unet
+from braingen3d.prompts.attributes import LESION_ATTRIBUTES_FLAG, PROMPT_ATTRIBUTES_FLAG, append_attribute_token
 from training.trainers.configs import load_config
 from training.trainers.export import export_bundle
 from training.trainers.inpainting import inpaint_unet_kwargs, widen_input_weights

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from braingen3d.pipeline import BrainGenPipeline
+from braingen3d.pipelines.generation import BrainGenPipeline
 from training.trainers.configs import load_config
 from training.trainers.diffusion import DiffusionTrainer
 from training.trainers.distributed import DistEnv

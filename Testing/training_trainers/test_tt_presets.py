@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from braingen3d.bundle import load_bundle
-from braingen3d.geometry import mni_grid
+from braingen3d.core.geometry import mni_grid
 from Testing.training_trainers.tt_helpers import write_sphere_cohort
 from training.trainers.autoencoder import AutoencoderTrainer
 from training.trainers.configs import load_config

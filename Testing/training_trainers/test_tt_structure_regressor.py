@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from braingen3d.bundle import load_bundle
-from braingen3d.pipeline import BrainGenPipeline
+from braingen3d.pipelines.generation import BrainGenPipeline
 from training.trainers.configs import TrainingConfigError, load_config
 from training.trainers.distributed import DistEnv
 from training.trainers.export import export_bundle

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from braingen3d.bundle import preset_config
-from braingen3d.schedulers import make_training_scheduler
+from braingen3d.sampling.schedulers import make_training_scheduler
 from training.trainers.autoencoder import build_perceptual_loss, kl_divergence
 from training.trainers.captioning import CaptionSource, MinimalCaptionBuilder, load_caption_builder
 from training.trainers.configs import TrainingConfigError, apply_overrides, load_config
@@ -252,7 +252,7 @@ def test_held_out_selection_spreads_over_modalities_and_subjects() -> None:
 
 def test_unet_gradient_checkpointing_keeps_gradients() -> None:
     """The CUDA-only memory saver must not change the maths (checked on CPU)."""
-    from braingen3d.networks import build_unet
+    from braingen3d.models.builders import build_unet
     from training.trainers.precision import enable_unet_checkpointing
 
     config = preset_config("tiny")
@@ -271,7 +271,7 @@ def test_unet_gradient_checkpointing_keeps_gradients() -> None:
 
 
 def test_posterior_variance_initialisation() -> None:
-    from braingen3d.networks import build_autoencoder
+    from braingen3d.models.builders import build_autoencoder
     from training.trainers.autoencoder import initialise_posterior_variance
 
     autoencoder = build_autoencoder(preset_config("tiny").autoencoder_kwargs)

@@ -9,7 +9,7 @@ import nibabel as nib
 import numpy as np
 import torch
 
-from braingen3d.geometry import Grid
+from braingen3d.core.geometry import Grid
 
 MANIFEST_COLUMNS = ["subject_id", "image", "modality", "age", "sex", "tissue_map", "lesion_mask", "dataset", "caption",
                     "split", "ventricles_ml"]

@@ -8,7 +8,7 @@ from monai.metrics import MultiScaleSSIMMetric
 from monai.metrics.regression import compute_ssim_and_cs
 from scipy.stats import wasserstein_distance
 
-from .errors import InvalidInputError
+from .core.errors import InvalidInputError
 
 
 def _as_tensor(array: np.ndarray) -> torch.Tensor:

@@ -10,7 +10,7 @@ from typing import Mapping
 
 import numpy as np
 
-from braingen3d.errors import InvalidInputError
+from braingen3d.core.errors import InvalidInputError
 
 from .measure import MEASUREMENT_COLUMNS, structure_volumes
 from .norms import CohortNorms, parse_age, parse_sex

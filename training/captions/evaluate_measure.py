@@ -19,8 +19,8 @@ import nibabel as nib
 import numpy as np
 from scipy.stats import spearmanr
 
-from braingen3d.errors import BrainGenError
-from braingen3d.geometry import Grid
+from braingen3d.core.errors import BrainGenError
+from braingen3d.core.geometry import Grid
 
 from ..data.manifest import read_manifest
 from .measure import structure_volumes, ventricle_volume_ml

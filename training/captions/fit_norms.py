@@ -15,7 +15,7 @@ import logging
 import sys
 from pathlib import Path
 
-from braingen3d.errors import BrainGenError
+from braingen3d.core.errors import BrainGenError
 
 from ..data.manifest import read_manifest
 from .builder import CaptionBuilder

@@ -8,8 +8,8 @@ import logging
 import numpy as np
 from scipy import ndimage as ndi
 
-from braingen3d.errors import InvalidInputError
-from braingen3d.geometry import Grid
+from braingen3d.core.errors import InvalidInputError
+from braingen3d.core.geometry import Grid
 
 logger = logging.getLogger(__name__)
 

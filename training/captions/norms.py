@@ -10,8 +10,8 @@ from typing import Iterable, Mapping
 
 import numpy as np
 
-from braingen3d.errors import InvalidInputError
-from braingen3d.structure_guidance import AGE_CENTRE, AGE_UNIT, ICV_CENTRE, ICV_UNIT, expected_volume
+from braingen3d.core.errors import InvalidInputError
+from braingen3d.sampling.structure_guidance import AGE_CENTRE, AGE_UNIT, ICV_CENTRE, ICV_UNIT, expected_volume
 
 from ..data.atomic import write_text_atomic
 from .measure import STRUCTURES

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 
-from braingen3d.errors import InvalidInputError
+from braingen3d.core.errors import InvalidInputError
 
 LABELS = {"background": 0, "csf": 1, "gm": 2, "wm": 3, "ventricles": 4, "lesion": 5}
 """Tissue label values (docs/architecture.md)."""

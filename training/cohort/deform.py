@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage as ndi
 
-from braingen3d.geometry import Grid
+from braingen3d.core.geometry import Grid
 
 from ..data.resample import resample_to_grid
 

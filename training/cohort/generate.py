@@ -24,8 +24,8 @@ import nibabel as nib
 import numpy as np
 from tqdm import tqdm
 
-from braingen3d.errors import BrainGenError, InvalidInputError, OutputExistsError
-from braingen3d.geometry import DEFAULT_GRID, Grid, mni_grid
+from braingen3d.core.errors import BrainGenError, InvalidInputError, OutputExistsError
+from braingen3d.core.geometry import DEFAULT_GRID, Grid, mni_grid
 
 from ..captions.measure import MEASUREMENT_COLUMNS, structure_volumes
 from ..captions.norms import CohortNorms

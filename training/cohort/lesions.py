@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy import ndimage as ndi
 
-from braingen3d.geometry import Grid
+from braingen3d.core.geometry import Grid
 
 
 @dataclass

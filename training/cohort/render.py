@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from braingen3d.errors import InvalidInputError
-from braingen3d.geometry import Grid
-from braingen3d.intensity import robust_normalise
+from braingen3d.core.errors import InvalidInputError
+from braingen3d.core.geometry import Grid
+from braingen3d.core.intensity import robust_normalise
 
 from .deform import field_grid_for, smooth_random_field, upsample
 

@@ -12,8 +12,8 @@ import nibabel as nib
 import numpy as np
 from scipy import ndimage as ndi
 
-from braingen3d.errors import InvalidInputError
-from braingen3d.geometry import Grid
+from braingen3d.core.errors import InvalidInputError
+from braingen3d.core.geometry import Grid
 
 from ..data.resample import resample_to_grid
 from .anatomy import lateral_ventricle_mask

@@ -30,7 +30,7 @@ import logging
 from pathlib import Path
 from typing import Iterable, Mapping
 
-from braingen3d.errors import InvalidInputError
+from braingen3d.core.errors import InvalidInputError
 
 from ..captions.measure import MEASUREMENT_COLUMNS
 from ..captions.norms import parse_age, parse_sex

@@ -8,7 +8,7 @@ import nibabel as nib
 import numpy as np
 from scipy import ndimage as ndi
 
-from braingen3d.errors import InvalidInputError
+from braingen3d.core.errors import InvalidInputError
 
 from .resample import antialias_sigma
 

@@ -7,7 +7,7 @@ Example::
 For each row: reorient to RAS, place the head on the target grid (its foreground's centre of mass
 moved to the MNI brain's centre, or, with ``--register``, an affine registration to the MNI152 T1
 template), resample (linear for images, nearest for tissue maps and lesion masks, antialiased
-when downsampling), normalise intensities with ``braingen3d.intensity.robust_normalise`` and
+when downsampling), normalise intensities with ``braingen3d.core.intensity.robust_normalise`` and
 write ``OUT/images``, ``OUT/labels``, ``OUT/lesions`` plus ``OUT/manifest.csv`` pointing at them.
 Outputs are cached: the file name holds a key of the input path, its modification time and the
 parameters, so a re-run only processes what changed.
@@ -27,9 +27,9 @@ import nibabel as nib
 import numpy as np
 from tqdm import tqdm
 
-from braingen3d.errors import BrainGenError, InvalidInputError
-from braingen3d.geometry import DEFAULT_GRID, Grid, mni_grid
-from braingen3d.intensity import robust_normalise
+from braingen3d.core.errors import BrainGenError, InvalidInputError
+from braingen3d.core.geometry import DEFAULT_GRID, Grid, mni_grid
+from braingen3d.core.intensity import robust_normalise
 
 from .atomic import save_nifti_atomic, write_text_atomic
 from .manifest import COLUMNS, read_manifest, write_manifest

@@ -6,8 +6,8 @@ import logging
 
 import numpy as np
 
-from braingen3d.errors import InvalidInputError
-from braingen3d.geometry import Grid
+from braingen3d.core.errors import InvalidInputError
+from braingen3d.core.geometry import Grid
 
 logger = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 
-from braingen3d.geometry import Grid
+from braingen3d.core.geometry import Grid
 
 
 def antialias_sigma(source_affine: np.ndarray, target_affine: np.ndarray) -> np.ndarray:

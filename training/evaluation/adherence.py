@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from braingen3d.geometry import Grid
+from braingen3d.core.geometry import Grid
 from training.captions.measure import tissue_means, ventricle_volume_ml
 
 # Expected order of mean intensities, brightest first.

@@ -12,8 +12,8 @@ import nibabel as nib
 import numpy as np
 from scipy import ndimage as ndi
 
-from braingen3d.inpaint import LesionInpainter
-from braingen3d.inpaint.evaluate import lesion_contrast, max_change_outside
+from braingen3d.pipelines.inpaint import LesionInpainter
+from braingen3d.pipelines.inpaint.contrast_check import lesion_contrast, max_change_outside
 
 from .cohort_data import read_manifest
 

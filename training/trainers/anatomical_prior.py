@@ -1,4 +1,4 @@
-"""The anatomical prior maps a U-Net with ``anatomical_prior`` reads (``braingen3d.anatomical_prior``).
+"""The anatomical prior maps a U-Net with ``anatomical_prior`` reads (``braingen3d.models.anatomical_prior``).
 
 Each structure's fraction map from the MNI templates the cohort is derived from, averaged over the
 autoencoder's blocks onto the latent grid, smoothed so that the zone an enlarged structure grows into
@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from scipy import ndimage as ndi
 
-from braingen3d.geometry import Grid
+from braingen3d.core.geometry import Grid
 
 from .configs import TrainingConfigError
 

@@ -79,7 +79,7 @@ def train_then_export(parser: argparse.ArgumentParser, args: argparse.Namespace,
     Returns:
         The process exit status.
     """
-    from braingen3d.errors import BrainGenError
+    from braingen3d.core.errors import BrainGenError
 
     from .distributed import cleanup_distributed
 

@@ -12,10 +12,10 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from braingen3d.anatomical_prior import ANATOMICAL_PRIOR_FIELD
+from braingen3d.models.anatomical_prior import ANATOMICAL_PRIOR_FIELD
 from braingen3d.bundle import PRESETS, BundleConfig, preset_config
-from braingen3d.geometry import mni_grid
-from braingen3d.prompt_attributes import PROMPT_ATTRIBUTES_FLAG
+from braingen3d.core.geometry import mni_grid
+from braingen3d.prompts.attributes import PROMPT_ATTRIBUTES_FLAG
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 
@@ -204,7 +204,7 @@ class InpaintingTrainConfig(FineTuneTrainConfig):
         scale_masked_latent: a U-Net preconditioned per latent channel also divides the masked
             latent it is given by each channel's RMS (``channel_preconditioning.scale_conditioning``).
         lesion_attributes: the U-Net also reads the prompt's lesion wording (lesion wanted, none wanted,
-            its size) through its timestep embedding (``braingen3d.prompt_attributes``); needs a U-Net
+            its size) through its timestep embedding (``braingen3d.prompts.attributes``); needs a U-Net
             that reads prompt attributes.
         guidance_scale: the exported bundle's inpainting guidance (``sampling_defaults.inpaint``; None: the
             generation default). Like the structure regressor's weight it is read at export, so
@@ -247,7 +247,7 @@ class StructureRegressorTrainConfig(LoopConfig):
 
     Args:
         structures: manifest columns (ml) the regressor predicts; each needs a norm in ``norms.json``.
-        channels: feature channels per level of ``braingen3d.structure_regressor.NoisyLatentVolumeRegressor``.
+        channels: feature channels per level of ``braingen3d.models.structure_regressor.NoisyLatentVolumeRegressor``.
         validation_fraction: share of training subjects held out to measure the regressor.
         guidance_scale: default weight of the guidance in the exported bundle (0: shipped but off). It is read at
             export, so re-exporting with ``--export-only`` changes it without retraining.

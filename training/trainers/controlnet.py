@@ -4,7 +4,7 @@ The ControlNet mirrors the U-Net's encoder and starts from its weights (MONAI ze
 the ControlNet's output convolutions, so at step 0 the controlled U-Net predicts exactly what the
 U-Net alone predicts). Its conditioning is the subject's tissue label map (manifest column
 ``tissue_map``, labels 0..``max_label``) on the model grid, divided by ``max_label`` exactly as
-``braingen3d.controlnet.prepare_control`` does at inference. Only the ControlNet trains; the U-Net
+``braingen3d.models.controlnet.prepare_control`` does at inference. Only the ControlNet trains; the U-Net
 is the diffusion run's EMA U-Net, frozen. Captions and prompt dropout are the diffusion trainer's.
 
 Outputs in the run folder: ``checkpoints/``, ``tensorboard/``, ``previews/`` and
@@ -25,10 +25,10 @@ import torch
 from braingen3d.bundle import Bundle
 from braingen3d.bundle.presets import controlnet_config
 from braingen3d.bundle.weights import load_into, load_weights
-from braingen3d.controlnet import control_spec, controlnet_kwargs, prepare_control
-from braingen3d.errors import BrainGenError
-from braingen3d.networks import build_controlnet, build_unet
-from braingen3d.pipeline import BrainGenPipeline
+from braingen3d.models.controlnet import control_spec, controlnet_kwargs, prepare_control
+from braingen3d.core.errors import BrainGenError
+from braingen3d.models.builders import build_controlnet, build_unet
+from braingen3d.pipelines.generation import BrainGenPipeline
 
 from .autoencoder import final_dir
 from .configs import TrainingConfig, TrainingConfigError

@@ -13,7 +13,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
-from braingen3d.geometry import Grid
+from braingen3d.core.geometry import Grid
 
 logger = logging.getLogger(__name__)
 
@@ -144,7 +144,7 @@ class VolumeStore:
             if low < -self.tolerance or high > 1.0 + self.tolerance or not np.isfinite(data).all():
                 raise DataError(
                     f"{path} has intensities in [{low:.3g}, {high:.3g}]; training needs [0, 1] "
-                    f"(braingen3d.intensity.robust_normalise). {PREPROCESS_HINT}"
+                    f"(braingen3d.core.intensity.robust_normalise). {PREPROCESS_HINT}"
                 )
             self._images[index] = np.clip(data, 0.0, 1.0)
         return self._images[index]

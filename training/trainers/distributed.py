@@ -15,7 +15,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from braingen3d.device import resolve_device
+from braingen3d.core.device import resolve_device
 
 logger = logging.getLogger(__name__)
 

@@ -17,14 +17,14 @@ from typing import Any
 import torch
 
 from braingen3d import __version__ as engine_version
-from braingen3d.anatomical_prior import ANATOMICAL_PRIOR_FIELD
+from braingen3d.models.anatomical_prior import ANATOMICAL_PRIOR_FIELD
 from braingen3d.bundle import save_bundle
 from braingen3d.bundle.config import INPAINT_DEFAULTS_FIELD
 from braingen3d.bundle.weights import load_into, load_weights
-from braingen3d.networks import build_unet
-from braingen3d.pooled_text_unet import POOLED_TEXT_FLAG
-from braingen3d.preconditioned_unet import PRECONDITIONING_FIELD
-from braingen3d.prompt_attributes import LESION_ATTRIBUTES_FLAG, PROMPT_ATTRIBUTES_FLAG
+from braingen3d.models.builders import build_unet
+from braingen3d.models.pooled_text_unet import POOLED_TEXT_FLAG
+from braingen3d.models.unet import PRECONDITIONING_FIELD
+from braingen3d.prompts.attributes import LESION_ATTRIBUTES_FLAG, PROMPT_ATTRIBUTES_FLAG
 
 from .autoencoder import final_dir, read_final_record
 from .configs import config_from_dict
@@ -290,7 +290,7 @@ def _stage_summary(record: dict[str, Any], section: str) -> dict[str, Any]:
 def _load_structure_regressor(run_dir: str | Path, autoencoder_dir: str | Path, config,
                               guidance_scale: float | None = None) -> torch.nn.Module:
     """The finished regressor run's network; fills ``config.structure_guidance`` and its training record."""
-    from braingen3d.networks import build_structure_regressor
+    from braingen3d.models.builders import build_structure_regressor
 
     from .autoencoder import FINAL_WEIGHTS as AE_WEIGHTS
     from .latents import file_digest

@@ -1,7 +1,7 @@
 """Inpainting U-Net fine-tune (MAM-E / Stable-Diffusion-inpainting style) from the trained text U-Net.
 
 The inpainting U-Net sees ``2 * C + 1`` input channels in the engine's order
-(``braingen3d.inpaint.unet_inpainting.INPAINT_UNET_INPUT_ORDER``): the noisy latent, the
+(``braingen3d.pipelines.inpaint.methods.INPAINT_UNET_INPUT_ORDER``): the noisy latent, the
 latent-grid mask and the masked clean latent ``mu * scale_factor * (1 - mask)``. It starts as a
 copy of the finished diffusion run's EMA U-Net; the new input channels' weights start at zero,
 so at step 0 it predicts exactly what the text U-Net predicts.
@@ -26,12 +26,13 @@ import numpy as np
 import torch
 
 from braingen3d.bundle.weights import load_into, load_weights
-from braingen3d.inpaint.latents import latent_downsampling
-from braingen3d.inpaint.sampling import LatentProblem, SamplerRun
-from braingen3d.inpaint.unet_inpainting import expected_in_channels, masked_latent, sample_with_inpaint_unet
-from braingen3d.networks import build_unet
-from braingen3d.preconditioned_unet import PRECONDITIONING_FIELD
-from braingen3d.prompt_attributes import LESION_ATTRIBUTES_FLAG, PROMPT_ATTRIBUTES_FLAG
+from braingen3d.pipelines.inpaint.model_space import latent_downsampling
+from braingen3d.sampling.loop import LatentProblem, SamplerRun
+from braingen3d.bundle.config import inpaint_unet_in_channels
+from braingen3d.pipelines.inpaint.methods import masked_latent, sample_with_inpaint_unet
+from braingen3d.models.builders import build_unet
+from braingen3d.models.unet import PRECONDITIONING_FIELD
+from braingen3d.prompts.attributes import LESION_ATTRIBUTES_FLAG, PROMPT_ATTRIBUTES_FLAG
 
 from .autoencoder import final_dir
 from .configs import TrainingConfig, TrainingConfigError
@@ -52,10 +53,10 @@ def inpaint_unet_kwargs(unet_kwargs: dict[str, Any], latent_channels: int,
     """The inpainting U-Net's arguments: the text U-Net's, with ``2 * C + 1`` input channels.
 
     ``scale_masked_latent`` asks a per-channel preconditioned U-Net to scale its masked-latent input too
-    (``braingen3d.preconditioned_unet``); a U-Net without preconditioning refuses it. ``lesion_attributes``
+    (``braingen3d.models.unet``); a U-Net without preconditioning refuses it. ``lesion_attributes``
     lets a U-Net that reads prompt attributes read the lesion features as well; one that does not refuses it.
     """
-    kwargs = {**unet_kwargs, "in_channels": expected_in_channels(latent_channels)}
+    kwargs = {**unet_kwargs, "in_channels": inpaint_unet_in_channels(latent_channels)}
     if lesion_attributes:
         if not kwargs.get(PROMPT_ATTRIBUTES_FLAG):
             raise TrainingConfigError("Config field 'inpainting.lesion_attributes' needs a U-Net that reads prompt "

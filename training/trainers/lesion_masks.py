@@ -2,7 +2,7 @@
 
 A mask is drawn on the model grid (where the cohort's lesion masks live), dilated, and
 max-pooled onto the latent grid exactly as the engine does at inference
-(``braingen3d.inpaint.latents.latent_mask``). Each mask comes with the caption it teaches: a
+(``braingen3d.pipelines.inpaint.model_space.latent_mask``). Each mask comes with the caption it teaches: a
 lesion phrase for a lesion mask, "no lesions" for a region that holds none.
 
 A lesion mask is the lesion itself (dilated) or a blob around it, as a user paints one. A sham
@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from scipy import ndimage as ndi
 
-from braingen3d.inpaint.latents import latent_mask
+from braingen3d.pipelines.inpaint.model_space import latent_mask
 
 from training.captions.phrases import lesion_phrase
 

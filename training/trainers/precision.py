@@ -16,7 +16,7 @@ from typing import Iterator
 import torch
 from torch.utils.checkpoint import checkpoint
 
-from braingen3d.device import cpu_supports_bf16, cuda_autocast_dtype
+from braingen3d.core.device import cpu_supports_bf16, cuda_autocast_dtype
 
 
 def autocast_dtype(device: torch.device, cpu_bf16: bool = False) -> torch.dtype | None:

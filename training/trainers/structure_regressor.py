@@ -7,7 +7,7 @@ out, and the finished run reports R² and RMSE in ml on them at several timestep
 
 The text U-Net of the small bundle does not learn the ventricle words or the age trend of the
 ventricles from 240 template anatomies in its budget (training README); this regressor gives
-sampling that control through classifier guidance (``braingen3d.structure_guidance``).
+sampling that control through classifier guidance (``braingen3d.sampling.structure_guidance``).
 
 Outputs in the run folder: ``checkpoints/``, ``tensorboard/`` and ``final/structure_regressor.safetensors``
 + ``final/structure_regressor.json`` (written last: the stage is complete).
@@ -24,9 +24,9 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from braingen3d.networks import count_parameters
-from braingen3d.schedulers import make_training_scheduler
-from braingen3d.structure_regressor import NoisyLatentVolumeRegressor
+from braingen3d.models.builders import count_parameters
+from braingen3d.sampling.schedulers import make_training_scheduler
+from braingen3d.models.structure_regressor import NoisyLatentVolumeRegressor
 
 from .configs import TrainingConfig, TrainingConfigError
 from .diffusion import open_latent_cache, read_stage_record, write_stage_outputs

@@ -5,7 +5,7 @@ of the same kind, ``invalid_input``, and messages naming the same problems), and
 two outputs the real task writes, on the source grid: the volume with every mask voxel set brighter
 than the brightest source voxel (all other voxels copied bit for bit), and the mask as uint8.
 
-The checks are simple versions of the engine's (``braingen3d.inpaint.inputs``), so that tests can
+The checks are simple versions of the engine's (``braingen3d.pipelines.inpaint.inputs``), so that tests can
 provoke each refusal from the panel with real scene data: NaN/inf or constant volume, empty mask,
 mask mostly on background, mask over half the foreground.
 """

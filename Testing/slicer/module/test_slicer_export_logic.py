@@ -126,7 +126,7 @@ def test_the_panel_process_never_imports_torch():
         "import BrainGen3DLib.lesion_mask, BrainGen3DLib.nifti_files\n"
         "from BrainGen3DLib.lesion_import import lesion_segment_spec\n"
         "lesion_segment_spec()\n"
-        "print(sorted(m for m in ('torch', 'monai', 'braingen3d.pipeline') if m in sys.modules))\n" % str(module_dir))
+        "print(sorted(m for m in ('torch', 'monai', 'braingen3d.pipelines.generation') if m in sys.modules))\n" % str(module_dir))
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"

@@ -106,7 +106,7 @@ def test_cancelling_the_real_worker_kills_it_and_changes_nothing(scene, tiny_bun
 def test_the_panel_understands_the_real_probe_answer():
     """The worker's ``probe`` task output (run in-process here; torch is already loaded) parses into the
     device line."""
-    from braingen3d.worker import run_probe
+    from braingen3d.worker.tasks import run_probe
 
     from BrainGen3DLib.devices import DeviceInfo
 

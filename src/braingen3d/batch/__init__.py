@@ -27,7 +27,7 @@ _EXPORTS = {
     "ATTRIBUTES": ".prompt_templates",
     "DEFAULT_TEMPLATE": ".prompt_templates",
     "PromptTemplate": ".prompt_templates",
-    "facts_from_prompt": ".prompt_templates",
+    "facts_from_prompt": "braingen3d.prompts.parser",
     "lesion_phrase": ".prompt_templates",
     "BatchEvent": ".runner",
     "BatchResult": ".runner",

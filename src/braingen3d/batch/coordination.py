@@ -15,7 +15,7 @@ import logging
 import os
 from collections.abc import Callable, Iterator
 
-from ..errors import BrainGenError, InvalidInputError, OutputExistsError
+from ..core.errors import BrainGenError, InvalidInputError, OutputExistsError
 from ..export import NnunetDatasetWriter
 from .sharding import Shard
 

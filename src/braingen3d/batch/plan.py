@@ -19,9 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InvalidInputError
+from ..core.errors import InvalidInputError
 from ..export.nnunet_naming import check_case_id
-from ..parameters import MAX_SEED
+from ..prompts.parser import facts_from_prompt
+from ..requests.generation import MAX_SEED
 from .prompt_templates import (
     DEFAULT_LESION_PROMPT,
     LESION_PROMPT_FIELDS,
@@ -30,7 +31,6 @@ from .prompt_templates import (
     SEX_WORDS,
     VENTRICLES,
     PromptTemplate,
-    facts_from_prompt,
     lesion_phrase,
     render_lesion_prompt,
     template_fields,

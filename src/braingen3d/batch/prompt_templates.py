@@ -7,7 +7,8 @@ A template is ordinary text with ``{attribute}`` fields::
 Each field is rendered with the fixed phrases of the training captions (``training/captions/phrases.py``
 defines them; the engine may not import ``training``, so the few strings it needs are repeated here):
 ``T2-weighted``, ``woman``, ``enlarged``, ``a 12 mm white-matter hyperintensity``... The same
-vocabulary read backwards (:func:`facts_from_prompt`) recovers modality, age and sex from a prompt.
+vocabulary read backwards (``braingen3d.prompts.parser.facts_from_prompt``) recovers modality, age and sex
+from a prompt.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import InvalidInputError
+from ..core.errors import InvalidInputError
 
 MODALITIES = ("T1", "T2", "FLAIR", "PD")
 MODALITY_WORDS = {"T1": "T1-weighted", "T2": "T2-weighted", "FLAIR": "FLAIR", "PD": "proton-density-weighted"}
@@ -134,36 +135,3 @@ def render_lesion_prompt(template: str, count: int, largest_diameter_mm: float, 
     values = {"lesions": lesion_phrase(count, largest_diameter_mm, modality), "count": count,
               "size": round(largest_diameter_mm), "modality": MODALITY_WORDS.get(modality, modality)}
     return _fix_articles(template.format(**{k: values[k] for k in names}))
-
-
-_MODALITY_PATTERNS = (
-    ("FLAIR", re.compile(r"\bFLAIR\b", re.IGNORECASE)),
-    ("PD", re.compile(r"\bproton[- ]density\b|\bPD\b", re.IGNORECASE)),
-    ("T1", re.compile(r"\bT1\b|\bT1[- ]?w", re.IGNORECASE)),
-    ("T2", re.compile(r"\bT2\b|\bT2[- ]?w", re.IGNORECASE)),
-)
-_AGE_PATTERNS = (re.compile(r"\b(\d{1,3})[- ]years?[- ]old\b", re.IGNORECASE), re.compile(r"\baged (\d{1,3})\b", re.IGNORECASE),
-                 re.compile(r"\b(\d{1,3}) years\b", re.IGNORECASE))
-_FEMALE = re.compile(r"\b(woman|female|girl|lady)\b", re.IGNORECASE)
-_MALE = re.compile(r"\b(man|male|boy|gentleman)\b", re.IGNORECASE)
-
-
-def facts_from_prompt(prompt: str) -> dict[str, Any]:
-    """Modality, age and sex a prompt asks for, where its wording says so unambiguously.
-
-    Returns:
-        a dict with any of ``modality`` (T1/T2/FLAIR/PD), ``age`` (int) and ``sex`` (F/M).
-    """
-    facts: dict[str, Any] = {}
-    found = [name for name, pattern in _MODALITY_PATTERNS if pattern.search(prompt or "")]
-    if len(found) == 1:
-        facts["modality"] = found[0]
-    for pattern in _AGE_PATTERNS:
-        match = pattern.search(prompt or "")
-        if match and 0 < int(match.group(1)) < 130:
-            facts["age"] = int(match.group(1))
-            break
-    female, male = bool(_FEMALE.search(prompt or "")), bool(_MALE.search(prompt or ""))
-    if female != male:
-        facts["sex"] = "F" if female else "M"
-    return facts

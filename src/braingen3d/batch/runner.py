@@ -19,10 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InvalidInputError, OutputExistsError
+from ..core.errors import InvalidInputError, OutputExistsError
 from ..export import NnunetDatasetWriter
 from ..export.nnunet_naming import conflicting_datasets, dataset_folder_name
-from ..progress import CancelToken, EtaClock
+from ..core.progress import CancelToken, EtaClock
 from .case_record import case_provenance
 from .lesions import place_lesions
 from .plan import BatchPlan, CaseSpec
@@ -135,7 +135,7 @@ class BatchRunner:
     @property
     def inpainter(self):
         if self._inpainter is None:
-            from ..inpaint import LesionInpainter
+            from ..pipelines.inpaint import LesionInpainter
 
             self._inpainter = LesionInpainter(self.pipeline)
         return self._inpainter

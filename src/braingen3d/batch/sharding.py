@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from ..errors import InvalidInputError
+from ..core.errors import InvalidInputError
 
 T = TypeVar("T")
 

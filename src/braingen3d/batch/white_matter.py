@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from ..inpaint.foreground import foreground_mask
+from ..core.intensity import foreground_mask
 
 #: Index of the white-matter class among three intensity classes sorted dark to bright.
 WHITE_MATTER_CLASS = {"T1": 2, "FLAIR": 1, "T2": 0, "PD": 0}

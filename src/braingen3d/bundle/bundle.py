@@ -10,9 +10,9 @@ from pathlib import Path
 
 import torch
 
-from ..errors import BundleError
+from ..core.errors import BundleError
 from ..io.atomic import atomic_directory
-from ..networks import build_autoencoder, build_controlnet, build_structure_regressor, build_unet
+from ..models.builders import build_autoencoder, build_controlnet, build_structure_regressor, build_unet
 from .config import CARD_NAME, CONFIG_NAME, BundleConfig, read_config
 from .locations import default_bundle_path
 from .weights import load_into, load_weights, save_weights
@@ -74,7 +74,7 @@ def load_bundle(path: str | os.PathLike | None = None, flash_attention: bool = T
     elif config.supports_inpaint("inpaint_unet"):
         raise BundleError(f"Bundle declares capability 'inpaint_unet' but {INPAINT_UNET_FILE} is missing.")
     if config.capabilities.get("controlnet"):
-        from ..controlnet import controlnet_kwargs
+        from ..models.controlnet import controlnet_kwargs
 
         bundle.controlnet = _load_net(build_controlnet(controlnet_kwargs(config.controlnet), flash_attention), bundle_dir,
                                       CONTROLNET_FILE, "controlnet")

@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import BundleError
-from ..geometry import Grid
+from ..core.errors import BundleError
+from ..core.geometry import Grid
 
 FORMAT_VERSION = 1
 CONFIG_NAME = "config.json"
@@ -24,6 +24,12 @@ KNOWN_INPAINT_METHODS = ("repaint", "inpaint_unet")
 KNOWN_PREDICTION_TYPES = ("epsilon", "v_prediction")
 
 
+def inpaint_unet_in_channels(latent_channels: int) -> int:
+    """Input channels of an inpainting U-Net: the noisy latent, the mask and the masked latent
+    (``braingen3d.pipelines.inpaint.methods.INPAINT_UNET_INPUT_ORDER``)."""
+    return 2 * latent_channels + 1
+
+
 @dataclass
 class BundleConfig:
     """Everything a bundle declares, parsed from ``config.json``.
@@ -34,12 +40,12 @@ class BundleConfig:
         name: human-readable name.
         grid: the voxel grid the models work on (shape, spacing, RAS affine).
         autoencoder: keyword arguments of ``monai.networks.nets.AutoencoderKL`` plus ``scale_factor``, or with
-            ``kind: "block_pca"`` those of ``braingen3d.block_pca_autoencoder.BlockPCAAutoencoder``.
+            ``kind: "block_pca"`` those of ``braingen3d.models.block_pca_autoencoder.BlockPCAAutoencoder``.
         unet: keyword arguments of ``monai.networks.nets.DiffusionModelUNet``, plus an optional
-            ``pooled_text_conditioning`` (``braingen3d.pooled_text_unet``) or ``channel_preconditioning``
-            (``braingen3d.preconditioned_unet``).
+            ``pooled_text_conditioning`` (``braingen3d.models.pooled_text_unet``) or ``channel_preconditioning``
+            (``braingen3d.models.unet``).
         text_encoder: ``id``, ``hidden_size`` and ``max_tokens`` of the prompt encoder, and ``prompt_attributes``
-            (``braingen3d.prompt_attributes``; the U-Nets must say the same).
+            (``braingen3d.prompts.attributes``; the U-Nets must say the same).
         noise_scheduler: ``num_train_timesteps``, ``beta_schedule``, ``beta_start``, ``beta_end``,
             ``prediction_type`` used in training.
         sampling_defaults: ``sampler``, ``steps`` and ``guidance_scale`` used when the caller gives none, and
@@ -50,9 +56,9 @@ class BundleConfig:
         intensity: how training images were normalised (``method``, ``percentiles``, ``range``).
         modalities: modalities the bundle was trained on.
         inpaint_unet: keyword arguments of the inpainting U-Net, if the bundle has one (the text U-Net's, with
-            ``2C + 1`` input channels and optionally ``lesion_attributes``, ``braingen3d.prompt_attributes``).
+            ``2C + 1`` input channels and optionally ``lesion_attributes``, ``braingen3d.prompts.attributes``).
         controlnet: keyword arguments of ``monai.networks.nets.ControlNet``, if the bundle has one.
-        structure_guidance: the structure regressor and its targets (``braingen3d.structure_guidance``):
+        structure_guidance: the structure regressor and its targets (``braingen3d.sampling.structure_guidance``):
             ``structures``, ``output_mean``, ``output_std``, ``regressor`` (``channels``), ``norms``,
             ``guidance_scale``, ``likelihood_sd``, ``enlarged_z``, ``smoothing_voxels``, ``min_guided_timestep``
             and ``max_guided_timestep``.
@@ -172,6 +178,16 @@ class BundleConfig:
         defaults = {key: self.sampling_defaults[key] for key in ("sampler", "steps", "guidance_scale")}
         return {**defaults, "negative_prompt": "", **(self.sampling_defaults.get(INPAINT_DEFAULTS_FIELD) or {})}
 
+    def check_inpaint_unet(self) -> None:
+        """Refuse an inpainting U-Net whose input channels do not fit the noisy latent, the mask and the masked latent."""
+        expected = inpaint_unet_in_channels(int(self.autoencoder["latent_channels"]))
+        channels = (self.inpaint_unet or {}).get("in_channels")
+        if channels != expected:
+            raise BundleError(
+                f"Bundle config field 'inpaint_unet.in_channels' is {channels} but inpainting needs "
+                f"{expected} (2 x latent_channels + 1: noisy latent, mask, masked latent). Re-export the bundle."
+            )
+
     def _check_inpaint_defaults(self) -> None:
         field = self.sampling_defaults.get(INPAINT_DEFAULTS_FIELD)
         if field is None:
@@ -252,10 +268,10 @@ class BundleConfig:
             raise BundleError(f"Bundle config field 'capabilities.inpaint' names unknown methods {unknown}; known: {KNOWN_INPAINT_METHODS}.")
         if "inpaint_unet" in self.capabilities.get("inpaint", []) and self.inpaint_unet is None:
             raise BundleError("Bundle config declares capability 'inpaint_unet' but has no 'inpaint_unet' network field.")
-        if self.inpaint_unet is not None and self.inpaint_unet.get("in_channels") != 2 * latent_channels + 1:
+        if self.inpaint_unet is not None and self.inpaint_unet.get("in_channels") != inpaint_unet_in_channels(latent_channels):
             raise BundleError(
                 f"Bundle config field 'inpaint_unet.in_channels' is {self.inpaint_unet.get('in_channels')}; an inpainting "
-                f"U-Net takes [noisy latent, mask, masked latent] = {2 * latent_channels + 1} channels."
+                f"U-Net takes [noisy latent, mask, masked latent] = {inpaint_unet_in_channels(latent_channels)} channels."
             )
         if self.capabilities.get("controlnet") and self.controlnet is None:
             raise BundleError("Bundle config declares capability 'controlnet' but has no 'controlnet' network field.")

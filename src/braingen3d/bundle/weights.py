@@ -11,7 +11,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from ..errors import BundleError
+from ..core.errors import BundleError
 
 # torch.save writes a zip archive; pickle protocols 2-5 start with PROTO (0x80) and the protocol number.
 _PICKLE_MAGIC = (b"PK\x03\x04", b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05")

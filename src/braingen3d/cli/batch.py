@@ -23,13 +23,13 @@ from ..batch.plan import (
 )
 from ..batch.prompt_templates import ATTRIBUTES, DEFAULT_TEMPLATE
 from ..bundle import BundleConfig, default_bundle_path, read_config
-from ..device import DEVICE_CHOICES
-from ..errors import BrainGenError, InvalidInputError
-from ..inpaint.methods import METHODS
-from ..inpaint.defaults import DEFAULT_BLEND_MARGIN_MM
+from ..core.device import DEVICE_CHOICES
+from ..core.errors import BrainGenError, InvalidInputError
+from ..requests.inpaint import METHODS
+from ..requests.inpaint import DEFAULT_BLEND_MARGIN_MM
 from ..batch.sharding import Shard
-from ..parameters import validate_generation
-from ..schedulers import SAMPLERS
+from ..requests.generation import validate_generation
+from ..sampling.schedulers import SAMPLERS
 from .common import EXIT_INTERNAL, EXIT_OK
 
 logger = logging.getLogger(__name__)
@@ -135,7 +135,7 @@ def build_plan(args: argparse.Namespace) -> tuple[BatchPlan, Path]:
         plan = plan_from_template(args.template or DEFAULT_TEMPLATE, args.num_cases, args.seed, settings, lesions,
                                   args.age, args.sex, args.ventricles, args.case_prefix)
     if any(case.lesion_count for case in plan.cases):
-        from ..inpaint.parameters import validate_inpaint
+        from ..requests.inpaint import validate_inpaint
 
         validate_inpaint(config, "a white-matter lesion", steps=settings.steps, method=settings.inpaint_method,
                          blend_margin_mm=settings.blend_margin_mm)  # a bundle without inpainting fails here, not at case 1
@@ -195,7 +195,7 @@ def _run_batch(args, plan, bundle_path: Path, root: Path, mode: str, shard: Shar
     from ..batch.coordination import open_dataset, process_group, wait_for_all
     from ..batch.runner import BatchRunner, check_plan_matches
     from ..export import NnunetDatasetWriter
-    from ..pipeline import BrainGenPipeline
+    from ..pipelines.generation import BrainGenPipeline
 
     with process_group(shard):
         pipeline = BrainGenPipeline.from_bundle(bundle_path, shard.device(args.device))

@@ -8,8 +8,8 @@ from typing import Callable
 
 from tqdm import tqdm
 
-from ..errors import BrainGenError
-from ..progress import ProgressEvent
+from ..core.errors import BrainGenError
+from ..core.progress import ProgressEvent
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_BUNDLE, EXIT_CANCELLED = 0, 1, 2, 3, 130
 

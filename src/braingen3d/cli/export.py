@@ -18,16 +18,17 @@ from typing import Any
 
 import numpy as np
 
-from ..batch.prompt_templates import MODALITIES, facts_from_prompt
-from ..errors import BrainGenError, InvalidInputError
+from ..batch.prompt_templates import MODALITIES
+from ..prompts.parser import facts_from_prompt
+from ..core.errors import BrainGenError, InvalidInputError
 from ..export import LESION_SEGMENT, TISSUE_SEGMENTS, ProvenanceNotFoundError, read_provenance
 from ..export.labels_nifti import export_labels_nifti
 from ..export.seg_nrrd import export_seg_nrrd
-from ..inpaint.mask import geometry_difference
-from ..inpaint.source import SourceImage, read_source
+from ..pipelines.inpaint.inputs import geometry_difference
+from ..io.source import SourceImage, read_source
 from ..io import check_writable, sidecar_path, write_volume
 from ..io.paths import stem, volume_suffix
-from ..volume import SyntheticVolume
+from ..core.volume import SyntheticVolume
 from .common import EXIT_INTERNAL, EXIT_OK
 
 logger = logging.getLogger(__name__)

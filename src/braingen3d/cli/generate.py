@@ -8,10 +8,10 @@ import random
 from pathlib import Path
 
 from ..bundle import default_bundle_path, read_config
-from ..device import DEVICE_CHOICES, resolve_device
+from ..core.device import DEVICE_CHOICES, resolve_device
 from ..io import check_outputs, numbered, write_volume
-from ..parameters import validate_generation
-from ..schedulers import SAMPLERS
+from ..requests.generation import validate_generation
+from ..sampling.schedulers import SAMPLERS
 from .common import EXIT_OK, ProgressBar
 
 logger = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..pipeline import BrainGenPipeline
+    from ..pipelines.generation import BrainGenPipeline
 
     bundle_path = args.bundle or default_bundle_path()
     config = read_config(bundle_path)

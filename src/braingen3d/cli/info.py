@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..bundle import default_bundle_path, read_config
 from ..bundle.config import CARD_NAME
-from ..device import describe_devices
+from ..core.device import describe_devices
 from .common import EXIT_OK
 
 

@@ -6,13 +6,12 @@ import argparse
 import logging
 from pathlib import Path
 
-from ..device import DEVICE_CHOICES, resolve_device
-from ..inpaint.contrast_check import DEFAULT_ATTEMPTS, DEFAULT_MIN_CONTRAST, MAX_ATTEMPTS
-from ..inpaint.defaults import DEFAULT_BLEND_MARGIN_MM
-from ..inpaint.methods import METHODS
-from ..inpaint.resampling import Resampling
-from ..schedulers import SAMPLERS
-from ..progress import ProgressEvent
+from ..core.device import DEVICE_CHOICES, resolve_device
+from ..requests.inpaint import DEFAULT_BLEND_MARGIN_MM
+from ..requests.inpaint import DEFAULT_ATTEMPTS, DEFAULT_MIN_CONTRAST, MAX_ATTEMPTS, METHODS
+from ..sampling.repaint import Resampling
+from ..sampling.schedulers import SAMPLERS
+from ..core.progress import ProgressEvent
 from .common import EXIT_OK, ProgressBar
 
 logger = logging.getLogger(__name__)
@@ -84,7 +83,7 @@ class AttemptProgressBar(ProgressBar):
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..inpaint import InpaintOutputPaths, check_inpaint_outputs, plan_inpaint_job, run_inpaint_job, \
+    from ..pipelines.inpaint import InpaintOutputPaths, check_inpaint_outputs, plan_inpaint_job, run_inpaint_job, \
         write_inpaint_outputs
 
     job = plan_inpaint_job(

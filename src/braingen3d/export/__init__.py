@@ -11,11 +11,11 @@ that the rest works without it.
 
 from typing import Any
 
-from braingen3d.export.labels_nifti import export_labels_nifti
-from braingen3d.export.nnunet_writer import NnunetDatasetWriter
-from braingen3d.export.provenance_reader import ProvenanceNotFoundError, read_provenance
-from braingen3d.export.seg_nrrd import export_seg_nrrd
-from braingen3d.export.segments import LESION_SEGMENT, TISSUE_SEGMENTS, CodedTerm, SegmentSpec
+from .labels_nifti import export_labels_nifti
+from .nnunet_writer import NnunetDatasetWriter
+from .provenance_reader import ProvenanceNotFoundError, read_provenance
+from .seg_nrrd import export_seg_nrrd
+from .segments import LESION_SEGMENT, TISSUE_SEGMENTS, CodedTerm, SegmentSpec
 
 __all__ = [
     "CodedTerm",

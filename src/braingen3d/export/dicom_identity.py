@@ -15,9 +15,9 @@ from typing import Any
 
 from pydicom.dataset import Dataset
 
-from braingen3d import __version__ as ENGINE_VERSION
-from braingen3d.errors import InvalidInputError
-from braingen3d.export.provenance import DICOM_COMMENT_PREFIX, normalise_provenance, provenance_digest
+from .. import __version__ as ENGINE_VERSION
+from ..core.errors import InvalidInputError
+from .provenance import DICOM_COMMENT_PREFIX, normalise_provenance, provenance_digest
 
 PATIENT_NAME = "SYNTHETIC^BRAINGEN3D"
 MANUFACTURER = "BrainGen3D (synthetic image generator)"

@@ -23,14 +23,14 @@ from pydicom.dataset import Dataset
 from pydicom.sr.coding import Code
 from pydicom.uid import generate_uid
 
-from braingen3d import __version__ as ENGINE_VERSION
-from braingen3d.errors import InvalidInputError
-from braingen3d.io.atomic import atomic_output
-from braingen3d.export.dicom_identity import MANUFACTURER, MODEL_NAME, provenance_comment
-from braingen3d.export.orientation import ras_to_lps_affine, reorient_to_lps
-from braingen3d.export.provenance import normalise_provenance
-from braingen3d.export.segments import LESION_SEGMENT, CodedTerm, SegmentSpec, check_segments
-from braingen3d.export.validation import check_affine, check_label
+from .. import __version__ as ENGINE_VERSION
+from ..core.errors import InvalidInputError
+from ..io.atomic import atomic_output
+from .dicom_identity import MANUFACTURER, MODEL_NAME, provenance_comment
+from .orientation import ras_to_lps_affine, reorient_to_lps
+from .provenance import normalise_provenance
+from .segments import LESION_SEGMENT, CodedTerm, SegmentSpec, check_segments
+from .validation import check_affine, check_label
 
 logger = logging.getLogger(__name__)
 

@@ -29,17 +29,17 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
 from pydicom.valuerep import format_number_as_ds
 
-from braingen3d.errors import InvalidInputError
-from braingen3d.io.atomic import atomic_directory
-from braingen3d.export.dicom_identity import (
+from ..core.errors import InvalidInputError
+from ..io.atomic import atomic_directory
+from .dicom_identity import (
     DERIVATION_DESCRIPTION,
     add_synthetic_identity,
     creation_datetime,
     provenance_comment,
 )
-from braingen3d.export.orientation import ras_to_lps_affine, reorient_to_lps
-from braingen3d.export.provenance import normalise_provenance
-from braingen3d.export.validation import check_affine, check_volume
+from .orientation import ras_to_lps_affine, reorient_to_lps
+from .provenance import normalise_provenance
+from .validation import check_affine, check_volume
 
 logger = logging.getLogger(__name__)
 

@@ -10,13 +10,13 @@ from typing import Any
 
 import numpy as np
 
-from braingen3d.errors import InvalidInputError
-from braingen3d.io.atomic import atomic_write_text, refuse_existing
-from braingen3d.io.nifti import NIFTI_XFORM_SCANNER, write_nifti
-from braingen3d.export.provenance import nifti_descrip, sidecar_text
-from braingen3d.io.paths import sidecar_path
-from braingen3d.export.segments import LESION_SEGMENT, SegmentSpec, check_segments
-from braingen3d.export.validation import check_affine, check_label
+from ..core.errors import InvalidInputError
+from ..io.atomic import atomic_write_text, refuse_existing
+from ..io.nifti import NIFTI_XFORM_SCANNER, write_nifti
+from .provenance import nifti_descrip, sidecar_text
+from ..io.paths import sidecar_path
+from .segments import LESION_SEGMENT, SegmentSpec, check_segments
+from .validation import check_affine, check_label
 
 logger = logging.getLogger(__name__)
 

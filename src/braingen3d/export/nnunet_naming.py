@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from braingen3d.errors import InvalidInputError
+from ..core.errors import InvalidInputError
 
 _NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 _MAX_NAME_LENGTH = 64

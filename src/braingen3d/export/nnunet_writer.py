@@ -34,14 +34,14 @@ from typing import Any, Literal
 
 import numpy as np
 
-from braingen3d import __version__ as ENGINE_VERSION
-from braingen3d.errors import InvalidInputError, OutputExistsError
-from braingen3d.io.atomic import atomic_write_bytes, atomic_write_text, remove_stale_partials
-from braingen3d.export._lock import file_lock
-from braingen3d.io.nifti import NIFTI_XFORM_SCANNER, make_nifti, nifti_bytes
-from braingen3d.export.nnunet_naming import check_case_id, conflicting_datasets, dataset_folder_name
-from braingen3d.export.provenance import nifti_descrip, normalise_provenance, sidecar_text
-from braingen3d.export.validation import check_affine, check_label, check_volume
+from .. import __version__ as ENGINE_VERSION
+from ..core.errors import InvalidInputError, OutputExistsError
+from ..io.atomic import atomic_write_bytes, atomic_write_text, remove_stale_partials
+from ._lock import file_lock
+from ..io.nifti import NIFTI_XFORM_SCANNER, make_nifti, nifti_bytes
+from .nnunet_naming import check_case_id, conflicting_datasets, dataset_folder_name
+from .provenance import nifti_descrip, normalise_provenance, sidecar_text
+from .validation import check_affine, check_label, check_volume
 
 logger = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from braingen3d.errors import InvalidInputError
+from ..core.errors import InvalidInputError
 
 #: Header key (NRRD) holding the provenance as one JSON object.
 NRRD_PROVENANCE_KEY = "braingen3d_provenance"

@@ -20,9 +20,9 @@ from typing import Any
 import nibabel as nib
 import nrrd
 
-from braingen3d.errors import InvalidInputError
-from braingen3d.io.paths import sidecar_path
-from braingen3d.export.provenance import (
+from ..core.errors import InvalidInputError
+from ..io.paths import sidecar_path
+from .provenance import (
     DICOM_COMMENT_PREFIX,
     NRRD_KEY_PREFIX,
     NRRD_PROVENANCE_KEY,

@@ -16,12 +16,12 @@ from typing import Any
 import nrrd
 import numpy as np
 
-from braingen3d.errors import InvalidInputError
-from braingen3d.io.atomic import atomic_output
-from braingen3d.export.orientation import ras_to_lps_affine
-from braingen3d.export.provenance import NRRD_PROVENANCE_KEY, NRRD_SYNTHETIC_KEY, provenance_json
-from braingen3d.export.segments import LESION_SEGMENT, SegmentSpec, check_segments
-from braingen3d.export.validation import check_affine, check_label
+from ..core.errors import InvalidInputError
+from ..io.atomic import atomic_output
+from .orientation import ras_to_lps_affine
+from .provenance import NRRD_PROVENANCE_KEY, NRRD_SYNTHETIC_KEY, provenance_json
+from .segments import LESION_SEGMENT, SegmentSpec, check_segments
+from .validation import check_affine, check_label
 
 logger = logging.getLogger(__name__)
 

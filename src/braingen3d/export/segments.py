@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from braingen3d.errors import InvalidInputError
+from ..core.errors import InvalidInputError
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from braingen3d.errors import InvalidInputError
+from ..core.errors import InvalidInputError
 
 
 def check_affine(affine: np.ndarray) -> np.ndarray:

@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from ..errors import InvalidInputError, OutputExistsError
+from ..core.errors import InvalidInputError, OutputExistsError
 
 logger = logging.getLogger(__name__)
 
@@ -102,7 +102,7 @@ def atomic_output(path: str | os.PathLike, overwrite: bool = False) -> Iterator[
     Args:
         path: the final file name. Its folder must exist.
         overwrite: replace an existing file; otherwise an existing file raises
-            :class:`~braingen3d.errors.OutputExistsError` before anything is written.
+            :class:`~braingen3d.core.errors.OutputExistsError` before anything is written.
 
     Yields:
         a binary file object writing to a temporary sibling of ``path``. When the ``with`` block

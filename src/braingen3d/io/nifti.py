@@ -15,8 +15,8 @@ from typing import Any
 import nibabel as nib
 import numpy as np
 
-from ..errors import InvalidInputError
-from ..provenance import short_description
+from ..core.errors import InvalidInputError
+from ..core.provenance import short_description
 from .atomic import atomic_write_bytes
 
 NIFTI_XFORM_SCANNER = 1

@@ -9,7 +9,7 @@ from typing import Any
 import nrrd
 import numpy as np
 
-from ..errors import InvalidInputError
+from ..core.errors import InvalidInputError
 from .atomic import atomic_path
 
 RAS_TO_LPS = np.diag([-1.0, -1.0, 1.0])

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InvalidInputError
+from ..core.errors import InvalidInputError
 from .nifti import read_nifti
 from .nrrd_io import read_nrrd
 

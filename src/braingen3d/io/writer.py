@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..volume import SyntheticVolume
+from ..core.volume import SyntheticVolume
 from .atomic import check_writable, atomic_write_text
 from .nifti import NIFTI_XFORM_MNI_152, write_nifti
 from .nrrd_io import write_nrrd

@@ -14,7 +14,7 @@ import logging
 import sys
 from pathlib import Path
 
-from braingen3d.errors import BrainGenError
+from braingen3d.core.errors import BrainGenError
 
 from ..manifest import write_manifest
 from .bids import bids_rows

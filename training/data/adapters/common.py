@@ -7,7 +7,7 @@ import hashlib
 import logging
 from pathlib import Path
 
-from braingen3d.errors import InvalidInputError
+from braingen3d.core.errors import InvalidInputError
 
 from ..manifest import relative_to
 

@@ -14,7 +14,7 @@ import logging
 import re
 from pathlib import Path
 
-from braingen3d.errors import InvalidInputError
+from braingen3d.core.errors import InvalidInputError
 
 from .common import assign_split, format_age, image_row, read_table
 

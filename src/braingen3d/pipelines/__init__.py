@@ -1,0 +1,1 @@
+"""The tasks: generation (``BrainGenPipeline``) and lesion inpainting (``pipelines.inpaint``)."""

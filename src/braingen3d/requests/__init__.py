@@ -1,0 +1,1 @@
+"""One request object per task, validated and resolved against the bundle's defaults. No torch."""

@@ -1,0 +1,7 @@
+"""``python -m braingen3d.worker``: serve one request."""
+
+import sys
+
+from .server import serve
+
+sys.exit(serve())
