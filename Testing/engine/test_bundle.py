@@ -127,3 +127,20 @@ def test_channel_preconditioning_loads_and_must_match_the_schedule(bundle_copy):
     _edit_config(bundle_copy, lambda c: c["unet"]["channel_preconditioning"]["noise_scheduler"].update(beta_end=0.03))
     with pytest.raises(BundleError, match="channel_preconditioning.noise_scheduler' differs"):
         load_bundle(bundle_copy)
+
+
+@pytest.mark.parametrize("edit, field", [
+    (lambda c: c["autoencoder"].update(kind="block_pca", whiten=True), "autoencoder.whiten"),
+    (lambda c: c["unet"].update(pooled_text_conditioning=True), "unet.pooled_text_conditioning"),
+    (lambda c: c["unet"].update(channel_preconditioning={"second_moment": [1.0] * c["unet"]["out_channels"],
+                                                         "noise_scheduler": c["noise_scheduler"],
+                                                         "scale_conditioning": True}),
+     "unet.channel_preconditioning.scale_conditioning"),
+])
+def test_options_this_engine_does_not_build_are_refused_by_name(bundle_copy, edit, field):
+    path = bundle_copy / "config.json"
+    config = json.loads(path.read_text())
+    edit(config)
+    path.write_text(json.dumps(config))
+    with pytest.raises(BundleError, match=field.replace(".", r"\.")):
+        read_config(bundle_copy)

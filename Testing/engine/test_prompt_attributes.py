@@ -135,7 +135,7 @@ def test_only_a_lesion_attribute_unet_reads_the_lesion_features() -> None:
 def test_lesion_attributes_need_prompt_attributes() -> None:
     with pytest.raises(ValueError, match="lesion_attributes"):
         build_unet({**KWARGS, LESION_ATTRIBUTES_FLAG: True}, flash_attention=False)
-    data = preset_config("small_pca").to_dict()
+    data = preset_config("small").to_dict()
     data["inpaint_unet"] = {**data["unet"], LESION_ATTRIBUTES_FLAG: True}
     with pytest.raises(BundleError, match="lesion_attributes"):
         BundleConfig.from_dict(data).check_consistency()
@@ -159,7 +159,7 @@ def test_a_deep_copy_reads_its_own_attributes_and_weights() -> None:
 
 def test_it_combines_with_channel_preconditioning() -> None:
     # Off in the engine's presets (bundles without the flag load the plain U-Net); training configs switch it on.
-    assert not any(PROMPT_ATTRIBUTES_FLAG in preset_config(name).unet for name in ("small", "small_pca"))
+    assert not any(PROMPT_ATTRIBUTES_FLAG in preset_config(name).unet for name in ("small_kl", "small"))
     schedule = preset_config("tiny").noise_scheduler
     kwargs = {**KWARGS, PROMPT_ATTRIBUTES_FLAG: True,
               "channel_preconditioning": {"second_moment": [1.0, 0.01], "noise_scheduler": schedule}}
@@ -179,14 +179,14 @@ def test_a_context_without_the_token_is_refused() -> None:
 
 
 def test_the_bundle_config_needs_both_flags_alike() -> None:
-    data = preset_config("small_pca").to_dict()
+    data = preset_config("small").to_dict()
     data["unet"][PROMPT_ATTRIBUTES_FLAG] = True
     with pytest.raises(BundleError, match="prompt_attributes"):
         BundleConfig.from_dict(data).check_consistency()
 
 
 def test_the_text_encoder_appends_the_token() -> None:
-    config = {**preset_config("small_pca").text_encoder, "max_tokens": 12, PROMPT_ATTRIBUTES_FLAG: True}
+    config = {**preset_config("small").text_encoder, "max_tokens": 12, PROMPT_ATTRIBUTES_FLAG: True}
     encoder = TextEncoder.from_config(config)
     states = encoder.encode(["T2-weighted MRI of a 72-year-old woman with enlarged ventricles", ""])
     assert states.shape == (2, 13, 384)

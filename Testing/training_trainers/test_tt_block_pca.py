@@ -7,7 +7,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pytest
 import torch
 
 from braingen3d.models.block_pca_autoencoder import BlockPCAAutoencoder
@@ -17,7 +16,7 @@ from braingen3d.models.unet import ChannelPreconditionedUNet
 from braingen3d.prompts.text_encoder import TextEncoder
 from training.trainers.autoencoder import AutoencoderTrainer, read_final_record
 from training.trainers.checkpoint import load_checkpoint
-from training.trainers.configs import TrainingConfigError, load_config
+from training.trainers.configs import load_config
 from training.trainers.diffusion import DiffusionTrainer
 from training.trainers.distributed import DistEnv
 from training.trainers.export import export_bundle
@@ -25,11 +24,10 @@ from training.trainers.export import export_bundle
 from Testing.training_trainers.test_tt_resume import _compare_checkpoints
 
 
-def _config(whiten: bool = True):
+def _config():
     config = load_config("tiny", ["autoencoder.logvar_init=-6"])
-    config.architecture = {"autoencoder": {"kind": "block_pca", "whiten": whiten}}
-    if not whiten:
-        config.architecture["unet"] = {"channel_preconditioning": True, "prompt_attributes": True}  # as the small config
+    config.architecture = {"autoencoder": {"kind": "block_pca"},
+                           "unet": {"channel_preconditioning": True, "prompt_attributes": True}}  # as the small config
     return config
 
 
@@ -63,10 +61,8 @@ def test_block_pca_run_fits_once_trains_the_decoder_and_resumes_exactly(tmp_path
     assert record["block_pca_fit"]["volumes"] == 6  # the tiny cohort's training split
 
 
-@pytest.mark.parametrize("whiten", [True, False], ids=["whitened", "orthonormal+preconditioned"])
-def test_block_pca_latents_train_diffusion_and_export_a_loadable_bundle(tmp_path: Path, tt_manifest: Path,
-                                                                         whiten: bool) -> None:
-    config = _config(whiten)
+def test_block_pca_latents_train_diffusion_and_export_a_loadable_bundle(tmp_path: Path, tt_manifest: Path) -> None:
+    config = _config()
     autoencoder_run = tmp_path / "autoencoder"
     trainer = AutoencoderTrainer(config, tt_manifest, autoencoder_run, DistEnv())
     trainer.fit()
@@ -81,21 +77,15 @@ def test_block_pca_latents_train_diffusion_and_export_a_loadable_bundle(tmp_path
     assert bundle.config.scale_factor == final["autoencoder"]["scale_factor"]
     ema = load_checkpoint(autoencoder_run / "checkpoints" / "checkpoint_last.pt", "autoencoder")["emas"]["autoencoder"]
     assert torch.equal(bundle.autoencoder.block_basis.float(), ema["weights"]["block_basis"].float())
-    assert isinstance(bundle.unet, ChannelPreconditionedUNet) is not whiten
-    if not whiten:
-        # The bundle carries the second moments the trainer measured on the scaled training latents.
-        latents = diffusion.latents.mu[torch.from_numpy(diffusion.train_rows)].double() * diffusion.latents.scale_factor
-        expected = latents.pow(2).mean(dim=(0, 2, 3, 4))
-        torch.testing.assert_close(bundle.unet.second_moment.double(), expected, rtol=1e-5, atol=1e-6)
-        assert float(expected.max() / expected.min()) > 3  # unwhitened: the channels differ in scale
-        # The previews ran on the EMA copy of the attribute U-Net; the bundle reads the attribute token too.
-        assert list((tmp_path / "diffusion" / "previews").glob("*.png"))
-        assert bundle.config.text_encoder["prompt_attributes"] and hasattr(bundle.unet, "prompt_attribute_embed")
-        volume = BrainGenPipeline(bundle, TextEncoder.from_config(bundle.config.text_encoder), torch.device("cpu"))(
-            "T1-weighted MRI of a 70-year-old man with enlarged ventricles", num_inference_steps=2, seed=0)
-        assert np.isfinite(volume.volumes[0].array).all()
-
-
-def test_latent_noise_is_refused_for_a_kl_autoencoder(tmp_path: Path, tt_manifest: Path) -> None:
-    with pytest.raises(TrainingConfigError, match="latent_noise_std.*block_pca"):
-        AutoencoderTrainer(load_config("tiny", ["autoencoder.latent_noise_std=0.3"]), tt_manifest, tmp_path / "kl", DistEnv())
+    assert isinstance(bundle.unet, ChannelPreconditionedUNet)
+    # The bundle carries the second moments the trainer measured on the scaled training latents.
+    latents = diffusion.latents.mu[torch.from_numpy(diffusion.train_rows)].double() * diffusion.latents.scale_factor
+    expected = latents.pow(2).mean(dim=(0, 2, 3, 4))
+    torch.testing.assert_close(bundle.unet.second_moment.double(), expected, rtol=1e-5, atol=1e-6)
+    assert float(expected.max() / expected.min()) > 3  # the natural spectrum: the channels differ in scale
+    # The previews ran on the EMA copy of the attribute U-Net; the bundle reads the attribute token too.
+    assert list((tmp_path / "diffusion" / "previews").glob("*.png"))
+    assert bundle.config.text_encoder["prompt_attributes"] and hasattr(bundle.unet, "prompt_attribute_embed")
+    volume = BrainGenPipeline(bundle, TextEncoder.from_config(bundle.config.text_encoder), torch.device("cpu"))(
+        "T1-weighted MRI of a 70-year-old man with enlarged ventricles", num_inference_steps=2, seed=0)
+    assert np.isfinite(volume.volumes[0].array).all()

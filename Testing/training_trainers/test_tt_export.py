@@ -10,10 +10,9 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from braingen3d.bundle.config import BundleConfig
 from braingen3d.pipelines.generation import BrainGenPipeline
 from training.cohort.generate import DATASET_NAME
-from training.trainers.export import _population_statement, export_bundle, model_card
+from training.trainers.export import _population_statement, export_bundle
 from training.trainers.latents import LatentCache
 
 
@@ -35,10 +34,6 @@ def test_exported_bundle_loads_and_generates(tmp_path: Path, tt_autoencoder_run:
     assert "Not yet measured" in card and "synthetic" in card.lower()
     assert "- Lesion inpainting: RePaint with the text U-Net." in card  # a text bundle offers RePaint only
     assert "not of real patients" not in card  # the "spheres" dataset is not the template cohort
-    assert "pooled_text_conditioning" not in config["unet"] and "pooled_text_conditioning" not in card
-    with_pooled = BundleConfig.from_dict(config)
-    with_pooled.unet["pooled_text_conditioning"] = True
-    assert "`pooled_text_conditioning`" in model_card(with_pooled, with_pooled.training)
     assert "not of real patients" in _population_statement([DATASET_NAME])
 
     # The bundle holds the EMA weights of both stages.

@@ -89,17 +89,11 @@ def test_blob_masks_enclose_the_lesion_with_a_rounder_shape() -> None:
     assert np.array_equal(exact.draw(subject, "FLAIR", np.random.default_rng(0)).latent[0].numpy().astype(bool), lesion)
 
 
-def test_the_masked_latent_is_scaled_only_when_asked_and_only_with_preconditioning() -> None:
-    from training.trainers.configs import TrainingConfigError
-
+def test_the_inpainting_unet_keeps_the_text_unets_preconditioning() -> None:
     field = {"second_moment": [1.0, 0.1], "noise_scheduler": {}}
     unet = {"in_channels": 2, "out_channels": 2, "channel_preconditioning": field}
-    assert inpaint_unet_kwargs(unet, 2)["channel_preconditioning"] == field
-    scaled = inpaint_unet_kwargs(unet, 2, scale_masked_latent=True)
-    assert scaled["in_channels"] == 5 and scaled["channel_preconditioning"] == {**field, "scale_conditioning": True}
-    assert "scale_conditioning" not in field  # the text U-Net's field is not changed
-    with pytest.raises(TrainingConfigError, match="needs a U-Net preconditioned"):
-        inpaint_unet_kwargs({"in_channels": 2, "out_channels": 2}, 2, scale_masked_latent=True)
+    kwargs = inpaint_unet_kwargs(unet, 2)
+    assert kwargs["in_channels"] == 5 and kwargs["channel_preconditioning"] == field
 
 
 def test_widened_unet_predicts_what_the_text_unet_predicts() -> None:

@@ -1,4 +1,4 @@
-"""KL autoencoder trainer: random brain-biased patches, L1 + SSIM + KL (+ patch adversarial, + optional perceptual).
+"""Autoencoder trainer: random brain-biased patches, L1 + SSIM + KL (+ patch adversarial).
 
 When training reaches ``max_steps`` the EMA weights are evaluated on held-out subjects (SSIM and
 PSNR inside the brain mask), every manifest row is encoded once into a latent cache, and
@@ -51,36 +51,6 @@ def kl_divergence(z_mu: torch.Tensor, z_sigma: torch.Tensor) -> torch.Tensor:
     """KL(N(mu, sigma^2) || N(0, 1)) summed over latent voxels, averaged over the batch."""
     kl = 0.5 * (z_mu.pow(2) + z_sigma.pow(2) - torch.log(z_sigma.pow(2)) - 1.0)
     return kl.flatten(1).sum(1).mean()
-
-
-def _refuse_download(url: str, *args, **kwargs) -> None:
-    raise OSError(f"refusing to download {url}: training never fetches weights at run time")
-
-
-def build_perceptual_loss(network_type: str) -> torch.nn.Module:
-    """``monai.losses.PerceptualLoss`` from pretrained weights already in the torch.hub cache.
-
-    Downloads are blocked while the loss is built, so a missing cache fails here instead of
-    fetching weights.
-
-    Raises:
-        TrainingConfigError: the weights are not cached locally.
-    """
-    import torch.hub
-    from unittest import mock
-
-    from monai import losses
-
-    try:
-        with mock.patch.object(torch.hub, "download_url_to_file", _refuse_download):
-            return losses.PerceptualLoss(spatial_dims=3, network_type=network_type, is_fake_3d=True, fake_3d_ratio=0.25)
-    except Exception as exc:  # torch.hub and lpips raise many types when weights are missing
-        raise TrainingConfigError(
-            f"perceptual_weight > 0 needs the pretrained '{network_type}' network of monai.losses.PerceptualLoss in the "
-            f"torch.hub cache ({torch.hub.get_dir()}); it could not be loaded without a download "
-            f"({type(exc).__name__}: {exc}). Cache the weights on a machine with network access, or set "
-            "autoencoder.perceptual_weight=0."
-        ) from exc
 
 
 def initialise_posterior_variance(autoencoder: torch.nn.Module, log_variance: float) -> None:
@@ -156,7 +126,6 @@ class AutoencoderTrainer(Trainer):
             self.scalers["discriminator"] = make_grad_scaler(self.device)
             self.adversarial_loss = PatchAdversarialLoss(criterion=cfg.adv_criterion)
         self.ssim_loss = SSIMLoss(spatial_dims=3, data_range=1.0, win_size=min(cfg.ssim_win_size, *self.patch))
-        self.perceptual = build_perceptual_loss(cfg.perceptual_network).to(self.device) if cfg.perceptual_weight > 0 else None
         self.sampler = ShardedSampler(len(self.store), cfg.seed, env.rank, env.world_size)
         self._start()
 
@@ -175,9 +144,6 @@ class AutoencoderTrainer(Trainer):
 
     def _set_up_posterior_variance(self) -> None:
         cfg = self.config.autoencoder
-        if cfg.latent_noise_std:
-            raise TrainingConfigError("Config field 'autoencoder.latent_noise_std' applies to block_pca autoencoders "
-                                      "only; set it to 0 for AutoencoderKL.")
         if cfg.logvar_init is not None:
             initialise_posterior_variance(self.autoencoder, cfg.logvar_init)
         if not cfg.learn_posterior_variance:
@@ -192,7 +158,6 @@ class AutoencoderTrainer(Trainer):
         if cfg.learn_posterior_variance:
             logger.warning("A block_pca autoencoder has a fixed posterior sigma; 'learn_posterior_variance' is ignored.")
         self.autoencoder.posterior_log_variance.fill_(-8.0 if cfg.logvar_init is None else cfg.logvar_init)
-        self.autoencoder.training_latent_noise = float(cfg.latent_noise_std)
         count = min(cfg.pca_volumes, len(self.store))
         indices = np.unique(np.linspace(0, len(self.store) - 1, count).round().astype(int))
         started = time.perf_counter()
@@ -237,9 +202,6 @@ class AutoencoderTrainer(Trainer):
                     "kl": kl_divergence(z_mu.float(), z_sigma.float()),
                 }
                 loss = cfg.l1_weight * terms["l1"] + cfg.ssim_weight * terms["ssim"] + cfg.kl_weight * terms["kl"]
-                if self.perceptual is not None:
-                    terms["perceptual"] = self.perceptual(reconstruction, x)
-                    loss = loss + cfg.perceptual_weight * terms["perceptual"]
                 if adversarial:
                     self.discriminator.requires_grad_(False)
                     logits = self.discriminator(reconstruction.contiguous())[-1]

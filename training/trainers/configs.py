@@ -88,15 +88,10 @@ class AutoencoderTrainConfig(LoopConfig):
         disc_lr: discriminator learning rate.
         disc_channels: channels of the first ``PatchDiscriminator`` layer.
         disc_layers: ``num_layers_d`` of the ``PatchDiscriminator``.
-        perceptual_weight: weight of ``monai.losses.PerceptualLoss`` (0 = off; needs locally cached weights).
-        perceptual_network: ``network_type`` of the perceptual loss.
         eval_every: steps between held-out SSIM/PSNR evaluations (0 disables; always run at the end).
         eval_subjects: held-out subjects used by each evaluation.
         pca_volumes: training volumes whose blocks fit a ``block_pca`` autoencoder's projection (spread over
             the training split). Its posterior sigma is fixed at ``logvar_init`` (-8 when None).
-        latent_noise_std: ``block_pca`` only: during training, each sample's latent gets Gaussian noise of a
-            standard deviation drawn uniformly from [0, latent_noise_std] (posterior units), so the decoder
-            correction learns to remove latent errors; 0 trains on clean latents.
         latent_scaling: how ``scale_factor`` is chosen when the cohort is encoded: ``std`` (1 / std of all
             latent values, as the MONAI tutorial) or ``strongest_channel`` (1 / RMS of the strongest channel,
             for latents whose channels differ in scale, so that no channel stays recognisable at high noise).
@@ -118,12 +113,9 @@ class AutoencoderTrainConfig(LoopConfig):
     disc_lr: float = 2e-4
     disc_channels: int = 32
     disc_layers: int = 3
-    perceptual_weight: float = 0.0
-    perceptual_network: str = "squeeze"
     eval_every: int = 500
     eval_subjects: int = 4
     pca_volumes: int = 64
-    latent_noise_std: float = 0.0
     latent_scaling: str = "std"
 
 
@@ -201,8 +193,6 @@ class InpaintingTrainConfig(FineTuneTrainConfig):
         sham_probability: chance that a mask is a sham: a lesion mask's shape moved into
             lesion-free white matter and captioned "no lesions", so the prompt, not the mask,
             says whether a lesion is there.
-        scale_masked_latent: a U-Net preconditioned per latent channel also divides the masked
-            latent it is given by each channel's RMS (``channel_preconditioning.scale_conditioning``).
         lesion_attributes: the U-Net also reads the prompt's lesion wording (lesion wanted, none wanted,
             its size) through its timestep embedding (``braingen3d.prompts.attributes``); needs a U-Net
             that reads prompt attributes.
@@ -215,7 +205,6 @@ class InpaintingTrainConfig(FineTuneTrainConfig):
     lesion_probability: float = 0.7
     blob_probability: float = 0.0
     sham_probability: float = 0.0
-    scale_masked_latent: bool = False
     lesion_attributes: bool = False
     guidance_scale: float | None = None
     negative_prompt: str | None = None

@@ -22,7 +22,6 @@ from braingen3d.bundle import save_bundle
 from braingen3d.bundle.config import INPAINT_DEFAULTS_FIELD
 from braingen3d.bundle.weights import load_into, load_weights
 from braingen3d.models.builders import build_unet
-from braingen3d.models.pooled_text_unet import POOLED_TEXT_FLAG
 from braingen3d.models.unet import PRECONDITIONING_FIELD
 from braingen3d.prompts.attributes import LESION_ATTRIBUTES_FLAG, PROMPT_ATTRIBUTES_FLAG
 
@@ -105,8 +104,6 @@ def model_card(config, record: dict[str, Any]) -> str:
     shape = " x ".join(str(s) for s in config.grid.shape)
     spacing = config.grid.spacing[0]
     timestep_conditioning = ""
-    if config.unet.get(POOLED_TEXT_FLAG):
-        timestep_conditioning += ", and their mean through the timestep embedding (`pooled_text_conditioning`)"
     if config.unet.get(PROMPT_ATTRIBUTES_FLAG):
         timestep_conditioning += (", and the modality, age, sex and ventricle finding the prompt names through the "
                                   "timestep embedding (`prompt_attributes`)")
@@ -171,8 +168,7 @@ def _population_statement(datasets: list[str]) -> str:
 
 def _autoencoder_kind(config) -> str:
     if config.autoencoder.get("kind") == "block_pca":
-        scaling = "whitened" if config.autoencoder.get("whiten", True) else "orthonormal"
-        return (f"`BlockPCAAutoencoder` (fixed {scaling} block-PCA encoder; decoder = PCA inverse + a trained MONAI "
+        return ("`BlockPCAAutoencoder` (fixed orthonormal block-PCA encoder; decoder = PCA inverse + a trained MONAI "
                 "`Decoder` correction)")
     return "MONAI `AutoencoderKL`"
 

@@ -31,7 +31,6 @@ from braingen3d.sampling.loop import LatentProblem, SamplerRun
 from braingen3d.bundle.config import inpaint_unet_in_channels
 from braingen3d.pipelines.inpaint.methods import masked_latent, sample_with_inpaint_unet
 from braingen3d.models.builders import build_unet
-from braingen3d.models.unet import PRECONDITIONING_FIELD
 from braingen3d.prompts.attributes import LESION_ATTRIBUTES_FLAG, PROMPT_ATTRIBUTES_FLAG
 
 from .autoencoder import final_dir
@@ -48,13 +47,12 @@ INPAINT_UNET_WEIGHTS = "inpaint_unet.safetensors"
 FINAL_RECORD = "inpainting.json"
 
 
-def inpaint_unet_kwargs(unet_kwargs: dict[str, Any], latent_channels: int,
-                        scale_masked_latent: bool = False, lesion_attributes: bool = False) -> dict[str, Any]:
+def inpaint_unet_kwargs(unet_kwargs: dict[str, Any], latent_channels: int, lesion_attributes: bool = False
+                        ) -> dict[str, Any]:
     """The inpainting U-Net's arguments: the text U-Net's, with ``2 * C + 1`` input channels.
 
-    ``scale_masked_latent`` asks a per-channel preconditioned U-Net to scale its masked-latent input too
-    (``braingen3d.models.unet``); a U-Net without preconditioning refuses it. ``lesion_attributes``
-    lets a U-Net that reads prompt attributes read the lesion features as well; one that does not refuses it.
+    ``lesion_attributes`` lets a U-Net that reads prompt attributes read the lesion features as well; one that
+    does not refuses it.
     """
     kwargs = {**unet_kwargs, "in_channels": inpaint_unet_in_channels(latent_channels)}
     if lesion_attributes:
@@ -63,11 +61,6 @@ def inpaint_unet_kwargs(unet_kwargs: dict[str, Any], latent_channels: int,
                                       "attributes ('architecture.unet.prompt_attributes: true', e.g. the small "
                                       "config).")
         kwargs[LESION_ATTRIBUTES_FLAG] = True
-    if scale_masked_latent:
-        if not isinstance(kwargs.get(PRECONDITIONING_FIELD), dict):
-            raise TrainingConfigError("Config field 'inpainting.scale_masked_latent' needs a U-Net preconditioned per "
-                                      "latent channel ('channel_preconditioning', e.g. the small config).")
-        kwargs[PRECONDITIONING_FIELD] = {**kwargs[PRECONDITIONING_FIELD], "scale_conditioning": True}
     return kwargs
 
 
@@ -123,7 +116,7 @@ class InpaintingTrainer(DiffusionFineTuneTrainer):
 
     def build_network(self) -> torch.nn.Module:
         kwargs = inpaint_unet_kwargs(self.bundle_config.unet, int(self.bundle_config.autoencoder["latent_channels"]),
-                                     self.section.scale_masked_latent, self.section.lesion_attributes)
+                                     self.section.lesion_attributes)
         self.bundle_config.inpaint_unet = kwargs
         network = build_unet(kwargs, flash_attention=True)
         base = load_weights(final_dir(self.diffusion_dir) / UNET_WEIGHTS)

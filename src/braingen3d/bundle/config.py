@@ -42,8 +42,7 @@ class BundleConfig:
         autoencoder: keyword arguments of ``monai.networks.nets.AutoencoderKL`` plus ``scale_factor``, or with
             ``kind: "block_pca"`` those of ``braingen3d.models.block_pca_autoencoder.BlockPCAAutoencoder``.
         unet: keyword arguments of ``monai.networks.nets.DiffusionModelUNet``, plus an optional
-            ``pooled_text_conditioning`` (``braingen3d.models.pooled_text_unet``) or ``channel_preconditioning``
-            (``braingen3d.models.unet``).
+            ``channel_preconditioning`` (``braingen3d.models.unet``).
         text_encoder: ``id``, ``hidden_size`` and ``max_tokens`` of the prompt encoder, and ``prompt_attributes``
             (``braingen3d.prompts.attributes``; the U-Nets must say the same).
         noise_scheduler: ``num_train_timesteps``, ``beta_schedule``, ``beta_start``, ``beta_end``,
@@ -178,6 +177,22 @@ class BundleConfig:
         defaults = {key: self.sampling_defaults[key] for key in ("sampler", "steps", "guidance_scale")}
         return {**defaults, "negative_prompt": "", **(self.sampling_defaults.get(INPAINT_DEFAULTS_FIELD) or {})}
 
+    def _refuse_unsupported_options(self) -> None:
+        """Options this engine does not build, each refused by name before any network is made."""
+        if self.autoencoder.get("whiten"):
+            raise BundleError("Bundle config field 'autoencoder.whiten' is true; this engine builds block-PCA latents with "
+                              "their natural spectrum only (whiten false). Retrain the bundle with the current configs.")
+        for name, net in (("unet", self.unet), ("inpaint_unet", self.inpaint_unet)):
+            if net is None:
+                continue
+            if net.get("pooled_text_conditioning"):
+                raise BundleError(f"Bundle config field '{name}.pooled_text_conditioning' is true; this engine does not "
+                                  "build U-Nets with pooled text conditioning. Retrain the bundle with the current configs.")
+            preconditioning = net.get("channel_preconditioning")
+            if isinstance(preconditioning, dict) and preconditioning.get("scale_conditioning"):
+                raise BundleError(f"Bundle config field '{name}.channel_preconditioning.scale_conditioning' is true; this "
+                                  "engine passes the masked latent unscaled. Retrain the bundle with the current configs.")
+
     def check_inpaint_unet(self) -> None:
         """Refuse an inpainting U-Net whose input channels do not fit the noisy latent, the mask and the masked latent."""
         expected = inpaint_unet_in_channels(int(self.autoencoder["latent_channels"]))
@@ -203,6 +218,7 @@ class BundleConfig:
 
     def check_consistency(self) -> None:
         """Check the fields against each other (weights are checked by the loader)."""
+        self._refuse_unsupported_options()
         latent_channels = self.autoencoder.get("latent_channels")
         appends_attributes = bool(self.text_encoder.get("prompt_attributes", False))
         for name, net in (("unet", self.unet), ("inpaint_unet", self.inpaint_unet)):

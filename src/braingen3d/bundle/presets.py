@@ -1,8 +1,10 @@
-"""Network presets. ``small_pca`` is the default bundle's architecture (sized for 2 CPU cores; the training
-config ``small`` uses it): ``small``'s grid and U-Net with a block-PCA autoencoder and a U-Net preconditioned
-per latent channel. ``small`` itself, with a KL autoencoder, was the default until bundle 0.5.0 (config ``small_kl``);
-``base`` matches the MONAI 3D LDM tutorial scale; ``large`` matches BrainLDM (1 mm, 160x224x160);
-``tiny`` exists for tests and smoke runs only."""
+"""Network presets, named like the training configs that use them.
+
+``small`` is the default bundle's architecture, sized for 2 CPU cores: 80x96x80 at 2 mm, a block-PCA
+autoencoder (4x4x4 blocks, 32 directions, learned decoder correction) and a U-Net preconditioned per latent
+channel. ``small_kl`` is the same grid and U-Net over a MONAI ``AutoencoderKL``; ``base`` matches the MONAI
+3D LDM tutorial scale; ``large`` matches BrainLDM (1 mm, 160x224x160); ``tiny`` exists for tests and smoke
+runs only."""
 
 from __future__ import annotations
 
@@ -29,7 +31,7 @@ PRESETS: dict[str, dict[str, Any]] = {
                  "norm_num_groups": 8},
         "sampling_defaults": {"sampler": "dpm++", "steps": 4, "guidance_scale": 3.0},
     },
-    "small": {
+    "small_kl": {
         "grid": ((80, 96, 80), 2.0),
         "autoencoder": {"channels": [32, 64, 64], "latent_channels": 16, "num_res_blocks": 1, "norm_num_groups": 16,
                         "attention_levels": [False, False, False]},
@@ -54,16 +56,11 @@ PRESETS: dict[str, dict[str, Any]] = {
         "sampling_defaults": {"sampler": "dpm++", "steps": 25, "guidance_scale": 3.0},
     },
 }
-# The small grid and U-Net over a block-PCA autoencoder (4x4x4 blocks, 32 directions, learned decoder
-# correction): its linear path reconstructs held-out cohort brains at 32 dB, which the deep KL
-# autoencoder does not reach on 2 cores. Experimental until diffusion on its latent is shown to work.
-# Its latent is not whitened (diffusion on the whitened one gave block noise), so its channels differ in
-# scale and the U-Net is preconditioned per channel; the diffusion trainer measures the channels'
-# second moments (training README).
-PRESETS["small_pca"] = {**PRESETS["small"],
-                        "autoencoder": {**PRESETS["small"]["autoencoder"], "kind": "block_pca", "latent_channels": 32,
-                                        "whiten": False},
-                        "unet": {**PRESETS["small"]["unet"], "channel_preconditioning": True}}
+# Its block-PCA latent keeps the natural energy spectrum, so its channels differ in scale and the U-Net is
+# preconditioned per channel; the diffusion trainer measures the channels' second moments.
+PRESETS["small"] = {**PRESETS["small_kl"],
+                    "autoencoder": {**PRESETS["small_kl"]["autoencoder"], "kind": "block_pca", "latent_channels": 32},
+                    "unet": {**PRESETS["small_kl"]["unet"], "channel_preconditioning": True}}
 
 
 def preset_config(
@@ -73,7 +70,7 @@ def preset_config(
     grid: Grid | None = None,
     capabilities: dict[str, Any] | None = None,
 ) -> BundleConfig:
-    """A ``BundleConfig`` for a named preset (``tiny``, ``small``, ``base``, ``large``)."""
+    """A ``BundleConfig`` for a named preset (``tiny``, ``small``, ``small_kl``, ``base``, ``large``)."""
     spec = PRESETS[preset]
     shape, spacing = spec["grid"]
     ae = {"in_channels": 1, "out_channels": 1, "with_encoder_nonlocal_attn": False,

@@ -1,19 +1,17 @@
 """An autoencoder whose encoder is a fixed block-PCA projection and whose decoder learns a correction.
 
 The image is cut into non-overlapping ``f x f x f`` blocks (``f`` = the downsampling factor). Each block
-is projected on the ``latent_channels`` leading principal directions of training blocks. With
-``whiten`` each channel is divided by its own spread, so every latent channel has unit second moment on
-brain blocks; without, all channels are divided by one common spread, so the latent keeps the blocks'
-natural energy spectrum (coarse directions strong, fine ones weak) and stays an orthonormal transform of
-the image up to one factor. A diffusion model noises every channel equally, so on a whitened latent it
-has to invent fine detail at the same noise levels as the coarse anatomy; measured, that gave 4-voxel
-block noise. The natural spectrum needs a U-Net preconditioned per channel
-(``braingen3d.models.unet``); the ``small_pca`` preset uses both (training README). Decoding
-inverts the projection (the best linear reconstruction) and adds the output of a MONAI ``Decoder``
-started at zero, so training can only refine the linear reconstruction, never start from noise.
+is projected on the ``latent_channels`` leading principal directions of training blocks, and all channels
+are divided by one common spread, so the latent keeps the blocks' natural energy spectrum (coarse
+directions strong, fine ones weak) and stays an orthonormal transform of the image up to one factor.
+Dividing each channel by its own spread instead (whitening) would make a diffusion model, which noises
+every channel equally, invent fine detail at the same noise levels as the coarse anatomy, which gives
+block noise. The natural spectrum needs a U-Net preconditioned per channel (``braingen3d.models.unet``).
+Decoding inverts the projection (the best linear reconstruction) and adds the output of a MONAI
+``Decoder`` started at zero, so training can only refine the linear reconstruction, never start from noise.
 
-Why: on this project's budget a deep KL autoencoder learns too slowly to reach the reconstruction
-target (training README). A fixed linear path is the residual shortcut of deep-compression
+Why: on a CPU budget a deep KL autoencoder learns too slowly to reach the reconstruction target. A fixed
+linear path is the residual shortcut of deep-compression
 autoencoders taken to its limit: the latent is known before training, the reconstruction starts at the
 linear optimum, and the learned part only has to add what is non-linear.
 
@@ -53,8 +51,6 @@ class BlockPCAAutoencoder(torch.nn.Module):
         norm_eps: group-norm epsilon.
         use_checkpoint: gradient checkpointing of the decoder (CUDA training).
         with_encoder_nonlocal_attn: accepted for config compatibility with ``AutoencoderKL``; unused.
-        whiten: scale each latent channel to unit second moment (True, the first ``small_pca`` runs) or all
-            channels by one common factor (False: the natural spectrum).
     """
 
     def __init__(
@@ -71,7 +67,6 @@ class BlockPCAAutoencoder(torch.nn.Module):
         norm_eps: float = 1e-6,
         use_checkpoint: bool = False,
         with_encoder_nonlocal_attn: bool = False,
-        whiten: bool = True,
     ) -> None:
         super().__init__()
         if out_channels != in_channels:
@@ -87,9 +82,7 @@ class BlockPCAAutoencoder(torch.nn.Module):
             raise ValueError(f"latent_channels must be between 1 and the {block_size} values of a "
                              f"{self.block}-voxel block; got {latent_channels}.")
         self.latent_channels = latent_channels
-        self.whiten = whiten
         self.use_checkpoint = use_checkpoint
-        self.training_latent_noise = 0.0  # set by the trainer; not part of the weights
         if isinstance(num_res_blocks, int):
             num_res_blocks = [num_res_blocks] * len(channels)
         kernel = (latent_channels, in_channels) + (self.block,) * spatial_dims
@@ -140,9 +133,8 @@ class BlockPCAAutoencoder(torch.nn.Module):
         signs = torch.sign(basis.gather(1, basis.abs().argmax(1, keepdim=True)))
         basis = basis * signs
         self.block_basis.copy_(basis.reshape(self.block_basis.shape).to(self.block_basis.dtype))
-        scale = kept.sqrt() if self.whiten else kept.mean().sqrt().expand_as(kept)
-        self.channel_scale.copy_(scale.to(self.channel_scale.dtype))
-        return {"energy_kept": float(kept.sum() / energy.sum()), "blocks": len(blocks), "whiten": self.whiten}
+        self.channel_scale.copy_(kept.mean().sqrt().expand_as(kept).to(self.channel_scale.dtype))
+        return {"energy_kept": float(kept.sum() / energy.sum()), "blocks": len(blocks)}
 
     def image_blocks(self, image: torch.Tensor) -> torch.Tensor:
         """``(N, in_channels * block**spatial_dims)`` non-overlapping blocks of ``(B, C, *spatial)`` images."""
@@ -191,13 +183,7 @@ class BlockPCAAutoencoder(torch.nn.Module):
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         z_mu, z_sigma = self.encode(x)
-        z = self.sampling(z_mu, z_sigma)
-        if self.training and self.training_latent_noise > 0:
-            # Per-sample noise levels from 0 to the maximum: the correction learns to remove latent errors
-            # such as a sampler leaves, and still sees clean latents.
-            level = torch.rand((z.shape[0],) + (1,) * (z.dim() - 1), device=z.device) * self.training_latent_noise
-            z = z + level * torch.randn_like(z)
-        return self.decode(z), z_mu, z_sigma
+        return self.decode(self.sampling(z_mu, z_sigma)), z_mu, z_sigma
 
     def encode_stage_2_inputs(self, x: torch.Tensor) -> torch.Tensor:
         return self.sampling(*self.encode(x))

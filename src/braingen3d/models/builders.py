@@ -9,7 +9,6 @@ from monai.networks.nets import AutoencoderKL, ControlNet, DiffusionModelUNet
 
 from .anatomical_prior import ANATOMICAL_PRIOR_FIELD, enable_anatomical_prior
 from .block_pca_autoencoder import BLOCK_PCA_KIND, BlockPCAAutoencoder
-from .pooled_text_unet import POOLED_TEXT_FLAG, PooledTextDiffusionUNet
 from .unet import PRECONDITIONING_FIELD, ChannelPreconditionedUNet
 from ..prompts.attributes import LESION_ATTRIBUTES_FLAG, PROMPT_ATTRIBUTES_FLAG, enable_prompt_attributes
 from .structure_regressor import NoisyLatentVolumeRegressor
@@ -23,6 +22,9 @@ def build_autoencoder(kwargs: dict[str, Any]) -> AutoencoderKL | BlockPCAAutoenc
     kwargs = dict(kwargs)
     kind = kwargs.pop("kind", "kl")
     if kind == BLOCK_PCA_KIND:
+        if kwargs.pop("whiten", False):
+            raise ValueError("'whiten: true' (one spread per latent channel) is not supported; block-PCA latents keep "
+                             "their natural spectrum. Retrain the bundle with the current training configs.")
         return BlockPCAAutoencoder(**{"spatial_dims": 3, **kwargs})
     if kind != "kl":
         raise ValueError(f"Unknown autoencoder kind '{kind}'; use 'kl' or '{BLOCK_PCA_KIND}'.")
@@ -34,8 +36,7 @@ def build_unet(kwargs: dict[str, Any], flash_attention: bool = True) -> Diffusio
 
     SDPA attention (``use_flash_attention``) does not change the weights, only the kernel;
     it is 1.6x faster on this project's reference CPU and is the fast path on CUDA.
-    With ``pooled_text_conditioning: true`` the U-Net also takes the prompt through its timestep
-    embedding (``braingen3d.models.pooled_text_unet``). With ``channel_preconditioning`` it is preconditioned per
+    With ``channel_preconditioning`` it is preconditioned per
     latent channel (``braingen3d.models.unet``). With ``prompt_attributes: true`` it reads the
     prompt-attribute token (``braingen3d.prompts.attributes``; with ``lesion_attributes: true`` its lesion
     features too), and with ``anatomical_prior`` also where the structures lie (``braingen3d.models.anatomical_prior``).
@@ -56,17 +57,13 @@ def build_unet(kwargs: dict[str, Any], flash_attention: bool = True) -> Diffusio
 
 
 def _build_text_unet(kwargs: dict[str, Any]) -> DiffusionModelUNet:
-    pooled = kwargs.pop(POOLED_TEXT_FLAG, False)
     preconditioning = kwargs.pop(PRECONDITIONING_FIELD, None)
     if preconditioning is None:
-        return (PooledTextDiffusionUNet if pooled else DiffusionModelUNet)(**kwargs)
-    if pooled:
-        raise ValueError(f"'{POOLED_TEXT_FLAG}' and '{PRECONDITIONING_FIELD}' cannot be combined; choose one.")
+        return DiffusionModelUNet(**kwargs)
     if not isinstance(preconditioning, dict) or "second_moment" not in preconditioning:
         raise ValueError(f"'{PRECONDITIONING_FIELD}' must hold the measured 'second_moment' per latent channel and the "
                          "'noise_scheduler'; the diffusion trainer measures them from the latent cache.")
-    return ChannelPreconditionedUNet(preconditioning["second_moment"], preconditioning["noise_scheduler"],
-                                     scale_conditioning=bool(preconditioning.get("scale_conditioning", False)), **kwargs)
+    return ChannelPreconditionedUNet(preconditioning["second_moment"], preconditioning["noise_scheduler"], **kwargs)
 
 
 def build_controlnet(kwargs: dict[str, Any], flash_attention: bool = True) -> ControlNet:

@@ -15,10 +15,7 @@ timestep with ``a = sqrt(alpha_bar)`` and ``s = sqrt(1 - alpha_bar)`` (``d_k = a
 
 The first term is the prediction of the best linear (Wiener) denoiser of that channel; the network ``F``
 sees unit-variance inputs and predicts a unit-scale residual. The loss and the samplers are unchanged.
-Input channels beyond the latent's (the inpainting U-Net's mask and masked latent) pass unscaled, unless
-``scale_conditioning`` is set: then the masked latent (input channels ``C + 1 .. 2C``, after the mask in
-``braingen3d.pipelines.inpaint.methods.INPAINT_UNET_INPUT_ORDER``) is divided by ``sqrt(m_k)`` per channel,
-so that its fine channels are not 70 times smaller than its coarse one.
+Input channels beyond the latent's (the inpainting U-Net's mask and masked latent) pass unscaled.
 """
 
 from __future__ import annotations
@@ -30,8 +27,7 @@ import torch
 from monai.networks.nets import DiffusionModelUNet
 
 PRECONDITIONING_FIELD = "channel_preconditioning"
-"""Bundle ``unet`` field: ``{"second_moment": [...], "noise_scheduler": {...}}`` (absent: the plain U-Net);
-an inpainting U-Net's may add ``"scale_conditioning": true``."""
+"""Bundle ``unet`` field: ``{"second_moment": [...], "noise_scheduler": {...}}`` (absent: the plain U-Net)."""
 
 
 def schedule_alphas_cumprod(noise_scheduler: dict[str, Any]) -> torch.Tensor:
@@ -47,14 +43,12 @@ class ChannelPreconditionedUNet(DiffusionModelUNet):
     Args:
         second_moment: the scaled training latents' mean square, one value per latent channel.
         noise_scheduler: the bundle's ``noise_scheduler`` (its ``alpha_bar`` and ``prediction_type``).
-        scale_conditioning: also divide the masked latent of an inpainting U-Net's input by ``sqrt(m_k)``.
         **kwargs: ``DiffusionModelUNet``'s arguments; ``out_channels`` must equal ``len(second_moment)``.
 
     The state dict is the plain U-Net's: the preconditioning comes from the bundle config.
     """
 
-    def __init__(self, second_moment: Sequence[float], noise_scheduler: dict[str, Any],
-                 scale_conditioning: bool = False, **kwargs: Any) -> None:
+    def __init__(self, second_moment: Sequence[float], noise_scheduler: dict[str, Any], **kwargs: Any) -> None:
         super().__init__(**kwargs)
         moments = torch.as_tensor([float(m) for m in second_moment], dtype=torch.float32)
         if moments.numel() != self.out_channels or self.in_channels < self.out_channels:
@@ -63,10 +57,6 @@ class ChannelPreconditionedUNet(DiffusionModelUNet):
                              "latent (output) channel.")
         if not bool((moments > 0).all()):
             raise ValueError("channel_preconditioning second moments must all be positive.")
-        if scale_conditioning and self.in_channels < 2 * self.out_channels + 1:
-            raise ValueError(f"channel_preconditioning.scale_conditioning needs an inpainting U-Net (noisy latent, mask "
-                             f"and masked latent: {2 * self.out_channels + 1} input channels), not {self.in_channels}.")
-        self.scale_conditioning = bool(scale_conditioning)
         self.prediction_type = noise_scheduler.get("prediction_type", "epsilon")
         if self.prediction_type not in ("epsilon", "v_prediction"):
             raise ValueError(f"channel_preconditioning supports epsilon and v_prediction, not {self.prediction_type!r}.")
@@ -95,9 +85,6 @@ class ChannelPreconditionedUNet(DiffusionModelUNet):
         channels = self.out_channels
         latent = x[:, :channels].float()
         extra = x[:, channels:].float()
-        if self.scale_conditioning:
-            masked = extra[:, 1: 1 + channels] * self.second_moment.rsqrt().view(1, -1, *([1] * (x.dim() - 2)))
-            extra = torch.cat([extra[:, :1], masked, extra[:, 1 + channels:]], dim=1)
         scaled = torch.cat([latent * c_in, extra], dim=1).to(x.dtype)
         residual = super().forward(scaled, timesteps, context, *args, **kwargs)
         with torch.autocast(device_type=x.device.type, enabled=False):

@@ -6,7 +6,7 @@ by default). It prints the change between the two predictions as a fraction of t
 difference of the same subjects: where the fraction is near 0, the modality is already fixed in ``x_t``
 and the prompt no longer chooses it.
 
-    python -m benchmarks.modality_probe --bundle DIR --latents RUN/autoencoder/latents [--pair T1 PD] [--subjects 6]
+    python -m training.diagnostics.modality_probe --bundle DIR --latents RUN/autoencoder/latents [--pair T1 PD] [--subjects 6]
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Every sampler starts from the same seeded noise, so a converged sampler reproduces the reference.
 Prints one Markdown table (SSIM and PSNR inside the brain, and seconds per volume).
 
-    python benchmarks/sampler_quality.py [--bundle DIR] [--seeds 4]
+    python -m training.diagnostics.sampler_quality [--bundle DIR] [--seeds 4]
 """
 
 from __future__ import annotations

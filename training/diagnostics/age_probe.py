@@ -8,7 +8,7 @@ Spearman correlation of the young prediction's volume with the subjects' decoded
 the ventricle size the prediction keeps from ``x_t``). In the cohort the ventricles grow by about
 30 ml from 25 to 85 years; a difference near 0 means the prompt's age does not reach the ventricles.
 
-    python -m benchmarks.age_probe --bundle DIR --latents RUN/autoencoder/latents [--modality T2] [--subjects 8]
+    python -m training.diagnostics.age_probe --bundle DIR --latents RUN/autoencoder/latents [--modality T2] [--subjects 8]
 """
 
 from __future__ import annotations

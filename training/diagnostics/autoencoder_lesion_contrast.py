@@ -6,7 +6,7 @@ of the white matter around it (the inpainting report's measure), encodes and dec
 contrast (ratio - 1) survives, per modality. If the reconstruction keeps the
 ratio, a faint inpainted lesion is the inpainting U-Net's doing, not the decoder's.
 
-    python -m benchmarks.autoencoder_lesion_contrast --manifest cache/cohort/manifest.csv [--bundle DIR]
+    python -m training.diagnostics.autoencoder_lesion_contrast --manifest cache/cohort/manifest.csv [--bundle DIR]
 
 (run it as a module from the repository root: it uses the training folder's held-out selection)
 """

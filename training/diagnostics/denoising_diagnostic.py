@@ -8,7 +8,7 @@ For held-out cohort volumes, encoded with the bundle's autoencoder (posterior me
     learnt the data keeps the source at low strengths; blotchy texture at strength 0.2 means it has
     not learnt the fine scale.
 
-    python -m benchmarks.denoising_diagnostic [--bundle DIR] --manifest cache/cohort/manifest.csv [--volumes 4]
+    python -m training.diagnostics.denoising_diagnostic [--bundle DIR] --manifest cache/cohort/manifest.csv [--volumes 4]
 
 (run it as a module from the repository root: it uses the training folder's prompt wording)
 """

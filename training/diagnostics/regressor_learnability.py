@@ -13,7 +13,7 @@ without a full regressor run:
 ``--head flatten`` replaces the regressor's global mean pooling by a linear layer over the whole last
 feature map, so that the head knows where in the brain a feature fires.
 
-    python -m benchmarks.regressor_learnability --latents runs/default/autoencoder/latents [--input latent]
+    python -m training.diagnostics.regressor_learnability --latents runs/default/autoencoder/latents [--input latent]
 """
 
 from __future__ import annotations

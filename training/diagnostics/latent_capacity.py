@@ -9,7 +9,7 @@ A linear 4-channel latent reaches about 22 dB, far from the 30 dB target, 16 cha
 24 about 31 dB. The ``small_pca`` preset's autoencoder is this block PCA with 32 components, whitened, plus a
 trained decoder correction (``braingen3d.models.block_pca_autoencoder``; training README).
 
-    python benchmarks/latent_capacity.py --cohort cache/cohort --train 40 --held-out 8
+    python -m training.diagnostics.latent_capacity --cohort cache/cohort --train 40 --held-out 8
 """
 
 from __future__ import annotations

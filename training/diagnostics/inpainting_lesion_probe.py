@@ -11,7 +11,7 @@ A U-Net that has learnt the lesion fills it near the original ratio with the les
 "no lesions", and predicts x0 above 0 with the lesion prompt at the noise levels where the latent no
 longer shows the lesion.
 
-    python -m benchmarks.inpainting_lesion_probe --bundle DIR --manifest cache/cohort/manifest.csv \
+    python -m training.diagnostics.inpainting_lesion_probe --bundle DIR --manifest cache/cohort/manifest.csv \
         [--modalities FLAIR,T2] [--subjects 5]
 
 (run it as a module from the repository root)
