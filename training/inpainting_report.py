@@ -21,6 +21,7 @@ import logging
 import time
 from pathlib import Path
 
+from braingen3d.requests.inpaint import InpaintRequest
 from braingen3d.pipelines.inpaint import LesionInpainter
 from braingen3d.io import atomic_write_text
 
@@ -70,9 +71,9 @@ def main(argv: list[str] | None = None) -> int:
     inpainter = LesionInpainter.from_bundle(args.bundle, args.device)
     config = inpainter.config
     # The engine fills the bundle's (inpainting) defaults in; the report records what it resolved.
-    checked = inpainter.parameters(args.prompt, negative_prompt=args.negative_prompt, steps=args.steps,
-                                   guidance_scale=args.guidance, method=args.method, attempts=args.attempts,
-                                   min_contrast=args.min_contrast)
+    checked = inpainter.resolve(InpaintRequest(args.prompt, negative_prompt=args.negative_prompt, steps=args.steps,
+                                               guidance_scale=args.guidance, method=args.method, attempts=args.attempts,
+                                               min_contrast=args.min_contrast))
     generation = checked.generation
     negative_prompt = generation.negative_prompt
     settings = {

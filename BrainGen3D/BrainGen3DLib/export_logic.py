@@ -2,9 +2,9 @@
 
 The panel writes the volume as it is in the scene, and the segmentation as a label map on the
 volume's grid (every segment counts as lesion, label 1), into a temporary folder as NIfTI files
-carrying the nodes' provenance. A child process (``export_job.py``) then runs the engine's
-``braingen3d export`` once per chosen format, so the GUI never loads the engine (or torch) and stays
-responsive. Every exported file keeps the provenance and says it is synthetic.
+carrying the nodes' provenance. The engine's worker (``python -m braingen3d.worker``, as for generation and
+inpainting) then runs its ``export`` task, which writes each chosen format in turn, so the GUI never loads
+the engine (or torch) and stays responsive. Every exported file keeps the provenance and says it is synthetic.
 
 Layout in the chosen folder, for a volume named ``<stem>``:
 
@@ -29,7 +29,7 @@ import numpy as np
 from .dependencies import InstallPlan, is_satisfied, plan_installation
 from .i18n import _
 from .lesion_mask import RegionError, segment_mask
-from .logic import SettingsError, worker_environment, worker_python
+from .logic import SettingsError, default_worker_command, worker_environment
 from .nifti_files import file_stem, write_nifti
 from .process import RunHandlers, RunOutcome, RunStatus
 from .provenance import is_generated, node_provenance
@@ -38,7 +38,6 @@ from .worker_task import WorkerTask
 
 logger = logging.getLogger(__name__)
 
-EXPORT_JOB = Path(__file__).resolve().with_name("export_job.py")
 FORMATS = ("nifti", "nrrd", "dicom")
 MODALITIES = ("auto", "T1", "T2", "FLAIR", "PD")
 DICOM_REQUIREMENTS = ("pydicom>=3.0", "highdicom>=0.23")
@@ -108,11 +107,6 @@ def export_dependency_plan(formats: list[str]) -> InstallPlan:
     return plan
 
 
-def export_job_command() -> list[str]:
-    """``<Slicer Python> export_job.py``."""
-    return [worker_python(), str(EXPORT_JOB)]
-
-
 def label_from_segmentation(volume_node, segmentation_node) -> np.ndarray:
     """Every segment of ``segmentation_node`` on the volume's grid, as one uint8 label map (1 = lesion).
 
@@ -131,11 +125,11 @@ def label_from_segmentation(volume_node, segmentation_node) -> np.ndarray:
 
 
 class ExportLogic(WorkerTask):
-    """Exports volumes and lesion segmentations through the engine, in a child process.
+    """Exports volumes and lesion segmentations through the engine's worker, in a child process.
 
     Args:
         scene, runner, use_timer, work_root: see ``WorkerTask``.
-        job_command: the child's command line (default: ``<Slicer Python> export_job.py``); kept as
+        job_command: the worker command line (default: ``<Slicer Python> -m braingen3d.worker``); kept as
             ``worker_command``, like the other jobs'.
     """
 
@@ -191,14 +185,13 @@ class ExportLogic(WorkerTask):
         except Exception:
             self._remove_run_folder()
             raise
-        request = {
-            "task": "export",
-            "volume": str(volume_path),
-            "mask": str(label_path) if label_path else None,
-            "exports": [{"format": f, "output": str(format_output(folder, stem, f))} for f in settings.formats],
-            "modality": None if settings.modality == "auto" else settings.modality,
-            "overwrite": bool(settings.overwrite),
-        }
+        from braingen3d.worker.protocol import ExportTask  # torch-free; installed before a run starts
+
+        request = ExportTask(
+            volume=str(volume_path), mask=str(label_path) if label_path else None,
+            exports=[{"format": f, "output": str(format_output(folder, stem, f))} for f in settings.formats],
+            modality=None if settings.modality == "auto" else settings.modality, overwrite=bool(settings.overwrite),
+        ).to_json()
         logger.info("Exporting '%s' as %s into %s", volume_node.GetName(), ", ".join(settings.formats), folder)
 
         def finished(outcome: RunOutcome) -> None:
@@ -208,7 +201,7 @@ class ExportLogic(WorkerTask):
             if on_finished is not None:
                 on_finished(outcome)
 
-        self.runner.start(self.worker_command or export_job_command(), request,
+        self.runner.start(self.worker_command or default_worker_command(), request,
                           RunHandlers(on_event=on_event, on_result=lambda outputs: [o["path"] for o in outputs],
                                       on_finished=finished),
                           env=worker_environment())

@@ -117,24 +117,16 @@ class InpaintSettings:
                                                           offered=", ".join(offered)))
 
     def to_request(self, volume_path: str, mask_path: str, output_dir: str) -> dict[str, Any]:
-        """The worker's ``inpaint`` request (docs/architecture.md)."""
-        return {
-            "task": "inpaint",
-            "volume": volume_path,
-            "mask": mask_path,
-            "prompt": self.prompt.strip(),
-            "negative_prompt": self.negative_prompt.strip(),
-            "steps": int(self.steps),
-            "guidance": None if self.guidance_scale is None else float(self.guidance_scale),
-            "sampler": self.sampler,
-            "seed": int(self.seed),
-            "bundle": self.bundle_path,
-            "device": self.device,
-            "method": self.method,
-            "blend_margin_mm": float(self.blend_margin_mm),
-            "attempts": int(self.attempts),
-            "output_dir": output_dir,
-        }
+        """The worker's ``inpaint`` request (``braingen3d.worker.protocol.InpaintTask``)."""
+        from braingen3d.worker.protocol import InpaintTask  # torch-free; installed before a run starts
+
+        return InpaintTask(
+            output_dir=output_dir, volume=volume_path, mask=mask_path, prompt=self.prompt.strip(),
+            negative_prompt=self.negative_prompt.strip(), steps=int(self.steps),
+            guidance=None if self.guidance_scale is None else float(self.guidance_scale), sampler=self.sampler,
+            seed=int(self.seed), method=self.method, blend_margin_mm=float(self.blend_margin_mm),
+            attempts=int(self.attempts), bundle=self.bundle_path, device=self.device,
+        ).to_json()
 
 
 class LesionInpaintLogic(WorkerTask):

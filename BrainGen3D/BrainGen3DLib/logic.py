@@ -103,22 +103,17 @@ class GenerationSettings:
                 raise SettingsError(str(exc)) from exc
 
     def to_request(self, output_dir: str) -> dict[str, Any]:
-        """The worker's ``generate`` request (docs/architecture.md)."""
-        return {
-            "task": "generate",
-            "bundle": self.bundle_path,
-            "device": self.device,
-            "prompt": self.prompt.strip(),
-            "negative_prompt": self.negative_prompt.strip(),
-            "steps": int(self.steps),
-            "guidance": float(self.guidance_scale),
-            "sampler": self.sampler,
-            "seed": int(self.seed),
-            "num_volumes": int(self.num_volumes),
-            "output_dir": output_dir,
+        """The worker's ``generate`` request (``braingen3d.worker.protocol.GenerateTask``)."""
+        from braingen3d.worker.protocol import GenerateTask  # torch-free; installed before a run starts
+
+        return GenerateTask(
+            output_dir=output_dir, prompt=self.prompt.strip(), negative_prompt=self.negative_prompt.strip(),
+            steps=int(self.steps), guidance=float(self.guidance_scale), sampler=self.sampler, seed=int(self.seed),
+            num_volumes=int(self.num_volumes),
             # None: the bundle's default weight; 0 turns structure guidance off.
-            "structure_guidance": None if self.structure_guidance is None else float(self.structure_guidance),
-        }
+            structure_guidance=None if self.structure_guidance is None else float(self.structure_guidance),
+            bundle=self.bundle_path, device=self.device,
+        ).to_json()
 
 
 def worker_python() -> str:

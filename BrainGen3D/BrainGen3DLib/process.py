@@ -7,6 +7,9 @@ event once both streams are closed and the process has ended.
 ``WorkerRunner`` is the state machine on top (Idle → Running → Importing → Idle, or
 Running → Cancelling → Idle). A timer (a QTimer in Slicer) calls ``poll()``, which drains the queue on
 the GUI thread and turns events into callbacks, so every MRML change happens on the GUI thread.
+
+The events and error kinds are the engine's worker protocol (``braingen3d.worker.protocol``); this module
+imports it only when a worker reports an error, so the panel loads before the engine is installed.
 """
 
 from __future__ import annotations
@@ -258,9 +261,6 @@ class RunHandlers:
     on_finished: Callable[[RunOutcome], None] | None = None
 
 
-ERROR_KINDS = ("invalid_input", "bundle", "out_of_memory", "cancelled", "internal")
-
-
 class WorkerRunner:
     """Runs one worker at a time and turns its JSON-line events into callbacks.
 
@@ -371,6 +371,8 @@ class WorkerRunner:
                 self._error = ("protocol", _("The worker sent a malformed result (no list of outputs with paths)."))
             return
         elif kind == "error":
+            from braingen3d.worker.protocol import ERROR_KINDS  # torch-free; the engine is installed once a worker runs
+
             error_kind = event.get("kind") if event.get("kind") in ERROR_KINDS else "internal"
             self._error = (error_kind, str(event.get("message") or _("no message")))
             return

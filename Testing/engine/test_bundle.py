@@ -14,7 +14,6 @@ import torch
 
 from braingen3d.bundle import load_bundle, make_random_bundle, read_config
 from braingen3d.core.errors import BundleError
-from braingen3d.models.unet import ChannelPreconditionedUNet
 
 
 @pytest.fixture()
@@ -123,7 +122,7 @@ def test_channel_preconditioning_loads_and_must_match_the_schedule(bundle_copy):
 
     _edit_config(bundle_copy, precondition)
     loaded = load_bundle(bundle_copy)
-    assert isinstance(loaded.unet, ChannelPreconditionedUNet)  # plain U-Net weights, preconditioned from the config
+    assert loaded.unet.preconditioned  # plain U-Net weights, preconditioned from the config
     _edit_config(bundle_copy, lambda c: c["unet"]["channel_preconditioning"]["noise_scheduler"].update(beta_end=0.03))
     with pytest.raises(BundleError, match="channel_preconditioning.noise_scheduler' differs"):
         load_bundle(bundle_copy)

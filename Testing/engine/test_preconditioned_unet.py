@@ -9,16 +9,17 @@ from monai.networks.nets import DiffusionModelUNet
 
 from braingen3d.bundle import preset_config
 from braingen3d.models.builders import build_unet
-from braingen3d.models.unet import ChannelPreconditionedUNet, schedule_alphas_cumprod
+from braingen3d.models.unet import ConditionedDiffusionUNet, schedule_alphas_cumprod
 
 SCHEDULE = preset_config("tiny").noise_scheduler
 UNET = {"spatial_dims": 3, "in_channels": 3, "out_channels": 3, "channels": (8, 8), "attention_levels": (False, False),
         "num_res_blocks": 1, "norm_num_groups": 4, "num_head_channels": 8}
 
 
-def _network(moments, prediction_type: str = "v_prediction", **overrides) -> ChannelPreconditionedUNet:
+def _network(moments, prediction_type: str = "v_prediction", **overrides) -> ConditionedDiffusionUNet:
     torch.manual_seed(0)
-    return ChannelPreconditionedUNet(moments, {**SCHEDULE, "prediction_type": prediction_type}, **{**UNET, **overrides}).eval()
+    field = {"second_moment": moments, "noise_scheduler": {**SCHEDULE, "prediction_type": prediction_type}}
+    return ConditionedDiffusionUNet(channel_preconditioning=field, **{**UNET, **overrides}).eval()
 
 
 def _silence(network: DiffusionModelUNet) -> None:
@@ -100,4 +101,4 @@ def test_bad_preconditioning_is_refused() -> None:
     with pytest.raises(ValueError, match="measured 'second_moment'.*diffusion trainer"):
         build_unet({**kwargs, "channel_preconditioning": True})
     built = build_unet({**kwargs, "channel_preconditioning": {"second_moment": [2.0] * 3, "noise_scheduler": SCHEDULE}})
-    assert isinstance(built, ChannelPreconditionedUNet) and torch.equal(built.second_moment, torch.full((3,), 2.0))
+    assert built.preconditioned and torch.equal(built.second_moment, torch.full((3,), 2.0))

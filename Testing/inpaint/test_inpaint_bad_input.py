@@ -9,7 +9,8 @@ import pytest
 
 from braingen3d.bundle import preset_config, read_config
 from braingen3d.core.errors import BrainGenError, BundleError, InvalidInputError
-from braingen3d.pipelines.inpaint import InpaintUnsupportedError, MaskError, prepare_inputs, resolve_method, validate_inpaint
+from braingen3d.pipelines.inpaint import InpaintUnsupportedError, MaskError, prepare_inputs, resolve_method
+from braingen3d.requests.inpaint import InpaintRequest
 from braingen3d.io.source import SourceImage, read_source
 from Testing.inpaint.inpaint_phantoms import make_case, save_nifti
 
@@ -128,7 +129,7 @@ def test_inpaint_unet_with_the_wrong_input_channels_is_a_bundle_error():
     config = preset_config("tiny", capabilities={"text": True, "inpaint": ["inpaint_unet"], "controlnet": False})
     config.inpaint_unet = dict(config.unet)  # in_channels = latent_channels: no room for mask and masked latent
     with pytest.raises(BundleError, match="inpaint_unet.in_channels"):
-        validate_inpaint(config, "a lesion", method="inpaint_unet")
+        InpaintRequest("a lesion", method="inpaint_unet").resolve(config)
 
 
 @pytest.mark.parametrize("kwargs, message", [
@@ -141,7 +142,7 @@ def test_inpaint_unet_with_the_wrong_input_channels_is_a_bundle_error():
 def test_bad_parameters(tiny_bundle, kwargs, message):
     arguments = {"prompt": "a 15 mm white-matter hyperintensity", **kwargs}
     with pytest.raises(InvalidInputError, match=message):
-        validate_inpaint(read_config(tiny_bundle), **arguments)
+        InpaintRequest(**arguments).resolve(read_config(tiny_bundle))
 
 
 def test_every_refusal_is_a_braingen_error_of_kind_invalid_input():

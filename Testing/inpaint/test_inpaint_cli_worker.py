@@ -14,7 +14,8 @@ import pytest
 
 from braingen3d.cli.main import main
 from braingen3d.pipelines.inpaint import MaskError
-from braingen3d.worker.tasks import run_inpaint_request
+from braingen3d.worker.protocol import InpaintTask
+from braingen3d.worker.tasks import run_inpaint
 from braingen3d.io import nifti_provenance
 from Testing.inpaint.inpaint_phantoms import make_case, save_nifti
 
@@ -103,8 +104,8 @@ def test_worker_task_refuses_bad_input_before_writing(tiny_bundle, case_files, t
     out = tmp_path / "out"
     out.mkdir()
     with pytest.raises(MaskError) as caught:
-        run_inpaint_request({"volume": str(volume), "mask": str(mask), "prompt": PROMPT, "bundle": str(tiny_bundle)},
-                            lambda *a, **k: None, out)
+        run_inpaint(InpaintTask(output_dir=str(out), volume=str(volume), mask=str(mask), prompt=PROMPT,
+                                bundle=str(tiny_bundle)), lambda *a, **k: None)
     assert caught.value.kind == "invalid_input"
     assert list(out.iterdir()) == []
 

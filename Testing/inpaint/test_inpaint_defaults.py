@@ -7,7 +7,7 @@ import pytest
 from braingen3d.bundle import preset_config
 from braingen3d.bundle.config import BundleConfig
 from braingen3d.core.errors import BundleError
-from braingen3d.pipelines.inpaint import validate_inpaint
+from braingen3d.requests.inpaint import InpaintRequest
 
 PROMPT = "a 10 mm white-matter hyperintensity"
 
@@ -21,17 +21,17 @@ def _config(inpaint: dict | None) -> BundleConfig:
 
 def test_without_the_field_inpainting_uses_the_generation_defaults() -> None:
     config = _config(None)
-    generation = validate_inpaint(config, PROMPT).generation
+    generation = InpaintRequest(PROMPT).resolve(config).generation
     assert generation.guidance_scale == config.sampling_defaults["guidance_scale"] and generation.negative_prompt == ""
     assert config.inpaint_defaults() == {**config.sampling_defaults, "negative_prompt": ""}
 
 
 def test_the_field_sets_inpainting_defaults_and_the_caller_still_decides() -> None:
     config = _config({"guidance_scale": 20.0, "negative_prompt": "no lesions"})
-    generation = validate_inpaint(config, PROMPT).generation
+    generation = InpaintRequest(PROMPT).resolve(config).generation
     assert (generation.guidance_scale, generation.negative_prompt) == (20.0, "no lesions")
     assert generation.steps == config.sampling_defaults["steps"] and generation.sampler == config.sampling_defaults["sampler"]
-    chosen = validate_inpaint(config, PROMPT, negative_prompt="", guidance_scale=2.0).generation
+    chosen = InpaintRequest(PROMPT, negative_prompt="", guidance_scale=2.0).resolve(config).generation
     assert (chosen.guidance_scale, chosen.negative_prompt) == (2.0, "")  # "" is the empty prompt, not the default
     assert config.sampling_defaults["guidance_scale"] != 20.0  # generation keeps its own
 

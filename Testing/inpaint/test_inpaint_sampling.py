@@ -11,9 +11,10 @@ from braingen3d.core.errors import InvalidInputError
 from braingen3d.pipelines.inpaint import INPAINT_UNET_INPUT_ORDER, Resampling
 from braingen3d.pipelines.inpaint.model_space import latent_mask
 from braingen3d.sampling.loop import NoiseLevels
-from braingen3d.pipelines.inpaint.methods import repaint
-from braingen3d.sampling.loop import LatentProblem, SamplerRun
+from braingen3d.pipelines.inpaint.methods import LatentProblem, repaint
+from braingen3d.sampling.loop import SamplerRun
 from braingen3d.pipelines.inpaint.methods import sample_with_inpaint_unet
+from braingen3d.prompts.text_encoder import PromptConditioning
 from braingen3d.sampling.schedulers import make_sampler
 
 CPU = torch.device("cpu")
@@ -86,7 +87,7 @@ def test_repaint_with_an_oracle_model_recovers_the_clean_latent_at_consistent_no
     mask[..., :6] = 1.0
     scheduler = make_sampler(sampler, NOISE_SCHEDULER)
     oracle = OracleUNet(clean, scheduler.alphas_cumprod, NOISE_SCHEDULER["prediction_type"], mask.bool())
-    problem = LatentProblem(clean, mask, torch.zeros(2, 4, 8), guidance_scale=1.0)
+    problem = LatentProblem(clean, mask, PromptConditioning(torch.zeros(2, 4, 8)), guidance_scale=1.0)
     run = SamplerRun(sampler, NOISE_SCHEDULER, steps=6, seed=1, device=CPU)
     steps: list[tuple[int, int]] = []
     result = repaint(oracle, problem, run, Resampling(rounds=2, jump_length=2, stop_fraction=0.8),
@@ -113,7 +114,7 @@ def test_inpaint_unet_receives_noisy_latent_mask_and_masked_latent_in_that_order
             inputs.append(x.clone())
             return torch.zeros((x.shape[0], latent_channels, *x.shape[2:]))
 
-    problem = LatentProblem(clean, mask, torch.zeros(2, 4, 8), guidance_scale=3.0)
+    problem = LatentProblem(clean, mask, PromptConditioning(torch.zeros(2, 4, 8)), guidance_scale=3.0)
     sample_with_inpaint_unet(Recorder(), problem, SamplerRun("ddim", NOISE_SCHEDULER, 2, 7, CPU))
     assert INPAINT_UNET_INPUT_ORDER == ("noisy_latent", "mask", "masked_latent")
     first = inputs[0]

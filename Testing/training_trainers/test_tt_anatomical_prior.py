@@ -22,7 +22,7 @@ from Testing.training_trainers.trainer_steps import first_diffusion_step
 
 ATTRIBUTES = ["architecture.unet.prompt_attributes=true"]
 PRIOR = ATTRIBUTES + ['architecture.unet.anatomical_prior={"structures": ["ventricles"], "smoothing_voxels": 1.0}']
-MAPS = "prompt_attribute_embed.anatomical_prior.maps"
+MAPS = "anatomical_prior.maps"
 
 
 def test_the_maps_sit_on_the_latent_grid_around_the_ventricles() -> None:
@@ -111,7 +111,7 @@ def test_the_prior_waits_for_its_start_step(tmp_path: Path, tt_autoencoder_run: 
                                                                                                             rel=1e-5)
     trainer = DiffusionTrainer(load_config("tiny", waiting + ["diffusion.anatomical_prior_lr_scale=100"]),
                                tt_autoencoder_run, tmp_path / "run", DistEnv())
-    projection = {n: p for n, p in trainer.unet.named_parameters() if n.startswith("prompt_attribute_embed.anatomical_prior.")}
+    projection = {n: p for n, p in trainer.unet.named_parameters() if n.startswith("anatomical_prior.")}
     assert projection and all(float(p.detach().abs().max()) == 0 for p in projection.values())
     losses = []
     for _ in range(3):

@@ -12,7 +12,6 @@ import torch
 from braingen3d.models.block_pca_autoencoder import BlockPCAAutoencoder
 from braingen3d.bundle import load_bundle
 from braingen3d.pipelines.generation import BrainGenPipeline
-from braingen3d.models.unet import ChannelPreconditionedUNet
 from braingen3d.prompts.text_encoder import TextEncoder
 from training.trainers.autoencoder import AutoencoderTrainer, read_final_record
 from training.trainers.checkpoint import load_checkpoint
@@ -77,15 +76,15 @@ def test_block_pca_latents_train_diffusion_and_export_a_loadable_bundle(tmp_path
     assert bundle.config.scale_factor == final["autoencoder"]["scale_factor"]
     ema = load_checkpoint(autoencoder_run / "checkpoints" / "checkpoint_last.pt", "autoencoder")["emas"]["autoencoder"]
     assert torch.equal(bundle.autoencoder.block_basis.float(), ema["weights"]["block_basis"].float())
-    assert isinstance(bundle.unet, ChannelPreconditionedUNet)
+    assert bundle.unet.preconditioned
     # The bundle carries the second moments the trainer measured on the scaled training latents.
     latents = diffusion.latents.mu[torch.from_numpy(diffusion.train_rows)].double() * diffusion.latents.scale_factor
     expected = latents.pow(2).mean(dim=(0, 2, 3, 4))
     torch.testing.assert_close(bundle.unet.second_moment.double(), expected, rtol=1e-5, atol=1e-6)
     assert float(expected.max() / expected.min()) > 3  # the natural spectrum: the channels differ in scale
-    # The previews ran on the EMA copy of the attribute U-Net; the bundle reads the attribute token too.
+    # The previews ran on the EMA copy of the attribute U-Net; the bundle's U-Net reads the attributes too.
     assert list((tmp_path / "diffusion" / "previews").glob("*.png"))
-    assert bundle.config.text_encoder["prompt_attributes"] and hasattr(bundle.unet, "prompt_attribute_embed")
+    assert bundle.config.text_encoder["prompt_attributes"] and bundle.unet.attribute_embedding is not None
     volume = BrainGenPipeline(bundle, TextEncoder.from_config(bundle.config.text_encoder), torch.device("cpu"))(
         "T1-weighted MRI of a 70-year-old man with enlarged ventricles", num_inference_steps=2, seed=0)
     assert np.isfinite(volume.volumes[0].array).all()

@@ -27,11 +27,11 @@ def controlnet_run(tmp_path_factory: pytest.TempPathFactory, tt_autoencoder_run:
     frozen = {k: v.clone() for k, v in trainer.frozen_unet.state_dict().items()}
     noisy = torch.randn(2, 4, 8, 8, 8)
     t = torch.tensor([10, 900])
-    context = trainer.text_encoder.encode(["a", "b"])
+    conditioning = trainer.text_encoder.conditioning(["a", "b"])
     control = torch.rand(2, 1, 16, 16, 16)
     with torch.no_grad():
-        controlled = trainer.predict(noisy, t, context, control)
-        plain = trainer.frozen_unet(noisy, t, context=context)
+        controlled = trainer.predict(noisy, t, conditioning, control)
+        plain = trainer.frozen_unet(noisy, t, **conditioning.unet_kwargs())
     trainer.fit()
     trainer.close()
     return out, trainer, start, frozen, controlled, plain

@@ -12,7 +12,7 @@ import torch
 from braingen3d.bundle import load_bundle, preset_config
 from braingen3d.pipelines.inpaint import LesionInpainter
 from braingen3d.models.builders import build_unet
-from braingen3d.prompts.attributes import LESION_ATTRIBUTES_FLAG, PROMPT_ATTRIBUTES_FLAG, append_attribute_token
+from braingen3d.prompts.attributes import LESION_ATTRIBUTES_FLAG, PROMPT_ATTRIBUTES_FLAG, prompt_attribute_vectors
 from training.trainers.configs import load_config
 from training.trainers.export import export_bundle
 from training.trainers.inpainting import inpaint_unet_kwargs, widen_input_weights
@@ -133,9 +133,9 @@ def test_a_lesion_attribute_unet_starts_as_the_text_unet_and_needs_prompt_attrib
     noisy, extra, t = torch.randn(1, 4, 4, 4, 4), torch.randn(1, 5, 4, 4, 4), torch.tensor([500])
     with torch.no_grad():
         for prompt in ("T2 MRI, a 10 mm white-matter hyperintensity", "T2 MRI, no lesions"):
-            context = append_attribute_token(torch.randn(1, 8, 384), [prompt])
-            expected = text_unet(noisy, t, context=context)
-            assert torch.allclose(expected, inpaint_unet(torch.cat([noisy, extra], 1), t, context=context), atol=1e-5)
+            conditioning = {"context": torch.randn(1, 8, 384), "attributes": prompt_attribute_vectors([prompt])}
+            expected = text_unet(noisy, t, **conditioning)
+            assert torch.allclose(expected, inpaint_unet(torch.cat([noisy, extra], 1), t, **conditioning), atol=1e-5)
 
 
 def test_inpainting_run_exports_a_bundle_the_engine_inpaints_with(tmp_path: Path, tt_autoencoder_run: Path,

@@ -49,7 +49,8 @@ def main() -> None:
     clean = torch.stack([cache.mu[i] for i in rows]).float() * cache.scale_factor
     sexes = [cache.rows[i]["sex"] for i in rows]
     decoded = np.array([ventricles_ml(pipeline.decode(clean[k:k + 1]), args.modality, grid) for k in range(len(rows))])
-    contexts = {age: pipeline.text_encoder.encode([prompt(args.modality, age, sex) for sex in sexes]) for age in AGES}
+    conditionings = {age: pipeline.text_encoder.conditioning([prompt(args.modality, age, sex) for sex in sexes])
+                     for age in AGES}
     alphas_cumprod = make_training_scheduler(pipeline.config.noise_scheduler).alphas_cumprod.float()
     v_prediction = pipeline.config.prediction_type == "v_prediction"
     logger.info("%s, %d subjects: decoded ventricles %.1f ml on average", args.modality, len(rows), decoded.mean())
@@ -59,8 +60,8 @@ def main() -> None:
         noisy = a * clean + s * torch.randn_like(clean)
         timesteps = torch.full((len(rows),), t)
         volumes = {}
-        for age, context in contexts.items():
-            output = unet(noisy, timesteps=timesteps, context=context).float()
+        for age, conditioning in conditionings.items():
+            output = unet(noisy, timesteps=timesteps, **conditioning.unet_kwargs()).float()
             predicted = a * noisy - s * output if v_prediction else (noisy - s * output) / a
             volumes[age] = np.array([ventricles_ml(pipeline.decode(predicted[k:k + 1]), args.modality, grid)
                                      for k in range(len(rows))])

@@ -43,9 +43,9 @@ def sdedit(pipeline: BrainGenPipeline, z0: torch.Tensor, text: str, strength: fl
     timesteps = [t for t in scheduler.timesteps if t <= strength * last]
     noise = torch.randn(z0.shape, generator=torch.Generator().manual_seed(seed))
     latents = scheduler.add_noise(z0, noise, timesteps[0].reshape(1))
-    context = pipeline.encode_prompts(text, "")
+    conditioning = pipeline.encode_prompts(text, "")
     for t in timesteps:
-        latents = scheduler.step(guided_prediction(pipeline.bundle.unet, latents, t, context, 1.0), t, latents).prev_sample
+        latents = scheduler.step(guided_prediction(pipeline.bundle.unet, latents, t, conditioning, 1.0), t, latents).prev_sample
     return latents
 
 

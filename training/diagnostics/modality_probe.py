@@ -54,7 +54,7 @@ def main() -> None:
     bundle = load_bundle(args.bundle)
     first, second = paired_latents(Path(args.latents), args.subjects, pair)
     encoder = TextEncoder.from_config(bundle.config.text_encoder)
-    contexts = [encoder.encode([f"{MODALITY_WORDS[m]} MRI of a 65-year-old man"] * len(first)) for m in pair]
+    conditionings = [encoder.conditioning([f"{MODALITY_WORDS[m]} MRI of a 65-year-old man"] * len(first)) for m in pair]
     alphas_cumprod = make_training_scheduler(bundle.config.noise_scheduler).alphas_cumprod.float()
     prediction_type = bundle.config.noise_scheduler.get("prediction_type", "epsilon")
     gap = float((first - second).norm())
@@ -64,8 +64,8 @@ def main() -> None:
         noisy = a * first + s * torch.randn_like(first)
         timesteps = torch.full((len(first),), t)
         clean = []
-        for context in contexts:
-            output = bundle.unet(noisy, timesteps=timesteps, context=context).float()
+        for conditioning in conditionings:
+            output = bundle.unet(noisy, timesteps=timesteps, **conditioning.unet_kwargs()).float()
             clean.append(a * noisy - s * output if prediction_type == "v_prediction" else (noisy - s * output) / a)
         logger.info("t=%d: prediction change %s -> %s prompt = %.3f of the real %s-%s difference", t, *pair,
                     float((clean[0] - clean[1]).norm()) / gap, *pair)

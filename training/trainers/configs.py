@@ -318,7 +318,7 @@ class TrainingConfig:
                                       f"Known: {list(ARCHITECTURE_SECTIONS)}.")
         for section in ARCHITECTURE_SECTIONS:
             getattr(config, section).update(copy.deepcopy(self.architecture.get(section, {})))
-        # The text encoder appends the attribute token exactly when the U-Net reads it.
+        # The text encoder gives the attribute vectors exactly when the U-Net reads them.
         config.text_encoder.pop(PROMPT_ATTRIBUTES_FLAG, None)
         if config.unet.get(PROMPT_ATTRIBUTES_FLAG):
             config.text_encoder[PROMPT_ATTRIBUTES_FLAG] = True

@@ -29,6 +29,7 @@ from braingen3d.models.controlnet import control_spec, controlnet_kwargs, prepar
 from braingen3d.core.errors import BrainGenError
 from braingen3d.models.builders import build_controlnet, build_unet
 from braingen3d.pipelines.generation import BrainGenPipeline
+from braingen3d.prompts.text_encoder import PromptConditioning
 
 from .autoencoder import final_dir
 from .configs import TrainingConfig, TrainingConfigError
@@ -112,11 +113,12 @@ class ControlNetTrainer(DiffusionFineTuneTrainer):
         controls = torch.stack([self.control_map(self.latents.rows[int(row)]) for row in rows])
         return self._draw_captions(rows), controls, None
 
-    def predict(self, noisy: torch.Tensor, timesteps: torch.Tensor, context: torch.Tensor,
+    def predict(self, noisy: torch.Tensor, timesteps: torch.Tensor, conditioning: PromptConditioning,
                 extra: torch.Tensor | None) -> torch.Tensor:
+        """The frozen U-Net with the ControlNet's residuals; the ControlNet reads the text tokens only."""
         down, mid = self.unet_train(noisy, timesteps, controlnet_cond=extra.to(noisy.device),
-                                    conditioning_scale=1.0, context=context)
-        return self.frozen_unet(noisy, timesteps, context=context, down_block_additional_residuals=down,
+                                    conditioning_scale=1.0, context=conditioning.context)
+        return self.frozen_unet(noisy, timesteps, **conditioning.unet_kwargs(), down_block_additional_residuals=down,
                                 mid_block_additional_residual=mid)
 
     # --- previews and final outputs -------------------------------------------------------------------

@@ -34,7 +34,7 @@ from braingen3d.models.builders import build_autoencoder, build_unet, count_para
 from braingen3d.pipelines.generation import BrainGenPipeline
 from braingen3d.models.unet import PRECONDITIONING_FIELD
 from braingen3d.sampling.schedulers import make_training_scheduler
-from braingen3d.prompts.text_encoder import TextEncoder
+from braingen3d.prompts.text_encoder import PromptConditioning, TextEncoder
 
 from .anatomical_prior import template_prior_maps
 from .autoencoder import FINAL_WEIGHTS as AE_WEIGHTS
@@ -172,7 +172,7 @@ class DiffusionTrainer(Trainer):
         # The network this trainer fits; named by ``network_name`` in checkpoints.
         name = self.network_name
         self.unet = self.build_network()
-        prior = getattr(getattr(self.unet, "prompt_attribute_embed", None), ANATOMICAL_PRIOR_FIELD, None)
+        prior = getattr(self.unet, ANATOMICAL_PRIOR_FIELD, None)
         if prior is not None:  # a ControlNet stage trains a network without one
             prior.maps.copy_(self.prior_maps)
         if self.init_from is not None:
@@ -273,11 +273,11 @@ class DiffusionTrainer(Trainer):
         """Whether the anatomical prior trains at this step (``anatomical_prior_start_step``)."""
         return self.step >= int(self.section.anatomical_prior_start_step)
 
-    def predict(self, noisy: torch.Tensor, timesteps: torch.Tensor, context: torch.Tensor,
+    def predict(self, noisy: torch.Tensor, timesteps: torch.Tensor, conditioning: PromptConditioning,
                 extra: torch.Tensor | None) -> torch.Tensor:
         """The model's prediction; ``extra`` (e.g. mask and masked latent) is concatenated as input channels."""
         model_input = noisy if extra is None else torch.cat([noisy, extra.to(noisy.device)], dim=1)
-        return self.unet_train(model_input, timesteps, context=context)
+        return self.unet_train(model_input, timesteps, **conditioning.unet_kwargs())
 
     def train_step(self) -> dict[str, float]:
         cfg = self.section
@@ -292,7 +292,7 @@ class DiffusionTrainer(Trainer):
                 mu = mu + sigma * torch.randn(mu.shape, generator=self.generator)
             latents = mu * self.latents.scale_factor
             captions, extra_channels, region = self.conditioning(rows, latents)
-            context = self.text_encoder.encode(captions).to(self.device)
+            conditioning = self.text_encoder.conditioning(captions).to(self.device)
             noise = torch.randn(latents.shape, generator=self.generator)
             timesteps = torch.randint(0, self.noise_scheduler.config.num_train_timesteps, (len(rows),), generator=self.generator)
             noisy = self.noise_scheduler.add_noise(latents, noise, timesteps)
@@ -300,7 +300,8 @@ class DiffusionTrainer(Trainer):
             sync = micro == cfg.grad_accum - 1 or not self.env.distributed
             with self.unet_train.no_sync() if not sync else contextlib.nullcontext():
                 with autocast(self.device, self.section.cpu_bf16):
-                    prediction = self.predict(noisy.to(self.device), timesteps.to(self.device), context, extra_channels)
+                    prediction = self.predict(noisy.to(self.device), timesteps.to(self.device), conditioning,
+                                              extra_channels)
                 squared = (prediction.float() - target.to(self.device)).pow(2)
                 mse = squared.flatten(1).mean(1)
                 per_sample = mse

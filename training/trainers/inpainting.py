@@ -27,9 +27,9 @@ import torch
 
 from braingen3d.bundle.weights import load_into, load_weights
 from braingen3d.pipelines.inpaint.model_space import latent_downsampling
-from braingen3d.sampling.loop import LatentProblem, SamplerRun
+from braingen3d.sampling.loop import SamplerRun
 from braingen3d.bundle.config import inpaint_unet_in_channels
-from braingen3d.pipelines.inpaint.methods import masked_latent, sample_with_inpaint_unet
+from braingen3d.pipelines.inpaint.methods import LatentProblem, masked_latent, sample_with_inpaint_unet
 from braingen3d.models.builders import build_unet
 from braingen3d.prompts.attributes import LESION_ATTRIBUTES_FLAG, PROMPT_ATTRIBUTES_FLAG
 
@@ -165,9 +165,9 @@ class InpaintingTrainer(DiffusionFineTuneTrainer):
             radius = 6.0 / float(grid.spacing[0])
             distance = np.linalg.norm(np.indices(grid.shape) - centre.reshape(3, 1, 1, 1), axis=0)
             mask = self.drawer._to_latent(distance <= radius)[None]
-            context = self.text_encoder.encode(["", self.section.preview_prompt]).to(self.device)
+            conditioning = self.text_encoder.conditioning(["", self.section.preview_prompt]).to(self.device)
             clean = self.latents.mu[row: row + 1] * self.latents.scale_factor
-            self._preview_problem = (LatentProblem(clean.to(self.device), mask.to(self.device), context,
+            self._preview_problem = (LatentProblem(clean.to(self.device), mask.to(self.device), conditioning,
                                                    self.section.preview_guidance), centre)
         return self._preview_problem
 

@@ -12,6 +12,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from braingen3d.bundle.weights import rename_legacy_keys
+
 from .checkpoint import (
     CheckpointError,
     capture_global_rng,
@@ -178,9 +180,9 @@ class Trainer:
                     f"{getattr(self.config, field)!r}. Use the same config to resume, or choose a new --out."
                 )
         for key, module in self.modules.items():
-            module.load_state_dict(state["modules"][key])
+            module.load_state_dict(rename_legacy_keys(state["modules"][key]))
         for key, ema in self.emas.items():
-            ema.load_state_dict(state["emas"][key])
+            ema.load_state_dict({**state["emas"][key], "weights": rename_legacy_keys(state["emas"][key]["weights"])})
         for key, optimizer in self.optimizers.items():
             optimizer.load_state_dict(state["optimizers"][key])
         for key, scheduler in self.schedulers.items():

@@ -11,8 +11,9 @@ grandchild process is started, for cancel tests), ``crash`` (exit 3 without a re
 output_dir), ``no_result`` (exit 0 without a result), ``noise`` (non-JSON stdout lines around a good run),
 ``no_inpaint`` (the error of a bundle without inpainting), ``internal`` (an internal error event).
 
-Two tasks: ``generate`` and ``inpaint`` (see ``standin_inpaint.py``). The request is checked against
-docs/architecture.md; a malformed one gets an ``invalid_input`` error.
+Two tasks: ``generate`` and ``inpaint`` (see ``standin_inpaint.py``). The request is checked with the engine's
+protocol module (``braingen3d.worker.protocol``, every field present); a malformed one gets an ``invalid_input``
+error.
 """
 
 from __future__ import annotations
@@ -31,36 +32,25 @@ import nibabel as nib
 import numpy as np
 
 import standin_inpaint
+from braingen3d.worker.protocol import ProtocolError, event, parse_request
 
-COMMON = {"task": str, "prompt": str, "negative_prompt": str, "steps": int, "guidance": float, "sampler": str,
-          "seed": int, "output_dir": str, "device": str}
-REQUIRED = {"generate": {**COMMON, "num_volumes": int},
-            "inpaint": {**COMMON, "volume": str, "mask": str, "method": str, "blend_margin_mm": float}}
-# Inpainting may leave the guidance to the bundle (its own inpainting default): null, but present.
-NULLABLE = {"inpaint": {"guidance"}}
 SHAPE = (12, 14, 10)
 AFFINE = np.array([[2.0, 0, 0, -11.0], [0, 2.0, 0, -30.0], [0, 0, 2.0, 5.0], [0, 0, 0, 1]])
 
 
-def emit(event: str, **fields) -> None:
-    sys.stdout.write(json.dumps({"event": event, **fields}) + "\n")
+def emit(name: str, **fields) -> None:
+    sys.stdout.write(json.dumps(event(name, **fields)) + "\n")
     sys.stdout.flush()
 
 
 def check_request(request: dict) -> str | None:
-    if request.get("task") not in REQUIRED:
-        return f"unknown task {request.get('task')}"
-    for key, kind in REQUIRED[request["task"]].items():
-        if key not in request:
-            return f"request lacks '{key}'"
-        if kind is float and isinstance(request[key], (int, float)):
-            continue
-        if request[key] is None and key in NULLABLE.get(request["task"], ()):
-            continue
-        if not isinstance(request[key], kind):
-            return f"request field '{key}' is {type(request[key]).__name__}, expected {kind.__name__}"
-    if "bundle" not in request:
-        return "request lacks 'bundle'"
+    """What is wrong with the request, by the engine's protocol, which the module must fill completely."""
+    try:
+        task = parse_request(request, complete=True)
+    except ProtocolError as error:
+        return str(error)
+    if task.task not in ("generate", "inpaint"):
+        return f"the stand-in worker runs generate and inpaint, not {task.task}"
     return None
 
 

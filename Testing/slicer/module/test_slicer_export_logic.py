@@ -1,4 +1,4 @@
-"""Export logic and the export job's protocol, without running the engine (the real export runs in
+"""Export logic and the worker's export requests, without running a model (the real export runs in
 test_slicer_lesion_real_worker.py)."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from BrainGen3DLib import export_job, export_logic
+from BrainGen3DLib import export_logic
 from BrainGen3DLib.export_logic import ExportLogic, ExportSettings, label_from_segmentation, planned_files
 from BrainGen3DLib.logic import SettingsError
 from BrainGen3DLib.process import ProcessState
@@ -89,15 +89,24 @@ def test_dicom_needs_the_export_extra_and_nothing_else(monkeypatch):
     assert export_logic.export_dependency_plan(["nifti", "dicom"]).packages == list(export_logic.DICOM_REQUIREMENTS)
 
 
-def test_the_job_builds_one_command_line_per_format():
-    request = {"volume": "/in/v.nii", "mask": "/in/m.nii", "modality": "T2", "overwrite": True}
-    assert export_job.command_line(request, {"format": "dicom", "output": "/out/dicom/v"}) == [
-        "-q", "export", "/in/v.nii", "--to", "dicom", "-o", "/out/dicom/v", "--mask", "/in/m.nii", "--modality", "T2",
-        "--overwrite"]
-    request.update(mask=None, overwrite=False)
-    assert export_job.command_line(request, {"format": "nrrd", "output": "/out/nrrd/v.nrrd"}) == [
-        "-q", "export", "/in/v.nii", "--to", "nrrd", "-o", "/out/nrrd/v.nrrd"]
-    assert export_job.cli_error("INFO x\nerror: The volume has no provenance.\n") == "The volume has no provenance."
+def test_the_worker_exports_one_format_after_the_other_with_the_panels_settings():
+    from braingen3d.worker.protocol import ExportTask
+    from braingen3d.worker.tasks import export_requests
+
+    exports = [{"format": "dicom", "output": "/out/dicom/v"}, {"format": "nrrd", "output": "/out/nrrd/v.nrrd"}]
+    dicom, nrrd = export_requests(ExportTask(volume="/in/v.nii", mask="/in/m.nii", modality="T2", overwrite=True,
+                                             exports=exports))
+    assert (dicom.volume, dicom.format, dicom.output, dicom.mask, dicom.modality, dicom.overwrite) == (
+        Path("/in/v.nii"), "dicom", Path("/out/dicom/v"), Path("/in/m.nii"), "T2", True)
+    assert nrrd.modality is None  # the DICOM contrast applies to DICOM only
+    (plain,) = export_requests(ExportTask(volume="/in/v.nii", exports=exports[1:]))
+    assert (plain.format, plain.output, plain.mask, plain.overwrite) == ("nrrd", Path("/out/nrrd/v.nrrd"), None, False)
+
+
+def _worker(request_text: str) -> tuple[int, list[dict]]:
+    result = subprocess.run([sys.executable, "-m", "braingen3d.worker"], input=request_text, capture_output=True,
+                            text=True, timeout=120)
+    return result.returncode, [json.loads(line) for line in result.stdout.splitlines()]
 
 
 @pytest.mark.parametrize(
@@ -108,13 +117,23 @@ def test_the_job_builds_one_command_line_per_format():
         (json.dumps({"task": "export", "volume": "/v.nii", "exports": [{"format": "png", "output": "/o"}]}), "'format'"),
     ],
 )
-def test_the_job_refuses_a_bad_request_in_the_worker_protocol(request_text, words):
-    result = subprocess.run([sys.executable, str(export_logic.EXPORT_JOB)], input=request_text, capture_output=True,
-                            text=True, timeout=60)
-    events = [json.loads(line) for line in result.stdout.splitlines()]
-    assert result.returncode == 2
-    assert [e["event"] for e in events] == ["started", "error", "done"]
+def test_the_worker_refuses_a_bad_export_request(request_text, words):
+    code, events = _worker(request_text)
+    assert code == 1
+    assert [e["event"] for e in events] == ["started", "error"]
     assert events[1]["kind"] == "invalid_input" and words in events[1]["message"]
+
+
+def test_the_worker_names_the_format_and_the_engines_reason(tmp_path):
+    real = tmp_path / "scan.nii.gz"
+    import nibabel as nib
+
+    nib.save(nib.Nifti1Image(np.ones((4, 4, 4), np.float32), np.eye(4)), str(real))
+    request = {"task": "export", "volume": str(real), "exports": [{"format": "nifti", "output": str(tmp_path / "o" / "x.nii.gz")}]}
+    code, events = _worker(json.dumps(request))
+    assert code == 1 and events[-1]["kind"] == "invalid_input"
+    assert events[-1]["message"].startswith("nifti export failed: ") and "carries no BrainGen3D provenance" in events[-1]["message"]
+    assert not (tmp_path / "o").exists()  # the folder it made for the output is gone again
 
 
 def test_the_panel_process_never_imports_torch():
@@ -123,9 +142,11 @@ def test_the_panel_process_never_imports_torch():
     script = (
         "import sys; sys.path.insert(0, %r)\n"
         "import BrainGen3DLib.lesion_logic, BrainGen3DLib.lesion_import, BrainGen3DLib.export_logic\n"
-        "import BrainGen3DLib.lesion_mask, BrainGen3DLib.nifti_files\n"
+        "import BrainGen3DLib.lesion_mask, BrainGen3DLib.nifti_files, BrainGen3DLib.logic, BrainGen3DLib.lesion_logic\n"
         "from BrainGen3DLib.lesion_import import lesion_segment_spec\n"
         "lesion_segment_spec()\n"
+        "BrainGen3DLib.logic.GenerationSettings(prompt='T1').to_request('/tmp/out')\n"
+        "BrainGen3DLib.lesion_logic.InpaintSettings(prompt='a lesion').to_request('/v.nii', '/m.nii', '/tmp/out')\n"
         "print(sorted(m for m in ('torch', 'monai', 'braingen3d.pipelines.generation') if m in sys.modules))\n" % str(module_dir))
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr

@@ -23,6 +23,7 @@ from ..core.errors import InvalidInputError, OutputExistsError
 from ..export import NnunetDatasetWriter
 from ..export.nnunet_naming import conflicting_datasets, dataset_folder_name
 from ..core.progress import CancelToken, EtaClock
+from ..requests.inpaint import InpaintRequest
 from .case_record import case_provenance
 from .lesions import place_lesions
 from .plan import BatchPlan, CaseSpec
@@ -145,7 +146,8 @@ class BatchRunner:
         s = self.plan.settings
         total = s.steps + 1
         if case.lesion_count:
-            params = self.inpainter.parameters(case.lesion_prompt, steps=s.steps, method=s.inpaint_method, seed=0)
+            params = self.inpainter.resolve(InpaintRequest(case.lesion_prompt, steps=s.steps, method=s.inpaint_method,
+                                                          seed=0))
             total += params.model_evaluations + 1
         return total
 

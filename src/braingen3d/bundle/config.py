@@ -239,12 +239,12 @@ class BundleConfig:
                 raise BundleError(
                     f"Bundle config field '{name}.prompt_attributes' is {reads_attributes} but "
                     f"'text_encoder.prompt_attributes' is {appends_attributes}; the "
-                    "U-Net reads the prompt-attribute token only when the text encoder appends it. Set both alike."
+                    "U-Net reads the prompt attribute vectors only when the text encoder gives them. Set both alike."
                 )
             if net.get("lesion_attributes") and not reads_attributes:
                 raise BundleError(
                     f"Bundle config field '{name}.lesion_attributes' needs '{name}.prompt_attributes: true'; the "
-                    "lesion features travel in the prompt-attribute token."
+                    "lesion features are entries of the prompt attribute vector."
                 )
             if net.get("anatomical_prior") is not None and not reads_attributes:
                 raise BundleError(

@@ -104,8 +104,32 @@ def _field_for_key(prefix: str, key: str) -> str:
     return f"{prefix}.channels"
 
 
+LEGACY_PREFIXES = (
+    ("prompt_attribute_embed.anatomical_prior.", "anatomical_prior."),
+    ("prompt_attribute_embed.mlp.", "attribute_embedding.mlp."),
+)
+"""State-dict names of bundles written before the U-Net took its conditioning as arguments, and their names now."""
+
+
+def rename_legacy_keys(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``state`` with the U-Net's earlier module names (``LEGACY_PREFIXES``) renamed; a renamed key wins over a
+    current one given before it."""
+    renamed: dict[str, torch.Tensor] = {}
+    for key, tensor in state.items():
+        for old, new in LEGACY_PREFIXES:
+            if key.startswith(old):
+                key = new + key[len(old):]
+                break
+        renamed[key] = tensor
+    return renamed
+
+
 def load_into(module: torch.nn.Module, state: dict[str, torch.Tensor], prefix: str, filename: str) -> None:
-    """Load ``state`` into ``module``, refusing any mismatch and naming the config field behind it."""
+    """Load ``state`` into ``module``, refusing any mismatch and naming the config field behind it.
+
+    Earlier module names of the U-Net are renamed first (``rename_legacy_keys``), so every bundle loads.
+    """
+    state = rename_legacy_keys(state)
     expected = module.state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))

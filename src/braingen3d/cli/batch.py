@@ -25,10 +25,9 @@ from ..batch.prompt_templates import ATTRIBUTES, DEFAULT_TEMPLATE
 from ..bundle import BundleConfig, default_bundle_path, read_config
 from ..core.device import DEVICE_CHOICES
 from ..core.errors import BrainGenError, InvalidInputError
-from ..requests.inpaint import METHODS
-from ..requests.inpaint import DEFAULT_BLEND_MARGIN_MM
+from ..requests.inpaint import DEFAULT_BLEND_MARGIN_MM, METHODS, InpaintRequest
 from ..batch.sharding import Shard
-from ..requests.generation import validate_generation
+from ..requests.generation import GenerationRequest
 from ..sampling.schedulers import SAMPLERS
 from .common import EXIT_INTERNAL, EXIT_OK
 
@@ -101,13 +100,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def _settings(args: argparse.Namespace, bundle_path: Path, modality: str) -> tuple[GenerationSettings, BundleConfig]:
     """Shared settings with the bundle's defaults filled in, and the bundle config."""
     config = read_config(bundle_path)
-    defaults = config.sampling_defaults
-    params = validate_generation(  # the shared parameters only; each case's prompt is checked when it runs
-        "batch", args.negative_prompt,
-        int(defaults["steps"]) if args.steps is None else args.steps,
-        float(defaults["guidance_scale"]) if args.guidance is None else args.guidance,
-        args.sampler or defaults["sampler"], max(args.seed, 0), 1,
-    )
+    # The shared settings only; each case's prompt and seed are checked when it runs.
+    params = GenerationRequest("batch", args.negative_prompt, args.steps, args.guidance, args.sampler,
+                               max(args.seed, 0)).resolve(config.sampling_defaults)
     settings = GenerationSettings(modality, config.bundle_id, config.version, params.steps, params.guidance_scale,
                                   params.sampler, params.negative_prompt, args.inpaint_method, args.blend_margin_mm)
     return settings, config
@@ -135,10 +130,9 @@ def build_plan(args: argparse.Namespace) -> tuple[BatchPlan, Path]:
         plan = plan_from_template(args.template or DEFAULT_TEMPLATE, args.num_cases, args.seed, settings, lesions,
                                   args.age, args.sex, args.ventricles, args.case_prefix)
     if any(case.lesion_count for case in plan.cases):
-        from ..requests.inpaint import validate_inpaint
-
-        validate_inpaint(config, "a white-matter lesion", steps=settings.steps, method=settings.inpaint_method,
-                         blend_margin_mm=settings.blend_margin_mm)  # a bundle without inpainting fails here, not at case 1
+        # A bundle without inpainting fails here, not at case 1.
+        InpaintRequest("a white-matter lesion", steps=settings.steps, method=settings.inpaint_method,
+                       blend_margin_mm=settings.blend_margin_mm).resolve(config)
     return plan, bundle_path
 
 

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import argparse
 import logging
-import random
 from pathlib import Path
 
 from ..bundle import default_bundle_path, read_config
 from ..core.device import DEVICE_CHOICES, resolve_device
 from ..io import check_outputs, numbered, write_volume
-from ..requests.generation import validate_generation
+from ..requests.generation import GenerationRequest
 from ..sampling.schedulers import SAMPLERS
 from .common import EXIT_OK, ProgressBar
 
@@ -55,15 +54,10 @@ def run(args: argparse.Namespace) -> int:
 
     bundle_path = args.bundle or default_bundle_path()
     config = read_config(bundle_path)
-    defaults = config.sampling_defaults
-    params = validate_generation(
-        args.prompt, args.negative_prompt,
-        int(defaults["steps"]) if args.steps is None else args.steps,
-        float(defaults["guidance_scale"]) if args.guidance is None else args.guidance,
-        args.sampler or defaults["sampler"],
-        random.SystemRandom().randrange(0, 2**31) if args.seed is None else args.seed,
-        args.num_volumes, args.unconditional,
-    )
+    targets_ml = None if args.ventricles_ml is None else {"ventricles_ml": args.ventricles_ml}
+    params = GenerationRequest(args.prompt, args.negative_prompt, args.steps, args.guidance, args.sampler, args.seed,
+                               args.num_volumes, args.unconditional, args.structure_guidance,
+                               targets_ml).resolve(config.sampling_defaults)
     targets = [numbered(args.output, k, params.num_volumes) for k in range(params.num_volumes)]
     for target in targets:
         check_outputs(target, args.overwrite, preview=not args.no_preview)
@@ -71,10 +65,7 @@ def run(args: argparse.Namespace) -> int:
     pipeline = BrainGenPipeline.from_bundle(bundle_path, args.device)
     bar = ProgressBar(params.num_volumes * params.steps, disable=args.quiet)
     try:
-        output = pipeline(params.prompt, params.negative_prompt, params.steps, params.guidance_scale, params.sampler,
-                          params.seed, params.num_volumes, callback=bar, allow_unconditional=args.unconditional,
-                          structure_guidance=args.structure_guidance,
-                          structure_targets_ml=None if args.ventricles_ml is None else {"ventricles_ml": args.ventricles_ml})
+        output = pipeline.generate(params, callback=bar)
     finally:
         bar.close()
     for volume, target in zip(output.volumes, targets):

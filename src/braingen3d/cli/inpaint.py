@@ -7,8 +7,8 @@ import logging
 from pathlib import Path
 
 from ..core.device import DEVICE_CHOICES, resolve_device
-from ..requests.inpaint import DEFAULT_BLEND_MARGIN_MM
-from ..requests.inpaint import DEFAULT_ATTEMPTS, DEFAULT_MIN_CONTRAST, MAX_ATTEMPTS, METHODS
+from ..requests.inpaint import (DEFAULT_ATTEMPTS, DEFAULT_BLEND_MARGIN_MM, DEFAULT_MIN_CONTRAST, MAX_ATTEMPTS,
+                                METHODS, InpaintRequest)
 from ..sampling.repaint import Resampling
 from ..sampling.schedulers import SAMPLERS
 from ..core.progress import ProgressEvent
@@ -86,13 +86,11 @@ def run(args: argparse.Namespace) -> int:
     from ..pipelines.inpaint import InpaintOutputPaths, check_inpaint_outputs, plan_inpaint_job, run_inpaint_job, \
         write_inpaint_outputs
 
-    job = plan_inpaint_job(
-        args.volume, args.mask, args.prompt, bundle=args.bundle, negative_prompt=args.negative_prompt,
-        steps=args.steps, guidance=args.guidance, sampler=args.sampler, seed=args.seed, method=args.method,
-        blend_margin_mm=args.blend_margin_mm, resample_mask=args.resample_mask,
-        resampling=Resampling(rounds=args.resample_rounds, jump_length=args.jump_length),
-        attempts=args.attempts, min_contrast=args.min_contrast,
-    )
+    request = InpaintRequest(args.prompt, args.negative_prompt, args.steps, args.guidance, args.sampler, args.seed,
+                             args.method, args.blend_margin_mm,
+                             Resampling(rounds=args.resample_rounds, jump_length=args.jump_length), args.attempts,
+                             args.min_contrast)
+    job = plan_inpaint_job(args.volume, args.mask, request, bundle=args.bundle, resample_mask=args.resample_mask)
     paths = InpaintOutputPaths.beside(args.output, args.mask_output)
     check_inpaint_outputs(paths, args.overwrite, sources=[args.volume, args.mask])
     resolve_device(args.device)

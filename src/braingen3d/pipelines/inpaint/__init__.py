@@ -43,8 +43,7 @@ _EXPORTS = {
     "write_inpaint_outputs": ".outputs",
     "Resampling": "braingen3d.sampling.repaint",
     "DEFAULT_BLEND_MARGIN_MM": "braingen3d.requests.inpaint",
-    "InpaintParameters": "braingen3d.requests.inpaint",
-    "validate_inpaint": "braingen3d.requests.inpaint",
+    "InpaintRequest": "braingen3d.requests.inpaint",
 }
 __getattr__, __dir__ = lazy_attributes(__name__, _EXPORTS)
 __all__ = sorted(_EXPORTS)

@@ -1,13 +1,15 @@
-"""Does an inpainted lesion show the contrast its prompt asked for?
+"""Does an inpainted lesion show the contrast its prompt asked for, and how to measure a lesion's contrast.
 
-The check reads the prompt ("hyperintensity", "hypointense", "bright", "black hole" ...) and compares
-the mean inside the mask with the median of the untouched tissue around it, on the model's [0, 1]
-intensity scale (the bundle's robust normalisation of the source), so that it does not depend on the
-volume's units or offset. Inpainting retries with the next seed when a sample misses the requested
-contrast, as MAISI's quality check regenerates a CT whose organ intensities fall outside the range
+The check reads the prompt ("hyperintensity", "hypointense", "bright", "black hole" ...; the parser's
+``requested_contrast``) and compares the mean inside the mask with the median of the untouched tissue around
+it, on the model's [0, 1] intensity scale (the bundle's robust normalisation of the source), so that it does
+not depend on the volume's units or offset. Inpainting retries with the next seed when a sample misses the
+requested contrast, as MAISI's quality check regenerates a CT whose organ intensities fall outside the range
 seen in training. A prompt that asks for no particular contrast is not checked.
 
-Measures for judging an inpainted lesion (used by the quality check once a trained bundle exists)."""
+``lesion_contrast`` and ``max_change_outside`` judge an inpainted lesion against white matter and the
+untouched voxels (the inpainting quality report uses them).
+"""
 
 from __future__ import annotations
 

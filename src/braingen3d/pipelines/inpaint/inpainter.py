@@ -22,11 +22,11 @@ from .inputs import InpaintInputs, prepare_inputs
 from .model_space import encode_image, latent_downsampling, latent_mask
 from .model_space import sample_at_voxels
 from .model_space import ModelView, build_model_view
-from ...requests.inpaint import DEFAULT_BLEND_MARGIN_MM, InpaintParameters, validate_inpaint
+from ...requests.inpaint import DEFAULT_BLEND_MARGIN_MM, InpaintRequest
 from .outputs import contrast_record, inpaint_provenance
-from .methods import repaint
+from .methods import LatentProblem, repaint
 from ...sampling.repaint import Resampling
-from ...sampling.loop import LatentProblem, SamplerRun
+from ...sampling.loop import SamplerRun
 from ...io.source import SourceImage
 from .methods import sample_with_inpaint_unet
 
@@ -77,9 +77,9 @@ class LesionInpainter:
         """Load ``path`` (default: the embedded bundle) onto ``device``."""
         return cls(BrainGenPipeline.from_bundle(path, device))
 
-    def parameters(self, prompt: str, **kwargs: Any) -> InpaintParameters:
-        """``validate_inpaint`` against this bundle; keyword arguments as there."""
-        return validate_inpaint(self.config, prompt, **kwargs)
+    def resolve(self, request: InpaintRequest) -> InpaintRequest:
+        """``request`` resolved against this bundle (``InpaintRequest.resolve``)."""
+        return request.resolve(self.config)
 
     def __call__(
         self,
@@ -125,18 +125,16 @@ class LesionInpainter:
             callback: receives ``ProgressEvent`` after each U-Net evaluation and after decoding.
             cancel: checked before each evaluation.
         """
-        params = self.parameters(prompt, negative_prompt=negative_prompt, steps=num_inference_steps,
-                                 guidance_scale=guidance_scale, sampler=sampler, seed=seed, method=method,
-                                 blend_margin_mm=blend_margin_mm, resampling=resampling, attempts=attempts,
-                                 min_contrast=min_contrast)
+        params = self.resolve(InpaintRequest(prompt, negative_prompt, num_inference_steps, guidance_scale, sampler, seed,
+                                             method, blend_margin_mm, resampling, attempts, min_contrast))
         source = SourceImage(np.asarray(volume), np.asarray(affine, dtype=float))
         mask_image = SourceImage(np.asarray(mask), np.asarray(affine if mask_affine is None else mask_affine, dtype=float))
         inputs = prepare_inputs(source, mask_image, resample_mask)
         return self.inpaint(inputs, params, callback, cancel)
 
-    def inpaint(self, inputs: InpaintInputs, params: InpaintParameters, callback: ProgressCallback | None = None,
+    def inpaint(self, inputs: InpaintInputs, params: InpaintRequest, callback: ProgressCallback | None = None,
                 cancel: CancelToken | None = None) -> InpaintResult:
-        """Inpaint validated inputs (see ``prepare_inputs``) with validated parameters (see ``parameters``).
+        """Inpaint validated inputs (see ``prepare_inputs``) with a resolved request (see ``resolve``).
 
         When the prompt names a contrast and a sample misses it (``ContrastCheck``), the next seed is tried,
         up to ``params.attempts`` samples; the result is the first that passes, or else the closest one.
@@ -180,7 +178,7 @@ class LesionInpainter:
         )
 
     def _sample_until_contrast(self, inputs: InpaintInputs, view: ModelView, problem: LatentProblem,
-                               params: InpaintParameters, check: ContrastCheck, surrounding: SurroundingTissue | None,
+                               params: InpaintRequest, check: ContrastCheck, surrounding: SurroundingTissue | None,
                                callback: ProgressCallback | None, cancel: CancelToken | None, timings: dict[str, float]
                                ) -> tuple[np.ndarray, ContrastAttempt, list[ContrastAttempt]]:
         """Composited samples with seeds ``seed``, ``seed + 1`` ... until one passes ``check`` (one when nothing is checked).
@@ -214,7 +212,7 @@ class LesionInpainter:
                            len(tried), used.seed, used.ratio, check.min_ratio)
         return array, used, tried
 
-    def latent_problem(self, view: ModelView, params: InpaintParameters, timings: dict[str, float] | None = None
+    def latent_problem(self, view: ModelView, params: InpaintRequest, timings: dict[str, float] | None = None
                        ) -> LatentProblem:
         """The encoded source, the latent-grid mask and the prompt context (shared by every attempt)."""
         g = params.generation
@@ -223,14 +221,14 @@ class LesionInpainter:
             problem = LatentProblem(
                 clean_latent=encode_image(self.pipeline.bundle.autoencoder, view.image, self.config.scale_factor, self.device),
                 mask=latent_mask(view.mask, latent_downsampling(self.config), self.device),
-                context=self.pipeline.encode_prompts(g.prompt, g.negative_prompt),
+                conditioning=self.pipeline.encode_prompts(g.prompt, g.negative_prompt),
                 guidance_scale=g.guidance_scale,
             )
         if timings is not None:
             timings["encode_seconds"] = time.perf_counter() - started
         return problem
 
-    def sample(self, problem: LatentProblem, params: InpaintParameters, seed: int, attempt: int = 0, attempts: int = 1,
+    def sample(self, problem: LatentProblem, params: InpaintRequest, seed: int, attempt: int = 0, attempts: int = 1,
                callback: ProgressCallback | None = None, cancel: CancelToken | None = None,
                timings: dict[str, float] | None = None) -> np.ndarray:
         """One sample with ``seed``: the model-grid image in [0, 1], the masked region generated (the rest reconstructed).

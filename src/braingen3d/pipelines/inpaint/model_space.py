@@ -1,16 +1,14 @@
-"""The linear intensity map between a user's volume and the bundle's [0, 1] range.
-
-Between the model grid and the latent grid: encoding images and downsampling masks.
-
-The model's grid for a user volume, and resampling between the two grids.
+"""What the model sees of a user's volume: the model grid, the intensity map, the image and mask on that grid,
+and their latents.
 
 The model works on the bundle's grid: its shape, spacing and axes (RAS). A volume already on that
 grid is used as it is. Any other volume gets a grid of the same shape, spacing and axes, translated
 so it is centred on the volume's foreground (the head or brain) and contains the whole edited region.
 Scanner RAS axes follow the patient, not the slice prescription, so an oblique acquisition still
-shows the model an upright brain; only the translation is adapted.
-
-What the model sees: the volume and mask on the model grid, normalised as in training."""
+shows the model an upright brain; only the translation is adapted. Intensities are mapped to the
+bundle's [0, 1] range as in training (``IntensityMap``), the image is encoded to its latent and the mask
+max-pooled onto the latent grid.
+"""
 
 from __future__ import annotations
 

@@ -22,7 +22,7 @@ from ...requests.inpaint import ContrastCheck
 from .contrast_check import ContrastAttempt
 from .inputs import InpaintInputs
 from .model_space import ModelView
-from ...requests.inpaint import InpaintParameters
+from ...requests.inpaint import InpaintRequest
 
 
 LESION_MASK_SUFFIX = "_lesion_mask"
@@ -134,7 +134,7 @@ def contrast_record(asked: ContrastCheck, check: ContrastCheck, reference: float
     }
 
 
-def inpaint_provenance(config: BundleConfig, inputs: InpaintInputs, params: InpaintParameters, view: ModelView,
+def inpaint_provenance(config: BundleConfig, inputs: InpaintInputs, params: InpaintRequest, view: ModelView,
                        device: str, changed_voxels: int, role: str = "volume", seed: int | None = None,
                        contrast: dict[str, Any] | None = None) -> dict[str, Any]:
     """The provenance record of an inpainting output.
