@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import spearmanr
 
+from braingen3d.prompts.vocabulary import MODALITIES
 from braingen3d.io import atomic_write_text
 from braingen3d.pipelines.generation import BrainGenPipeline
 
@@ -34,7 +35,6 @@ from .evaluation.reconstruction import reconstruction_scores
 from .evaluation.report import markdown_report
 
 logger = logging.getLogger("training.quality_report")
-MODALITIES = ("T1", "T2", "FLAIR", "PD")
 AGES = (22, 30, 38, 46, 54, 62, 70, 78, 84, 90)
 
 

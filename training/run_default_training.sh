@@ -21,12 +21,10 @@
 #
 # PYTHON defaults to ./.venv/bin/python (made by scripts/setup_env.sh --test) when it exists.
 #
-# Budget on 2 CPU cores: CONFIG=small (then named small_pca), one run of this script in session 15 (runs/v15,
-# cohort reused):
-# autoencoder 500 steps 10.2 min with its check and encoding, diffusion 3000 steps 57.1 min, prior
-# refinement 400 steps 8.5 min, inpainting 2000 steps 49.3 min, structure regressor 2500 steps 17.6 min:
-# 2.40 h to the exported bundle (+ 2.3 min for the cohort with 2 workers). CONFIG=small_kl (bundle 0.2.0) took
-# 3.07 h.
+# Budget on 2 CPU cores, CONFIG=small (cohort reused): autoencoder 500 steps 10.2 min with its check and
+# encoding, diffusion 3000 steps 57.1 min, prior refinement 400 steps 8.5 min, inpainting 2000 steps 49.3 min,
+# structure regressor 2500 steps 17.6 min: 2.40 h to the exported bundle (+ 2.3 min for the cohort with 2
+# workers). CONFIG=small_kl takes about 3.1 h.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -165,8 +163,8 @@ fi
 
 # 4b. Anatomical-prior refinement (configs whose U-Net takes an anatomical prior): a short fine-tune of the
 #     finished diffusion run with a fresh warm-up, its prior trained from the first step. The prior's
-#     projection starts at zero and, trained only late in the main run at a decayed learning rate, had not
-#     learnt the age trend (session 14: Spearman 0.45 before, 0.59 after 400 steps). Later stages use it.
+#     projection starts at zero and, trained only late in the main run at a decayed learning rate, does not
+#     learn the age trend there (Spearman 0.45 before, 0.59 after these 400 steps). Later stages use it.
 DIFFUSION_FINAL="$RUN/diffusion"
 has_prior=0
 "$PYTHON" - "$CONFIG" <<'EOF' || has_prior=$?

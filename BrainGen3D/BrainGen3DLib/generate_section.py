@@ -18,6 +18,7 @@ from .devices import DeviceInfo, DeviceProbe
 from .i18n import _
 from .logic import SettingsError, default_worker_command
 from .parameters import DEVICES, MAX_PANEL_SEED, SAMPLERS, compose_prompt, generation_settings, quick_picks
+from .prompt_builder import VocabularyMissingError
 from .process import RunOutcome, RunStatus, qt_timer_factory
 from .provenance import SYNTHETIC_ATTRIBUTE, SYNTHETIC_VALUE, ProvenanceError, regeneration_settings
 from .section import PanelSection
@@ -154,7 +155,11 @@ class GenerateSection(PanelSection):
         self._updateGenerateButton()
 
     def _writeComposedPrompt(self) -> None:
-        text = compose_prompt(quick_picks(self._parameterNode))
+        try:
+            text = compose_prompt(quick_picks(self._parameterNode))
+        except VocabularyMissingError as exc:
+            self._setStatus(str(exc), error=True)
+            return
         was_modifying = self._parameterNode.StartModify()
         self._parameterNode.composedPrompt = text
         self._parameterNode.prompt = text

@@ -18,7 +18,8 @@ from .i18n import _
 from .lesion_logic import DEFAULT_ATTEMPTS, LESION_PROMPT_PRESETS, MAX_ATTEMPTS, MAX_BLEND_MARGIN_MM, InpaintSettings
 from .lesion_logic import METHODS as INPAINT_METHODS
 from .logic import GenerationSettings
-from .prompt_builder import ANY_AGE, MAX_AGE, Lesions, Modality, QuickPicks, Sex, Ventricles, compose_prompt
+from .prompt_builder import (ANY_AGE, MAX_AGE, Lesions, Modality, QuickPicks, Sex, Ventricles, VocabularyMissingError,
+                             compose_prompt)
 
 SAMPLERS = ["dpm++", "ddim"]
 DEVICES = ["auto", "cpu", "cuda"]
@@ -26,7 +27,17 @@ MAX_PANEL_SEED = 2**31 - 1  # the largest value a QSpinBox holds
 MAX_VOLUMES = 16
 BUNDLE_DEFAULT_WEIGHT = -1.0  # the structure-guidance spin box's "Bundle default" (its minimum)
 DEFAULT_PICKS = QuickPicks()
-DEFAULT_PROMPT = compose_prompt(DEFAULT_PICKS)
+
+
+def _default_prompt() -> str:
+    """The quick picks' prompt, or "" before the engine (and its caption vocabulary) is installed."""
+    try:
+        return compose_prompt(DEFAULT_PICKS)
+    except VocabularyMissingError:
+        return ""
+
+
+DEFAULT_PROMPT = _default_prompt()
 
 
 class LesionRegionKind(enum.Enum):

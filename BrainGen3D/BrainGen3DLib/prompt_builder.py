@@ -1,18 +1,52 @@
 """Quick-pick choices (modality, age, sex, ventricles, lesions) and the prompt text they compose.
 
-The quick picks only write text: the prompt stays free text that the user may edit, and the
-engine sees nothing but that text.
+The quick picks only write text: the prompt stays free text that the user may edit, and the engine sees
+nothing but that text. The words are the engine's caption vocabulary (``braingen3d.prompts.vocabulary``, the
+training captions' wording), loaded without importing the rest of the engine, so the panel never imports
+torch.
 """
 
 from __future__ import annotations
 
 import enum
+import importlib.util
 from dataclasses import dataclass
+from functools import cache
+from types import ModuleType
 
+from .bundle_card import engine_package_folder, source_checkout_root
 from .i18n import _
 
 ANY_AGE = 0
 MAX_AGE = 95
+VOCABULARY_FILE = ("prompts", "vocabulary.py")
+
+
+class VocabularyMissingError(RuntimeError):
+    """The engine (and with it the caption vocabulary) is not installed yet; the message says what to do."""
+
+
+@cache
+def vocabulary() -> ModuleType:
+    """The engine's caption vocabulary module, from the installed engine or else this source checkout.
+
+    It is loaded from its file, so neither the engine package nor torch is imported into Slicer's process.
+
+    Raises:
+        VocabularyMissingError: neither the engine nor a source checkout is present.
+    """
+    folders = [engine_package_folder()]
+    checkout = source_checkout_root()
+    folders.append(None if checkout is None else checkout / "src" / "braingen3d")
+    for folder in folders:
+        path = None if folder is None else folder.joinpath(*VOCABULARY_FILE)
+        if path is not None and path.is_file():
+            spec = importlib.util.spec_from_file_location("braingen3d_caption_vocabulary", path)
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            return module
+    raise VocabularyMissingError(_("The quick picks use the BrainGen3D engine's wording, and the engine is not "
+                                   "installed yet. Type a prompt, or press Generate once to install the engine."))
 
 
 class Modality(enum.Enum):
@@ -33,8 +67,8 @@ class Modality(enum.Enum):
 
     @property
     def phrase(self) -> str:
-        return {Modality.T1: "T1-weighted", Modality.T2: "T2-weighted", Modality.FLAIR: "FLAIR",
-                Modality.PD: "proton-density-weighted"}[self]
+        """The modality's words in the prompt (the training captions')."""
+        return vocabulary().MODALITY_WORDS[self.value]
 
 
 class Sex(enum.Enum):
@@ -44,6 +78,11 @@ class Sex(enum.Enum):
 
     def label(self) -> str:
         return {Sex.ANY: _("any"), Sex.FEMALE: _("female"), Sex.MALE: _("male")}[self]
+
+    @property
+    def noun(self) -> str:
+        words = vocabulary()
+        return {Sex.ANY: words.UNKNOWN_SEX_NOUN, Sex.FEMALE: words.SEX_NOUNS["F"], Sex.MALE: words.SEX_NOUNS["M"]}[self]
 
 
 class Ventricles(enum.Enum):
@@ -65,6 +104,12 @@ class Lesions(enum.Enum):
         return {Lesions.ANY: _("any"), Lesions.NONE: _("none"), Lesions.ONE: _("one"),
                 Lesions.MULTIPLE: _("multiple")}[self]
 
+    @property
+    def phrase(self) -> str:
+        words = vocabulary()
+        return {Lesions.NONE: words.NO_LESIONS, Lesions.ONE: words.ONE_LESION,
+                Lesions.MULTIPLE: words.MULTIPLE_LESIONS}[self]
+
 
 @dataclass(frozen=True)
 class QuickPicks:
@@ -77,22 +122,9 @@ class QuickPicks:
     lesions: Lesions = Lesions.ANY
 
 
-def _article(word: str) -> str:
-    """``an`` before a spoken vowel (an 80-year-old, an 18-year-old, an 11-year-old), else ``a``."""
-    spoken_vowel = word[:1].lower() in "aeiou" or word.startswith(("8", "11-", "18-"))
-    return "an" if spoken_vowel else "a"
-
-
-def _join_and(items: list[str]) -> str:
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
-
-
 def compose_prompt(picks: QuickPicks) -> str:
-    """Compose English prompt text from the quick picks, in the training captions' wording.
-
-    The phrases are those of ``training/captions/phrases.py`` (its first sentence template), so the
-    text encoder sees the wording the model was trained on. The prompt is English whatever the
-    interface language.
+    """Compose English prompt text from the quick picks, in the training captions' wording (their first sentence
+    template). The prompt is English whatever the interface language.
 
     Args:
         picks: the quick-pick state; ``any`` leaves a part out.
@@ -100,16 +132,19 @@ def compose_prompt(picks: QuickPicks) -> str:
     Returns:
         e.g. ``"FLAIR MRI of a 72-year-old man with enlarged ventricles and multiple white-matter
         lesions"``.
+
+    Raises:
+        VocabularyMissingError: the engine is not installed yet.
     """
-    noun = {Sex.ANY: "person", Sex.FEMALE: "woman", Sex.MALE: "man"}[picks.sex]
+    words = vocabulary()
+    noun = picks.sex.noun
     subject = f"{picks.age}-year-old {noun}" if picks.age != ANY_AGE else noun
     findings = []
     if picks.ventricles != Ventricles.ANY:
-        findings.append(f"{picks.ventricles.value} ventricles")
+        findings.append(words.ventricle_phrase(picks.ventricles.value))
     if picks.lesions != Lesions.ANY:
-        findings.append({Lesions.NONE: "no lesions", Lesions.ONE: "a white-matter lesion",
-                         Lesions.MULTIPLE: "multiple white-matter lesions"}[picks.lesions])
-    text = f"{picks.modality.phrase} MRI of {_article(subject)} {subject}"
+        findings.append(picks.lesions.phrase)
+    text = f"{picks.modality.phrase} MRI of {words.article(subject)} {subject}"
     if findings:
-        text += " with " + _join_and(findings)
+        text += " with " + words.join_and(findings)
     return text[:1].upper() + text[1:]

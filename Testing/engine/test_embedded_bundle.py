@@ -47,9 +47,9 @@ def test_embedded_bundle_generates_a_brain_inside_the_head_region() -> None:
     array = volume.array
     assert array.shape == (80, 96, 80) and np.isfinite(array).all() and 0 <= array.min() <= array.max() <= 1
     # A brain, not noise: the MNI brain's centre is bright tissue, the grid's corners are background. The
-    # block-PCA bundle (0.5.0) leaves a haze of block noise there (corner mean 0.16 for this T2 prompt, 0.04-0.09
-    # for the other contrasts; README "Quality of the default bundle"), so the corners need only be far darker
-    # than the centre; a sample of noise has both alike.
+    # block-PCA bundle leaves a haze of block noise there (corner mean 0.16 for this T2 prompt, 0.04-0.09 for
+    # the other contrasts), so the corners need only be far darker than the centre; a sample of noise has both
+    # alike.
     centre = array[30:50, 40:60, 30:50]
     corners = np.concatenate([array[:8, :8, :8].ravel(), array[-8:, -8:, -8:].ravel()])
     assert (centre > 0.05).mean() > 0.9 and corners.mean() < 0.5 * centre.mean()

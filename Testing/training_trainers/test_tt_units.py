@@ -48,10 +48,10 @@ def test_small_kl_config_fits_the_cpu_budget() -> None:
 
 def test_small_config_fits_the_cpu_budget() -> None:
     config = load_config("small")
-    # Recorded on 2 cores in session 15 (runs/v15, one run of run_default_training.sh): 10.2 min for the
-    # autoencoder's 500 steps with its check and encoding, 1.14 s per diffusion step (also the prior
-    # refinement's 400 steps), 1.48 s per inpainting step, 0.42 s per structure-regressor step; cohort 2.3 min
-    # (session 14). With 1.2x those times (other work on the cores), the recipe must still fit in 3 hours.
+    # Measured on 2 cores with run_default_training.sh: 10.2 min for the autoencoder's 500 steps with its check
+    # and encoding, 1.14 s per diffusion step (also the prior refinement's 400 steps), 1.48 s per inpainting
+    # step, 0.42 s per structure-regressor step; cohort 2.3 min. With 1.2x those times (other work on the
+    # cores), the recipe must still fit in 3 hours.
     minutes = (2.3 + config.autoencoder.max_steps * 10.2 / 500 + (config.diffusion.max_steps + 400) * 1.14 / 60
                + config.inpainting.max_steps * 1.48 / 60 + config.structure_regressor.max_steps * 0.42 / 60)
     assert 1.2 * minutes <= 180

@@ -149,9 +149,9 @@ def tissue_means(image: np.ndarray, grid: Grid) -> dict[str, float]:
     WM, deep GM and ventricles: 10-90% trimmed mean in their core masks. Cortical GM: the mode of
     the cortical band's intensities above 5% of the image's bright end (99.5th percentile). The
     band mixes GM with CSF, WM and, for brains smaller than the template, background; GM is its
-    most common tissue once background is excluded. (The floor was 5% of the WM level until
-    0.2.0's reports; on T2, where WM lies near background, that let the background of small
-    brains through and the mode became the background.)
+    most common tissue once background is excluded. (A floor relative to the WM level would let the
+    background of small brains through on T2, where WM lies near background, and the mode would become
+    the background.)
 
     Args:
         image: volume on ``grid`` (e.g. a generated volume).

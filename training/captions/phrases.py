@@ -1,45 +1,48 @@
-"""Caption vocabulary: phrases for modality, patient data and findings, and sentence templates.
+"""Caption phrases: modality, patient data and findings, and the five sentence templates.
 
-The finding phrases are fixed strings so that the text encoder sees one wording per finding
-(the engine's prompt builder should use the same strings):
-
-* ventricles, always exactly one: ``normal ventricles`` or ``enlarged ventricles`` (z > 1 against
-  the age/sex norm). There is deliberately no "small ventricles": small ventricles are normal
-  anatomy for the young and not a finding a user asks for, and a third class would halve the
-  training examples of the two that matter.
-* grey matter, only when reduced: ``reduced grey-matter volume`` (z < -1).
-* lesions, always exactly one: ``no lesions``, ``a white-matter lesion`` (or, as a paraphrase, its
-  size: ``a 12 mm white-matter hyperintensity``; "lesion" on T1, where lesions are dark) or
-  ``multiple white-matter lesions``.
+The words are the engine's caption vocabulary (``braingen3d.prompts.vocabulary``), shared with the batch
+prompt templates, the evaluation prompts and the Slicer panel, so that the text encoder sees one wording per
+finding at training and at inference. This module adds what only training needs: which z-scores count as a
+finding, and the paraphrases that vary the sentences.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from braingen3d.prompts.vocabulary import (
+    MODALITY_WORDS,
+    MULTIPLE_LESIONS,
+    NO_LESIONS,
+    ONE_LESION,
+    REDUCED_GREY_MATTER,
+    SEX_ADJECTIVES,
+    SEX_NOUNS,
+    UNKNOWN_SEX_NOUN,
+    article,
+    join_and,
+    sized_lesion,
+    ventricle_phrase as _ventricle_words,
+)
+
 VENTRICLES_ENLARGED_Z = 1.0
 GREY_MATTER_REDUCED_Z = -1.0
 
-MODALITY_NAMES = {
-    "T1": ("T1-weighted", "T1"),
-    "T2": ("T2-weighted", "T2"),
-    "FLAIR": ("FLAIR", "FLAIR"),
-    "PD": ("proton-density-weighted", "PD"),
-}
+MODALITY_NAMES = {modality: (long_name, modality) for modality, long_name in MODALITY_WORDS.items()}
 """Modality -> (long name, short name)."""
 
-SEX_WORDS = {"F": ("woman", "female"), "M": ("man", "male")}
+SEX_WORDS = {sex: (SEX_NOUNS[sex], SEX_ADJECTIVES[sex]) for sex in SEX_NOUNS}
 """Sex -> (noun, adjective)."""
 
 
 def ventricle_phrase(z: float) -> str:
     """``enlarged ventricles`` when ``z`` exceeds 1, else ``normal ventricles``."""
-    return "enlarged ventricles" if z > VENTRICLES_ENLARGED_Z else "normal ventricles"
+    return _ventricle_words("enlarged" if z > VENTRICLES_ENLARGED_Z else "normal")
 
 
 def grey_matter_phrase(z: float) -> str | None:
     """``reduced grey-matter volume`` when ``z`` is below -1, else nothing."""
-    return "reduced grey-matter volume" if z < GREY_MATTER_REDUCED_Z else None
+    return REDUCED_GREY_MATTER if z < GREY_MATTER_REDUCED_Z else None
 
 
 def lesion_phrase(count: int, diameter_mm: float, modality: str | None, rng: np.random.Generator) -> str:
@@ -52,27 +55,12 @@ def lesion_phrase(count: int, diameter_mm: float, modality: str | None, rng: np.
         rng: random generator choosing the paraphrase.
     """
     if count <= 0:
-        return "no lesions"
+        return NO_LESIONS
     if count > 1:
-        return "multiple white-matter lesions"
+        return MULTIPLE_LESIONS
     if diameter_mm > 0 and rng.random() < 1.0 / 3.0:
-        noun = "lesion" if modality == "T1" else "hyperintensity"
-        size = str(int(round(diameter_mm)))
-        return f"{article(size)} {size} mm white-matter {noun}"
-    return "a white-matter lesion"
-
-
-def join_and(items: list[str]) -> str:
-    """``a``, ``a and b``, ``a, b and c``."""
-    if len(items) <= 1:
-        return "".join(items)
-    return ", ".join(items[:-1]) + " and " + items[-1]
-
-
-def article(word: str) -> str:
-    """``a`` or ``an`` for a spoken number or word (an 18-, 80-, 8x-, 11-year-old...)."""
-    spoken_vowel = word[:1].lower() in "aeiou" or word.startswith(("8", "11-", "18-")) or word in ("11", "18")
-    return "an" if spoken_vowel else "a"
+        return sized_lesion(diameter_mm, modality)
+    return ONE_LESION
 
 
 def compose(
@@ -98,7 +86,7 @@ def _compose(
     findings: list[str],
 ) -> str:
     long_name, short_name = MODALITY_NAMES.get(modality, ("", ""))
-    noun, adjective = SEX_WORDS.get(sex, ("person", ""))
+    noun, adjective = SEX_WORDS.get(sex, (UNKNOWN_SEX_NOUN, ""))
     age_adjective = f"{age}-year-old" if age is not None else ""
     template %= 5
     if template == 0:  # T2-weighted MRI of a 72-year-old woman with enlarged ventricles and no lesions

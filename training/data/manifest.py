@@ -30,6 +30,7 @@ import logging
 from pathlib import Path
 from typing import Iterable, Mapping
 
+from braingen3d.prompts.vocabulary import MODALITIES
 from braingen3d.core.errors import InvalidInputError
 
 from ..captions.measure import MEASUREMENT_COLUMNS
@@ -41,7 +42,6 @@ logger = logging.getLogger(__name__)
 COLUMNS = ("subject_id", "image", "modality", "age", "sex", "tissue_map", "lesion_mask", "dataset", "caption", "split")
 REQUIRED_VALUES = ("subject_id", "image", "modality", "dataset", "split")
 PATH_COLUMNS = ("image", "tissue_map", "lesion_mask")
-MODALITIES = ("T1", "T2", "FLAIR", "PD")
 SPLITS = ("train", "val", "test")
 
 

@@ -6,8 +6,8 @@ For held-out cohort volumes it prints the in-brain PSNR of
     4x-downsampled, k-channel latent; components fitted on training volumes).
 
 A linear 4-channel latent reaches about 22 dB, far from the 30 dB target, 16 channels about 28 dB and
-24 about 31 dB. The ``small_pca`` preset's autoencoder is this block PCA with 32 components, whitened, plus a
-trained decoder correction (``braingen3d.models.block_pca_autoencoder``; training README).
+24 about 31 dB. The ``small`` preset's autoencoder is this block PCA with 32 components plus a trained decoder
+correction (``braingen3d.models.block_pca_autoencoder``).
 
     python -m training.diagnostics.latent_capacity --cohort cache/cohort --train 40 --held-out 8
 """

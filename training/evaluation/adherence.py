@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from braingen3d.core.geometry import Grid
+from braingen3d.prompts.vocabulary import MODALITY_WORDS, SEX_NOUNS, ventricle_phrase
 from training.captions.measure import tissue_means, ventricle_volume_ml
 
 # Expected order of mean intensities, brightest first.
@@ -14,7 +15,6 @@ CONTRAST_ORDER = {
     "FLAIR": ("gm", "wm", "ventricles"),
     "PD": ("ventricles", "gm", "wm"),
 }
-MODALITY_WORDS = {"T1": "T1-weighted", "T2": "T2-weighted", "FLAIR": "FLAIR", "PD": "proton-density-weighted"}
 
 
 def contrast_follows(image: np.ndarray, modality: str, grid: Grid) -> tuple[bool, dict[str, float]]:
@@ -32,5 +32,7 @@ def ventricles_ml(image: np.ndarray, modality: str, grid: Grid) -> float:
 
 
 def prompt(modality: str, age: int, sex: str, ventricles: str | None = None) -> str:
-    text = f"{MODALITY_WORDS[modality]} MRI of a {age}-year-old {'man' if sex == 'M' else 'woman'}"
-    return f"{text} with {ventricles} ventricles" if ventricles else text
+    """The evaluation prompt, in the captions' words. It keeps "a" before every age (also "a 84-year-old"), so the
+    quality report asks exactly what it asked when the bundle cards' numbers were measured."""
+    text = f"{MODALITY_WORDS[modality]} MRI of a {age}-year-old {SEX_NOUNS['M' if sex == 'M' else 'F']}"
+    return f"{text} with {ventricle_phrase(ventricles)}" if ventricles else text

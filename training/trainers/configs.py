@@ -140,7 +140,7 @@ class DiffusionTrainConfig(LoopConfig):
         anatomical_prior_start_step: until this step the prior's projection is not updated (it stays at its
             zero start, so the U-Net trains as without a prior) and its loss term is off. A prior trained from
             step 0 with its loss term kept T1 prompts from forming T1 contrast in 3000 steps; added after
-            the contrast had formed, it did not (training README, "A block-PCA autoencoder").
+            the contrast had formed, it did not.
         sample_posterior: draw ``z = mu + sigma * eps`` from the cached posterior (else use ``mu``).
         text_cache_size: prompt embeddings kept in memory (captions repeat a lot).
         preview_steps: DPM++ steps of the preview sample.
@@ -249,7 +249,7 @@ class StructureRegressorTrainConfig(LoopConfig):
         curriculum_steps: over these first steps the highest training timestep grows linearly from
             ``curriculum_start_timestep`` to the schedule's last one (0: all timesteps from the start). On a latent
             whose volumes are hard to read at high noise the regressor otherwise does not start learning in
-            its budget (training README).
+            its budget.
         curriculum_start_timestep: the highest training timestep at step 0 of the curriculum.
     """
 

@@ -6,7 +6,7 @@ by their training mean and SD. A share of the training subjects (all of their mo
 out, and the finished run reports R² and RMSE in ml on them at several timesteps.
 
 The text U-Net of the small bundle does not learn the ventricle words or the age trend of the
-ventricles from 240 template anatomies in its budget (training README); this regressor gives
+ventricles from 240 template anatomies in its budget; this regressor gives
 sampling that control through classifier guidance (``braingen3d.sampling.structure_guidance``).
 
 Outputs in the run folder: ``checkpoints/``, ``tensorboard/`` and ``final/structure_regressor.safetensors``

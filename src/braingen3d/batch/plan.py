@@ -22,14 +22,11 @@ import numpy as np
 from ..core.errors import InvalidInputError
 from ..export.nnunet_naming import check_case_id
 from ..prompts.parser import facts_from_prompt
+from ..prompts.vocabulary import MODALITIES, NO_LESIONS, SEX_NOUNS, VENTRICLE_FINDINGS
 from ..requests.generation import MAX_SEED
 from .prompt_templates import (
     DEFAULT_LESION_PROMPT,
     LESION_PROMPT_FIELDS,
-    MODALITIES,
-    NO_LESIONS,
-    SEX_WORDS,
-    VENTRICLES,
     PromptTemplate,
     lesion_phrase,
     render_lesion_prompt,
@@ -240,9 +237,9 @@ def plan_from_template(
         if value is not None and name not in used:
             logger.warning("%s is given but the template has no {%s}; it does not change the prompts.", option, name)
     age_range = parse_number_range(age or DEFAULT_AGE, "--age", True, 1, 120)
-    sex_choice = parse_choice(sex or DEFAULT_SEX, "--sex", tuple(SEX_WORDS),
+    sex_choice = parse_choice(sex or DEFAULT_SEX, "--sex", tuple(SEX_NOUNS),
                               {"both": ("F", "M"), "female": ("F",), "male": ("M",), "woman": ("F",), "man": ("M",)})
-    ventricle_choice = parse_choice(ventricles or DEFAULT_VENTRICLES, "--ventricles", VENTRICLES, {"both": VENTRICLES})
+    ventricle_choice = parse_choice(ventricles or DEFAULT_VENTRICLES, "--ventricles", VENTRICLE_FINDINGS, {"both": VENTRICLE_FINDINGS})
     cases = []
     for k in range(n):
         rng = case_rng(base_seed, k)

@@ -4,11 +4,9 @@ A template is ordinary text with ``{attribute}`` fields::
 
     "{modality} MRI of a {age}-year-old {sex} with {ventricles} ventricles and {lesions}"
 
-Each field is rendered with the fixed phrases of the training captions (``training/captions/phrases.py``
-defines them; the engine may not import ``training``, so the few strings it needs are repeated here):
-``T2-weighted``, ``woman``, ``enlarged``, ``a 12 mm white-matter hyperintensity``... The same
-vocabulary read backwards (``braingen3d.prompts.parser.facts_from_prompt``) recovers modality, age and sex
-from a prompt.
+Each field is rendered with the words of the training captions, the engine's caption vocabulary
+(``braingen3d.prompts.vocabulary``): ``T2-weighted``, ``woman``, ``enlarged``, ``a 12 mm white-matter
+hyperintensity``... The prompt parser (``braingen3d.prompts.parser``) reads them back.
 """
 
 from __future__ import annotations
@@ -20,13 +18,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..core.errors import InvalidInputError
+from ..prompts.vocabulary import (
+    MODALITY_WORDS,
+    MULTIPLE_LESIONS,
+    NO_LESIONS,
+    SEX_NOUNS,
+    sized_lesion,
+)
 
-MODALITIES = ("T1", "T2", "FLAIR", "PD")
-MODALITY_WORDS = {"T1": "T1-weighted", "T2": "T2-weighted", "FLAIR": "FLAIR", "PD": "proton-density-weighted"}
-SEX_WORDS = {"F": "woman", "M": "man"}
-VENTRICLES = ("normal", "enlarged")
-NO_LESIONS = "no lesions"
-MULTIPLE_LESIONS = "multiple white-matter lesions"
 
 #: Attribute name → what it renders as. Used in the error for an unknown field.
 ATTRIBUTES: dict[str, str] = {
@@ -40,12 +39,6 @@ ATTRIBUTES: dict[str, str] = {
 DEFAULT_TEMPLATE = "{modality} MRI of a {age}-year-old {sex} with {ventricles} ventricles and {lesions}"
 DEFAULT_LESION_PROMPT = "{lesions}"
 LESION_PROMPT_FIELDS = ("lesions", "count", "size", "modality")
-
-
-def article(word: str) -> str:
-    """``a`` or ``an`` before a spoken number or word (an 8 mm, an 11-year-old, a 12 mm)."""
-    vowel = word[:1].lower() in "aeiou" or re.match(r"^(8|11|18)(\D|$)", word) is not None
-    return "an" if vowel else "a"
 
 
 def _fix_articles(text: str) -> str:
@@ -65,9 +58,7 @@ def lesion_phrase(count: int, largest_diameter_mm: float, modality: str) -> str:
         return NO_LESIONS
     if count > 1:
         return MULTIPLE_LESIONS
-    size = str(round(largest_diameter_mm))
-    noun = "lesion" if modality == "T1" else "hyperintensity"
-    return f"{article(size)} {size} mm white-matter {noun}"
+    return sized_lesion(largest_diameter_mm, modality)
 
 
 def template_fields(template: str, known: Mapping[str, str] | tuple[str, ...] = ATTRIBUTES,
@@ -122,7 +113,7 @@ class PromptTemplate:
         values = {
             "modality": MODALITY_WORDS.get(attributes.get("modality"), attributes.get("modality")),
             "age": attributes.get("age"),
-            "sex": SEX_WORDS.get(attributes.get("sex"), attributes.get("sex")),
+            "sex": SEX_NOUNS.get(attributes.get("sex"), attributes.get("sex")),
             "ventricles": attributes.get("ventricles"),
             "lesions": lesions,
         }

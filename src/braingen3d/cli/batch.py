@@ -8,6 +8,7 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
@@ -30,6 +31,9 @@ from ..batch.sharding import Shard
 from ..requests.generation import GenerationRequest
 from ..sampling.schedulers import SAMPLERS
 from .common import EXIT_INTERNAL, EXIT_OK
+
+if TYPE_CHECKING:  # the runner imports torch; the CLI's --help must not
+    from ..batch.runner import BatchEvent
 
 logger = logging.getLogger(__name__)
 

@@ -37,6 +37,7 @@ import numpy as np
 from .. import __version__ as ENGINE_VERSION
 from ..core.errors import InvalidInputError, OutputExistsError
 from ..io.atomic import atomic_write_bytes, atomic_write_text, remove_stale_partials
+from ..prompts.vocabulary import MODALITIES
 from ._lock import file_lock
 from ..io.nifti import NIFTI_XFORM_SCANNER, make_nifti, nifti_bytes
 from .nnunet_naming import check_case_id, conflicting_datasets, dataset_folder_name
@@ -49,7 +50,6 @@ Mode = Literal["new", "resume", "overwrite"]
 FILE_ENDING = ".nii.gz"
 DEFAULT_LABELS: Mapping[str, int] = {"background": 0, "lesion": 1}
 DEFAULT_LICENCE = "Synthetic data generated with BrainGen3D; see the bundle's licence and model card for terms of use."
-MODALITIES = ("T1", "T2", "FLAIR", "PD")
 _OWNED = ("imagesTr", "labelsTr", "provenance", "dataset.json")
 _LOCK_NAME = ".braingen3d.lock"
 _CHANNEL_SUFFIX = "_0000" + FILE_ENDING

@@ -18,10 +18,11 @@ from __future__ import annotations
 import torch
 
 from .parser import facts_from_prompt, lesion_finding, ventricle_finding
+from .vocabulary import MODALITIES
 
 PROMPT_ATTRIBUTES_FLAG = "prompt_attributes"
 """Field of the bundle's ``unet`` (and ``inpaint_unet``) and ``text_encoder``: true when they use the attribute vector."""
-MODALITY_ORDER = ("T1", "T2", "FLAIR", "PD")
+MODALITY_ORDER = MODALITIES
 AGE_CENTRE, AGE_SPREAD = 55.0, 20.0
 ATTRIBUTE_FEATURES = len(MODALITY_ORDER) + 2 + 2 + 2
 """Modality one-hot (4), age present and centred age (2), sex one-hot F/M (2), ventricles normal/enlarged (2)."""

@@ -24,7 +24,7 @@ A run ends with ``result`` and ``done`` (exit code 0) or with ``error`` (exit co
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
 
 EVENTS = ("started", "log", "progress", "result", "error", "done")
@@ -211,7 +211,3 @@ def event(name: str, **fields_: Any) -> dict[str, Any]:
         raise ValueError(f"Unknown event {name!r}; the protocol's events are {EVENTS}.")
     return {"event": name, **fields_}
 
-
-def task_fields(cls: type[_Task]) -> list[str]:
-    """The request fields of a task type, in order."""
-    return [f.name for f in fields(cls)]

@@ -13,7 +13,6 @@ untouched voxels (the inpainting quality report uses them).
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass
 
 import numpy as np
