@@ -25,6 +25,7 @@ logger = logging.getLogger(__name__)
 
 WORKER_MODULE = "braingen3d.worker"
 SAMPLERS = ("dpm++", "ddim")
+"""The samplers the panel offers: the deterministic ones of the engine's ``braingen3d.sampling.schedulers.SAMPLERS``."""
 DEVICES = ("auto", "cpu", "cuda")
 MAX_SEED = 2**63 - 1
 MAX_STEPS = 1000

@@ -17,12 +17,14 @@ from .export_logic import MODALITIES as EXPORT_MODALITIES, ExportSettings
 from .i18n import _
 from .lesion_logic import DEFAULT_ATTEMPTS, LESION_PROMPT_PRESETS, MAX_ATTEMPTS, MAX_BLEND_MARGIN_MM, InpaintSettings
 from .lesion_logic import METHODS as INPAINT_METHODS
+from .logic import DEVICES as PANEL_DEVICES
+from .logic import SAMPLERS as PANEL_SAMPLERS
 from .logic import GenerationSettings
 from .prompt_builder import (ANY_AGE, MAX_AGE, Lesions, Modality, QuickPicks, Sex, Ventricles, VocabularyMissingError,
                              compose_prompt)
 
-SAMPLERS = ["dpm++", "ddim"]
-DEVICES = ["auto", "cpu", "cuda"]
+SAMPLERS = list(PANEL_SAMPLERS)
+DEVICES = list(PANEL_DEVICES)
 MAX_PANEL_SEED = 2**31 - 1  # the largest value a QSpinBox holds
 MAX_VOLUMES = 16
 BUNDLE_DEFAULT_WEIGHT = -1.0  # the structure-guidance spin box's "Bundle default" (its minimum)

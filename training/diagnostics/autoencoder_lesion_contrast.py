@@ -21,9 +21,9 @@ import nibabel as nib
 import numpy as np
 import torch
 
+from braingen3d.pipelines.generation import BrainGenPipeline
 from braingen3d.pipelines.inpaint.contrast_check import lesion_contrast
 from braingen3d.pipelines.inpaint.model_space import encode_image
-from braingen3d.pipelines.generation import BrainGenPipeline
 from training.evaluation.inpainting import (
     HYPERINTENSE_MODALITIES,
     WHITE_MATTER_LABEL,

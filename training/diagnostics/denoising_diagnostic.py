@@ -24,9 +24,9 @@ import numpy as np
 import torch
 
 from braingen3d import metrics
-from braingen3d.sampling.guidance import guided_prediction
-from braingen3d.pipelines.inpaint.model_space import encode_image
 from braingen3d.pipelines.generation import BrainGenPipeline
+from braingen3d.pipelines.inpaint.model_space import encode_image
+from braingen3d.sampling.guidance import guided_prediction
 from braingen3d.sampling.schedulers import make_sampler
 from training.evaluation.adherence import MODALITY_WORDS, prompt
 from training.evaluation.inpainting import held_out_rows

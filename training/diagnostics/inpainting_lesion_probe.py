@@ -29,10 +29,10 @@ import torch
 from scipy import ndimage as ndi
 
 from braingen3d.pipelines.inpaint import LesionInpainter
-from braingen3d.pipelines.inpaint.model_space import encode_image, latent_downsampling, latent_mask
 from braingen3d.pipelines.inpaint.methods import inpaint_unet_input, masked_latent
-from braingen3d.sampling.schedulers import make_training_scheduler
+from braingen3d.pipelines.inpaint.model_space import encode_image, latent_downsampling, latent_mask
 from braingen3d.prompts.text_encoder import TextEncoder
+from braingen3d.sampling.schedulers import make_training_scheduler
 from training.evaluation.cohort_data import read_manifest
 from training.evaluation.inpainting import WHITE_MATTER_LABEL
 

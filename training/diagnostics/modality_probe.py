@@ -18,8 +18,8 @@ from pathlib import Path
 import torch
 
 from braingen3d.bundle import load_bundle
-from braingen3d.sampling.schedulers import make_training_scheduler
 from braingen3d.prompts.text_encoder import TextEncoder
+from braingen3d.sampling.schedulers import make_training_scheduler
 from training.evaluation.adherence import MODALITY_WORDS
 from training.trainers.latents import LatentCache
 

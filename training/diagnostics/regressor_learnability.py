@@ -29,8 +29,8 @@ import torch
 from safetensors.torch import load_file
 from torch.nn import functional as F
 
-from braingen3d.sampling.schedulers import make_training_scheduler
 from braingen3d.models.structure_regressor import NoisyLatentVolumeRegressor
+from braingen3d.sampling.schedulers import make_training_scheduler
 from training.trainers.configs import load_config
 from training.trainers.latents import LatentCache
 from training.trainers.structure_regressor import held_out_split, structure_values

@@ -24,8 +24,8 @@ from monai.losses import PatchAdversarialLoss, SSIMLoss
 from monai.networks.nets import PatchDiscriminator
 from torch.nn.parallel import DistributedDataParallel
 
-from braingen3d.models.block_pca_autoencoder import BlockPCAAutoencoder, training_blocks
 from braingen3d.bundle.weights import save_weights
+from braingen3d.models.block_pca_autoencoder import BlockPCAAutoencoder, training_blocks
 from braingen3d.models.builders import build_autoencoder, count_parameters
 
 from .configs import TrainingConfig, TrainingConfigError

@@ -13,7 +13,6 @@ from typing import Any, Mapping, Protocol
 
 import numpy as np
 
-
 logger = logging.getLogger(__name__)
 
 _SEX_WORDS = {"M": "male", "F": "female", "male": "male", "female": "female"}

@@ -12,9 +12,9 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from braingen3d.models.anatomical_prior import ANATOMICAL_PRIOR_FIELD
 from braingen3d.bundle import PRESETS, BundleConfig, preset_config
 from braingen3d.core.geometry import mni_grid
+from braingen3d.models.anatomical_prior import ANATOMICAL_PRIOR_FIELD
 from braingen3d.prompts.attributes import PROMPT_ATTRIBUTES_FLAG
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"

@@ -25,9 +25,9 @@ import torch
 from braingen3d.bundle import Bundle
 from braingen3d.bundle.presets import controlnet_config
 from braingen3d.bundle.weights import load_into, load_weights
-from braingen3d.models.controlnet import control_spec, controlnet_kwargs, prepare_control
 from braingen3d.core.errors import BrainGenError
 from braingen3d.models.builders import build_controlnet, build_unet
+from braingen3d.models.controlnet import control_spec, controlnet_kwargs, prepare_control
 from braingen3d.pipelines.generation import BrainGenPipeline
 from braingen3d.prompts.text_encoder import PromptConditioning
 

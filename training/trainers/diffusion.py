@@ -26,15 +26,15 @@ import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
-from braingen3d.models.anatomical_prior import ANATOMICAL_PRIOR_FIELD, ANATOMICAL_PRIOR_PREFIX
 from braingen3d.bundle import Bundle
 from braingen3d.bundle.weights import load_into, load_weights, save_weights
 from braingen3d.core.errors import BundleError
+from braingen3d.models.anatomical_prior import ANATOMICAL_PRIOR_FIELD, ANATOMICAL_PRIOR_PREFIX
 from braingen3d.models.builders import build_autoencoder, build_unet, count_parameters
-from braingen3d.pipelines.generation import BrainGenPipeline
 from braingen3d.models.unet import PRECONDITIONING_FIELD
-from braingen3d.sampling.schedulers import make_training_scheduler
+from braingen3d.pipelines.generation import BrainGenPipeline
 from braingen3d.prompts.text_encoder import PromptConditioning, TextEncoder
+from braingen3d.sampling.schedulers import make_training_scheduler
 
 from .anatomical_prior import template_prior_maps
 from .autoencoder import FINAL_WEIGHTS as AE_WEIGHTS

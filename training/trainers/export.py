@@ -17,10 +17,10 @@ from typing import Any
 import torch
 
 from braingen3d import __version__ as engine_version
-from braingen3d.models.anatomical_prior import ANATOMICAL_PRIOR_FIELD
 from braingen3d.bundle import save_bundle
 from braingen3d.bundle.config import INPAINT_DEFAULTS_FIELD
 from braingen3d.bundle.weights import load_into, load_weights
+from braingen3d.models.anatomical_prior import ANATOMICAL_PRIOR_FIELD
 from braingen3d.models.builders import build_unet
 from braingen3d.models.unet import PRECONDITIONING_FIELD
 from braingen3d.prompts.attributes import LESION_ATTRIBUTES_FLAG, PROMPT_ATTRIBUTES_FLAG

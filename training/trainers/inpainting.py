@@ -25,13 +25,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from braingen3d.bundle.weights import load_into, load_weights
-from braingen3d.pipelines.inpaint.model_space import latent_downsampling
-from braingen3d.sampling.loop import SamplerRun
 from braingen3d.bundle.config import inpaint_unet_in_channels
-from braingen3d.pipelines.inpaint.methods import LatentProblem, masked_latent, sample_with_inpaint_unet
+from braingen3d.bundle.weights import load_into, load_weights
 from braingen3d.models.builders import build_unet
+from braingen3d.pipelines.inpaint.methods import LatentProblem, masked_latent, sample_with_inpaint_unet
+from braingen3d.pipelines.inpaint.model_space import latent_downsampling
 from braingen3d.prompts.attributes import LESION_ATTRIBUTES_FLAG, PROMPT_ATTRIBUTES_FLAG
+from braingen3d.sampling.loop import SamplerRun
 
 from .autoencoder import final_dir
 from .configs import TrainingConfig, TrainingConfigError

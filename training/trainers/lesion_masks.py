@@ -23,7 +23,6 @@ import torch
 from scipy import ndimage as ndi
 
 from braingen3d.pipelines.inpaint.model_space import latent_mask
-
 from training.captions.phrases import lesion_phrase
 
 # A voxel belongs to a lesion when its partial-volume lesion fraction exceeds this.

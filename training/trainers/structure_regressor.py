@@ -25,8 +25,8 @@ import torch
 from torch.nn import functional as F
 
 from braingen3d.models.builders import count_parameters
-from braingen3d.sampling.schedulers import make_training_scheduler
 from braingen3d.models.structure_regressor import NoisyLatentVolumeRegressor
+from braingen3d.sampling.schedulers import make_training_scheduler
 
 from .configs import TrainingConfig, TrainingConfigError
 from .diffusion import open_latent_cache, read_stage_record, write_stage_outputs

@@ -101,3 +101,10 @@ def test_ui_widgets_name_existing_parameters(scene):
     for name in ("promptTextEdit", "negativePromptTextEdit", "bundlePathLineEdit", "generateButton",
                  "progressBar", "logTextEdit", "generatedVolumeSelector", "regenerateButton"):
         assert name in names
+
+
+def test_the_panel_offers_engine_samplers_only():
+    from braingen3d.sampling.schedulers import SAMPLERS
+    from BrainGen3DLib import logic, parameters
+
+    assert set(logic.SAMPLERS) <= set(SAMPLERS) and list(parameters.SAMPLERS) == list(logic.SAMPLERS)

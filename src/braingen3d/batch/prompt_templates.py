@@ -26,7 +26,6 @@ from ..prompts.vocabulary import (
     sized_lesion,
 )
 
-
 #: Attribute name → what it renders as. Used in the error for an unknown field.
 ATTRIBUTES: dict[str, str] = {
     "modality": "contrast: T1-weighted, T2-weighted, FLAIR or proton-density-weighted (--modality)",

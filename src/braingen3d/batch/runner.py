@@ -20,9 +20,9 @@ from typing import Any
 import numpy as np
 
 from ..core.errors import InvalidInputError, OutputExistsError
+from ..core.progress import CancelToken, EtaClock
 from ..export import NnunetDatasetWriter
 from ..export.nnunet_naming import conflicting_datasets, dataset_folder_name
-from ..core.progress import CancelToken, EtaClock
 from ..requests.inpaint import InpaintRequest
 from .case_record import case_provenance
 from .lesions import place_lesions

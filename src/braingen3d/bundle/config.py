@@ -12,6 +12,7 @@ import numpy as np
 
 from ..core.errors import BundleError
 from ..core.geometry import Grid
+from ..sampling.schedulers import SAMPLERS
 
 FORMAT_VERSION = 1
 CONFIG_NAME = "config.json"
@@ -19,7 +20,6 @@ CARD_NAME = "README.md"
 INPAINT_DEFAULTS_FIELD = "inpaint"
 """Field of ``sampling_defaults``: what lesion inpainting uses instead of the generation defaults."""
 INPAINT_DEFAULT_KEYS = ("guidance_scale", "negative_prompt")
-KNOWN_SAMPLERS = ("ddim", "dpm++", "ddpm", "euler")
 KNOWN_INPAINT_METHODS = ("repaint", "inpaint_unet")
 KNOWN_PREDICTION_TYPES = ("epsilon", "v_prediction")
 
@@ -276,8 +276,8 @@ class BundleConfig:
                 f"Bundle config field 'noise_scheduler.prediction_type' is {prediction!r}; expected one of {KNOWN_PREDICTION_TYPES}."
             )
         sampler = self.sampling_defaults.get("sampler")
-        if sampler not in KNOWN_SAMPLERS:
-            raise BundleError(f"Bundle config field 'sampling_defaults.sampler' is {sampler!r}; expected one of {KNOWN_SAMPLERS}.")
+        if sampler not in SAMPLERS:
+            raise BundleError(f"Bundle config field 'sampling_defaults.sampler' is {sampler!r}; expected one of {tuple(SAMPLERS)}.")
         self._check_inpaint_defaults()
         unknown = [m for m in self.capabilities.get("inpaint", []) if m not in KNOWN_INPAINT_METHODS]
         if unknown:

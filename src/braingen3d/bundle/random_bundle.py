@@ -7,8 +7,8 @@ from pathlib import Path
 
 import torch
 
-from ..models.controlnet import controlnet_kwargs
 from ..models.builders import build_autoencoder, build_controlnet, build_unet
+from ..models.controlnet import controlnet_kwargs
 from .bundle import save_bundle
 from .config import BundleConfig
 from .presets import controlnet_config, preset_config

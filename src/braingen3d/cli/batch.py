@@ -23,12 +23,12 @@ from ..batch.plan import (
     read_prompt_file,
 )
 from ..batch.prompt_templates import ATTRIBUTES, DEFAULT_TEMPLATE
+from ..batch.sharding import Shard
 from ..bundle import BundleConfig, default_bundle_path, read_config
 from ..core.device import DEVICE_CHOICES
 from ..core.errors import BrainGenError, InvalidInputError
-from ..requests.inpaint import DEFAULT_BLEND_MARGIN_MM, METHODS, InpaintRequest
-from ..batch.sharding import Shard
 from ..requests.generation import GenerationRequest
+from ..requests.inpaint import DEFAULT_BLEND_MARGIN_MM, METHODS, InpaintRequest
 from ..sampling.schedulers import SAMPLERS
 from .common import EXIT_INTERNAL, EXIT_OK
 

@@ -7,11 +7,17 @@ import logging
 from pathlib import Path
 
 from ..core.device import DEVICE_CHOICES, resolve_device
-from ..requests.inpaint import (DEFAULT_ATTEMPTS, DEFAULT_BLEND_MARGIN_MM, DEFAULT_MIN_CONTRAST, MAX_ATTEMPTS,
-                                METHODS, InpaintRequest)
+from ..core.progress import ProgressEvent
+from ..requests.inpaint import (
+    DEFAULT_ATTEMPTS,
+    DEFAULT_BLEND_MARGIN_MM,
+    DEFAULT_MIN_CONTRAST,
+    MAX_ATTEMPTS,
+    METHODS,
+    InpaintRequest,
+)
 from ..sampling.repaint import Resampling
 from ..sampling.schedulers import SAMPLERS
-from ..core.progress import ProgressEvent
 from .common import EXIT_OK, ProgressBar
 
 logger = logging.getLogger(__name__)
@@ -83,8 +89,13 @@ class AttemptProgressBar(ProgressBar):
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..pipelines.inpaint import InpaintOutputPaths, check_inpaint_outputs, plan_inpaint_job, run_inpaint_job, \
-        write_inpaint_outputs
+    from ..pipelines.inpaint import (
+        InpaintOutputPaths,
+        check_inpaint_outputs,
+        plan_inpaint_job,
+        run_inpaint_job,
+        write_inpaint_outputs,
+    )
 
     request = InpaintRequest(args.prompt, args.negative_prompt, args.steps, args.guidance, args.sampler, args.seed,
                              args.method, args.blend_margin_mm,

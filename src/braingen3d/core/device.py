@@ -6,9 +6,7 @@ import contextlib
 import functools
 import logging
 import os
-from typing import Iterator
-
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterator
 
 from .errors import DeviceError
 

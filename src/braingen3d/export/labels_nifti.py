@@ -13,8 +13,8 @@ import numpy as np
 from ..core.errors import InvalidInputError
 from ..io.atomic import atomic_write_text, refuse_existing
 from ..io.nifti import NIFTI_XFORM_SCANNER, write_nifti
-from .provenance import nifti_descrip, sidecar_text
 from ..io.paths import sidecar_path
+from .provenance import nifti_descrip, sidecar_text
 from .segments import LESION_SEGMENT, SegmentSpec, check_segments
 from .validation import check_affine, check_label
 

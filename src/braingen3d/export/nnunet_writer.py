@@ -37,9 +37,9 @@ import numpy as np
 from .. import __version__ as ENGINE_VERSION
 from ..core.errors import InvalidInputError, OutputExistsError
 from ..io.atomic import atomic_write_bytes, atomic_write_text, remove_stale_partials
+from ..io.nifti import NIFTI_XFORM_SCANNER, make_nifti, nifti_bytes
 from ..prompts.vocabulary import MODALITIES
 from ._lock import file_lock
-from ..io.nifti import NIFTI_XFORM_SCANNER, make_nifti, nifti_bytes
 from .nnunet_naming import check_case_id, conflicting_datasets, dataset_folder_name
 from .provenance import nifti_descrip, normalise_provenance, sidecar_text
 from .validation import check_affine, check_label, check_volume

@@ -1,6 +1,6 @@
 """Reading and writing volumes with geometry and provenance."""
 
-from .atomic import atomic_path, check_writable, atomic_write_text
+from .atomic import atomic_path, atomic_write_text, check_writable
 from .nifti import nifti_provenance, read_nifti, write_nifti
 from .nrrd_io import read_nrrd, write_nrrd
 from .paths import numbered, preview_path, sidecar_path

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.volume import SyntheticVolume
-from .atomic import check_writable, atomic_write_text
+from .atomic import atomic_write_text, check_writable
 from .nifti import NIFTI_XFORM_MNI_152, write_nifti
 from .nrrd_io import write_nrrd
 from .paths import preview_path, sidecar_path, volume_suffix

@@ -8,8 +8,8 @@ import torch
 from monai.networks.nets import AutoencoderKL, ControlNet
 
 from .block_pca_autoencoder import BLOCK_PCA_KIND, BlockPCAAutoencoder
-from .unet import ConditionedDiffusionUNet
 from .structure_regressor import NoisyLatentVolumeRegressor
+from .unet import ConditionedDiffusionUNet
 
 
 def build_autoencoder(kwargs: dict[str, Any]) -> AutoencoderKL | BlockPCAAutoencoder:

@@ -10,16 +10,16 @@ import numpy as np
 import torch
 
 from ..bundle import Bundle, load_bundle
-from ..models.controlnet import ControlledUNet, control_spec, prepare_control
 from ..core.device import inference_context, precision_name, resolve_device
 from ..core.errors import BundleError, InvalidInputError
-from ..requests.generation import GenerationRequest
 from ..core.progress import CancelToken, EtaClock, ProgressCallback, ProgressEvent
 from ..core.provenance import make_provenance
+from ..core.volume import GenerationOutput, SyntheticVolume
+from ..models.controlnet import ControlledUNet, control_spec, prepare_control
+from ..prompts.text_encoder import PromptConditioning, TextEncoder
+from ..requests.generation import GenerationRequest
 from ..sampling.loop import SamplerRun, denoise
 from ..sampling.structure_guidance import StructureGuidance, targets_from_prompt
-from ..prompts.text_encoder import PromptConditioning, TextEncoder
-from ..core.volume import GenerationOutput, SyntheticVolume
 
 logger = logging.getLogger(__name__)
 

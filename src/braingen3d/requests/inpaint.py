@@ -14,8 +14,8 @@ import numpy as np
 from ..bundle.config import KNOWN_INPAINT_METHODS, BundleConfig
 from ..core.errors import InpaintUnsupportedError, InvalidInputError
 from ..prompts.parser import HYPERINTENSE, HYPOINTENSE, requested_contrast
-from .generation import GenerationRequest
 from ..sampling.repaint import Resampling
+from .generation import GenerationRequest
 
 DEFAULT_BLEND_MARGIN_MM = 2.0
 MAX_BLEND_MARGIN_MM = 20.0

@@ -60,8 +60,13 @@ def run_inpaint(task: InpaintTask, emit: Emit) -> Outputs:
         Two outputs: ``{"path", "role": "volume", "provenance"}`` and ``{"path", "role": "lesion_mask", "provenance"}``.
     """
     from ..core.device import resolve_device
-    from ..pipelines.inpaint import (InpaintOutputPaths, check_inpaint_outputs, plan_inpaint_job, run_inpaint_job,
-                                     write_inpaint_outputs)
+    from ..pipelines.inpaint import (
+        InpaintOutputPaths,
+        check_inpaint_outputs,
+        plan_inpaint_job,
+        run_inpaint_job,
+        write_inpaint_outputs,
+    )
 
     folder = output_folder(task.output_dir)
     default = Resampling()

@@ -22,9 +22,6 @@ from ...core.errors import InvalidInputError
 from .blend import crop_around
 from .model_space import IntensityMap
 
-
-
-
 SHELL_MM = 8.0
 """How far beyond the blend margin the surrounding tissue reaches (at least two voxels on coarse grids)."""
 

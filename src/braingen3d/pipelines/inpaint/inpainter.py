@@ -12,23 +12,19 @@ import numpy as np
 
 from ...core.device import inference_context
 from ...core.geometry import Grid
-from ...requests.generation import MAX_SEED
-from ..generation import BrainGenPipeline
 from ...core.progress import CancelToken, EtaClock, ProgressCallback, ProgressEvent
+from ...io.source import SourceImage
+from ...requests.generation import MAX_SEED
+from ...requests.inpaint import DEFAULT_BLEND_MARGIN_MM, ContrastCheck, InpaintRequest
+from ...sampling.loop import SamplerRun
+from ...sampling.repaint import Resampling
+from ..generation import BrainGenPipeline
 from .blend import BlendRegion, composite
-from ...requests.inpaint import ContrastCheck
 from .contrast_check import ContrastAttempt, SurroundingTissue
 from .inputs import InpaintInputs, prepare_inputs
-from .model_space import encode_image, latent_downsampling, latent_mask
-from .model_space import sample_at_voxels
-from .model_space import ModelView, build_model_view
-from ...requests.inpaint import DEFAULT_BLEND_MARGIN_MM, InpaintRequest
+from .methods import LatentProblem, repaint, sample_with_inpaint_unet
+from .model_space import ModelView, build_model_view, encode_image, latent_downsampling, latent_mask, sample_at_voxels
 from .outputs import contrast_record, inpaint_provenance
-from .methods import LatentProblem, repaint
-from ...sampling.repaint import Resampling
-from ...sampling.loop import SamplerRun
-from ...io.source import SourceImage
-from .methods import sample_with_inpaint_unet
 
 logger = logging.getLogger(__name__)
 

@@ -14,7 +14,6 @@ from ...core.geometry import geometry_difference
 from ...core.intensity import foreground_mask
 from ...io.source import SourceImage
 
-
 logger = logging.getLogger(__name__)
 
 

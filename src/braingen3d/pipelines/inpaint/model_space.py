@@ -22,7 +22,7 @@ from scipy import ndimage
 from ...bundle import BundleConfig
 from ...core.geometry import Grid
 from ...core.intensity import bounding_box_world, robust_normalise
-from .blend import blend_region, BlendRegion
+from .blend import BlendRegion, blend_region
 from .inputs import InpaintInputs, MaskError
 
 

@@ -18,12 +18,10 @@ from ...core.provenance import make_provenance
 from ...io import atomic_write_text, check_writable, sidecar_path, write_nifti, write_nrrd
 from ...io.nifti import NIFTI_XFORM_SCANNER
 from ...io.paths import stem, volume_suffix
-from ...requests.inpaint import ContrastCheck
+from ...requests.inpaint import ContrastCheck, InpaintRequest
 from .contrast_check import ContrastAttempt
 from .inputs import InpaintInputs
 from .model_space import ModelView
-from ...requests.inpaint import InpaintRequest
-
 
 LESION_MASK_SUFFIX = "_lesion_mask"
 
