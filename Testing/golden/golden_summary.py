@@ -89,7 +89,8 @@ def compare(expected: dict[str, Any], actual: dict[str, Any], atol: float = ATOL
     for name, want in expected["stats"].items():
         got = actual["stats"].get(name)
         if got is None or not math.isfinite(got) or abs(got - want) > atol:
-            problems.append(f"{name}: {got} (golden {want}, |difference| {abs(got - want) if got is not None else 'n/a'})")
+            difference = f"{abs(got - want):.3g}" if got is not None else "n/a"
+            problems.append(f"{name}: {got} (golden {want}, |difference| {difference})")
     want_coarse, got_coarse = np.asarray(expected["coarse"]), np.asarray(actual["coarse"])
     if want_coarse.shape != got_coarse.shape:
         problems.append(f"coarse: shape {got_coarse.shape} (golden {want_coarse.shape})")
