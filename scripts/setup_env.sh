@@ -5,7 +5,8 @@
 #   bash scripts/setup_env.sh --test     # plus training, export and test dependencies
 #
 # Set VENV=/path to use another folder. torch is installed first and pinned by constraints.txt,
-# so no other requirement can replace it (a CUDA build from PyPI is several GB).
+# so no other requirement can replace it (a CUDA build from PyPI is several GB); constraints.txt
+# pins every other dependency too, so each install gets the versions the tests were run with.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

@@ -43,6 +43,7 @@ def test_missing_required_choices(tiny_bundle, tmp_path):
     assert not any(tmp_path.iterdir())
 
 
+@pytest.mark.slow
 def test_full_disk_mid_batch_keeps_a_valid_dataset_and_resume_completes_it(tiny_bundle, tmp_path, monkeypatch):
     from nnunetv2.experiment_planning.verify_dataset_integrity import verify_dataset_integrity
 

@@ -6,10 +6,13 @@ import json
 
 import nibabel as nib
 import numpy as np
+import pytest
 import SimpleITK as sitk
 
 from braingen3d.core.intensity import foreground_mask
 from Testing.batch.batch_helpers import batch_args, read_json, run_cli
+
+pytestmark = pytest.mark.slow
 
 
 def test_nnunet_accepts_the_dataset(batch_dataset):

@@ -22,6 +22,8 @@ from Testing.export.export_readers import (
     voxel_centres_ras,
 )
 
+pytestmark = pytest.mark.slow
+
 LESION_CASE = "synth_0001"  # planned with one lesion (see the plan printed by the dataset tests)
 
 

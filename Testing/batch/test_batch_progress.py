@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
+
 from braingen3d.batch import GenerationSettings, LesionRanges, plan_from_template
 from braingen3d.batch.runner import BatchRunner
 from braingen3d.batch.sharding import Shard
 from braingen3d.pipelines.inpaint.contrast_check import SurroundingTissue
+
+pytestmark = pytest.mark.slow
 
 
 def test_a_retried_inpainting_adds_its_units_to_the_case(tiny_pipeline, monkeypatch):

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from Testing.batch.batch_helpers import batch_args, read_json, run_cli, snapshot
+
+pytestmark = pytest.mark.slow
 
 
 def test_existing_dataset_without_resume_or_overwrite_is_refused_untouched(batch_copy, tiny_bundle):

@@ -41,6 +41,7 @@ def _run(network: torch.nn.Module, prompts: list[str]) -> torch.Tensor:
         return network(x, torch.full((len(prompts),), 300), context=text, attributes=prompt_attribute_vectors(prompts))
 
 
+@pytest.mark.slow
 def test_a_fresh_prior_leaves_the_u_net_unchanged() -> None:
     plain = _live(build_unet(KWARGS))
     with_prior = build_unet({**KWARGS, "anatomical_prior": PRIOR})
@@ -52,6 +53,7 @@ def test_a_fresh_prior_leaves_the_u_net_unchanged() -> None:
     torch.testing.assert_close(_run(with_prior, prompts), _run(plain, prompts))
 
 
+@pytest.mark.slow
 def test_the_attributes_act_through_the_maps() -> None:
     network = _live(build_unet({**KWARGS, "anatomical_prior": PRIOR}))
     prior = network.anatomical_prior
@@ -65,6 +67,7 @@ def test_the_attributes_act_through_the_maps() -> None:
     assert not torch.allclose(outputs[0], outputs[1])
 
 
+@pytest.mark.slow
 def test_the_maps_travel_in_the_weights_and_copies_are_independent() -> None:
     network = _live(build_unet({**KWARGS, "anatomical_prior": PRIOR}))
     network.anatomical_prior.maps.copy_(_centre_map())

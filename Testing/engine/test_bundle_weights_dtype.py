@@ -16,6 +16,7 @@ from braingen3d.core.errors import BundleError
 from braingen3d.pipelines.generation import BrainGenPipeline
 
 
+@pytest.mark.slow
 def test_float16_bundle_is_half_size_and_loads_as_float32(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(CPU_BF16_ENV, "0")  # compare storage rounding alone, not bf16 arithmetic too
     source = load_bundle(make_random_bundle(tmp_path / "fp32", "tiny"))

@@ -34,6 +34,7 @@ def leftovers(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir())
 
 
+@pytest.mark.slow
 def test_generate_writes_volume_sidecar_and_preview(tiny_bundle, tmp_path):
     out = tmp_path / "brain.nii.gz"
     result = run_cli("generate", "T2-weighted MRI of a 72-year-old woman", "-o", str(out), "--bundle", str(tiny_bundle),
@@ -111,6 +112,7 @@ def test_empty_prompt_works_with_unconditional_flag(tiny_bundle, tmp_path):
                  str(tiny_bundle), "--steps", "2", "--seed", "0"]) == 0
 
 
+@pytest.mark.slow
 def test_existing_output_needs_overwrite(tiny_bundle, tmp_path, capsys):
     out = tmp_path / "brain.nii.gz"
     out.write_bytes(b"user data")
@@ -165,6 +167,7 @@ def test_broken_bundles_exit_with_a_named_problem_and_no_file(tiny_bundle, tmp_p
     assert leftovers(out_dir) == []
 
 
+@pytest.mark.slow
 def test_provenance_command_reads_nifti_and_nrrd(tiny_bundle, tmp_path, capsys):
     for name in ("p.nii.gz", "p2.nrrd"):
         out = tmp_path / name
@@ -177,6 +180,7 @@ def test_provenance_command_reads_nifti_and_nrrd(tiny_bundle, tmp_path, capsys):
         assert record["seed"] == 77 and record["synthetic"] is True and record["prompt"] == "T1 brain"
 
 
+@pytest.mark.slow
 def test_engine_imports_no_gui_toolkit():
     code = ("import sys, braingen3d.pipelines.generation, braingen3d.cli.main, braingen3d.worker.server, braingen3d.io; "
             "bad = sorted({m.split('.')[0] for m in sys.modules} & {'slicer', 'qt', 'vtk', 'ctk', 'PySide6', 'PyQt5'}); "

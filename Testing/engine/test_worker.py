@@ -9,6 +9,7 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+import pytest
 
 
 def run_worker(request: dict | str) -> tuple[int, list[dict]]:
@@ -19,6 +20,7 @@ def run_worker(request: dict | str) -> tuple[int, list[dict]]:
     return result.returncode, events
 
 
+@pytest.mark.slow
 def test_generate_streams_progress_then_result(tiny_bundle, tmp_path):
     code, events = run_worker({"task": "generate", "bundle": str(tiny_bundle), "prompt": "T1 brain", "steps": 3,
                                "seed": 5, "num_volumes": 2, "device": "cpu", "output_dir": str(tmp_path)})
@@ -35,6 +37,7 @@ def test_generate_streams_progress_then_result(tiny_bundle, tmp_path):
         assert np.asarray(nib.load(path).dataobj).shape == (16, 16, 16)
 
 
+@pytest.mark.slow
 def test_bad_bundle_is_an_error_event_and_no_output(tmp_path):
     code, events = run_worker({"task": "generate", "bundle": str(tmp_path / "missing"), "prompt": "T1",
                                "output_dir": str(tmp_path / "out")})

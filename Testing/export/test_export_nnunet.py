@@ -21,6 +21,7 @@ def verify(folder) -> None:
     verify_dataset_integrity(str(folder), num_processes=1)
 
 
+@pytest.mark.slow
 def test_dataset_passes_nnunet_verify_dataset_integrity(tmp_path, provenance):
     writer = NnunetDatasetWriter(tmp_path, 501, "SynthLesions", modality="T2")
     write_cases(writer, range(3), provenance)
@@ -53,6 +54,7 @@ def test_dataset_passes_nnunet_verify_dataset_integrity(tmp_path, provenance):
     np.testing.assert_array_equal(array, label)
 
 
+@pytest.mark.slow
 def test_verify_fails_on_a_broken_export(tmp_path, provenance):
     writer = NnunetDatasetWriter(tmp_path, 502, "Broken")
     write_cases(writer, range(3), provenance)

@@ -11,6 +11,8 @@ from braingen3d.export import NnunetDatasetWriter
 from braingen3d.io import atomic as _atomic
 from Testing.export.nnunet_cases import write_cases
 
+pytestmark = pytest.mark.slow
+
 SEEDS = range(5)
 
 

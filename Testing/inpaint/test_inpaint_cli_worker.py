@@ -28,6 +28,7 @@ def cli(capsys, *args: str) -> tuple[int, str, str]:
     return code, captured.out, captured.err
 
 
+@pytest.mark.slow
 def test_cli_writes_volume_mask_and_sidecars_in_the_input_geometry(tiny_bundle, case_files, tmp_path, capsys):
     volume, mask, case = case_files(make_case("oblique", dtype=np.int16))
     out = tmp_path / "out" / "edited.nii.gz"
@@ -62,6 +63,7 @@ def test_cli_writes_volume_mask_and_sidecars_in_the_input_geometry(tiny_bundle, 
     assert b"SYNTHETIC" in image.header["descrip"].tobytes()
 
 
+@pytest.mark.slow
 def test_cli_refuses_a_mask_on_another_grid_and_writes_nothing_then_resamples_when_asked(tiny_bundle, tmp_path, capsys):
     case = make_case("ras")
     fine = make_case("lps", shape=(64, 88, 52), spacing=np.array([2.5, 2.0, 3.0]))
@@ -110,6 +112,7 @@ def test_worker_task_refuses_bad_input_before_writing(tiny_bundle, case_files, t
     assert list(out.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_worker_process_inpaints_and_reports_both_outputs(tiny_bundle, case_files, tmp_path):
     volume, mask, case = case_files(make_case("lps", dtype=np.float32))
     request = {"task": "inpaint", "volume": str(volume), "mask": str(mask), "prompt": PROMPT, "negative_prompt": "",
@@ -132,6 +135,7 @@ def test_worker_process_inpaints_and_reports_both_outputs(tiny_bundle, case_file
     assert np.array_equal(np.asanyarray(nib.load(outputs["lesion_mask"]["path"]).dataobj), case.mask)
 
 
+@pytest.mark.slow
 def test_cli_reads_and_writes_nrrd(tiny_bundle, tmp_path, capsys):
     from braingen3d.io import read_nrrd, write_nrrd
 

@@ -106,6 +106,7 @@ def _inpaint(inpainter, prompt, **kwargs):
     return result, events
 
 
+@pytest.mark.slow
 def test_a_missed_contrast_is_retried_with_the_next_seed_and_the_passing_sample_is_returned(inpainter, scripted_ratios):
     measured = scripted_ratios([0.9, 1.3, 2.0])
     result, events = _inpaint(inpainter, "a 12 mm white-matter hyperintensity")

@@ -18,6 +18,7 @@ def run(inpainter, case, **kwargs):
     return inpainter(case.volume, case.affine, case.mask, PROMPT, **arguments)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["repaint", "inpaint_unet"])
 def test_both_methods_regenerate_the_mask_deterministically_under_a_seed(unet_inpainter, method):
     case = make_case("oblique")

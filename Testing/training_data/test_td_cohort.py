@@ -118,6 +118,7 @@ def _generate(out, *extra):
                           "--seed", "11", "--shape", "40", "48", "40", "--spacing", "4", "--no-progress", *extra])
 
 
+@pytest.mark.slow
 def test_cli_writes_a_complete_reproducible_cohort(tmp_path):
     assert _generate(tmp_path / "a") == 0
     assert _generate(tmp_path / "b", "--workers", "2") == 0

@@ -66,6 +66,7 @@ def test_tuning_on_training_subjects_never_updates_the_card(tmp_path: Path) -> N
                                 "--tune-on-training", "--update-card"])
 
 
+@pytest.mark.slow
 def test_trials_measure_real_inpaintings(tmp_path: Path) -> None:
     bundle = make_random_bundle(tmp_path / "bundle", "tiny")
     grid = preset_config("tiny").grid
@@ -124,6 +125,7 @@ def test_summary_and_table_follow_the_trials() -> None:
     assert "17/20 (85%; FLAIR 17/20): FAIL" in table and "| 0.5 | 0 | FAIL |" in table
 
 
+@pytest.mark.slow
 def test_report_runs_the_control_after_the_trials(tmp_path: Path) -> None:
     bundle = make_random_bundle(tmp_path / "bundle", "tiny")
     manifest = _cohort(tmp_path / "cohort", preset_config("tiny").grid)

@@ -25,6 +25,7 @@ PRIOR = ATTRIBUTES + ['architecture.unet.anatomical_prior={"structures": ["ventr
 MAPS = "anatomical_prior.maps"
 
 
+@pytest.mark.slow
 def test_the_maps_sit_on_the_latent_grid_around_the_ventricles() -> None:
     config = load_config("small")
     grid = config.bundle_config().grid
@@ -38,6 +39,7 @@ def test_the_maps_sit_on_the_latent_grid_around_the_ventricles() -> None:
         template_prior_maps(grid, config.downsampling, ["hippocampus"], 1.0)
 
 
+@pytest.mark.slow
 def test_a_run_fine_tuned_with_the_prior_exports_a_bundle_the_engine_samples(tmp_path: Path,
                                                                               tt_autoencoder_run: Path) -> None:
     base = DiffusionTrainer(load_config("tiny", ATTRIBUTES), tt_autoencoder_run, tmp_path / "base", DistEnv())

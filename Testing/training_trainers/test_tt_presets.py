@@ -15,6 +15,8 @@ from training.trainers.diffusion import DiffusionTrainer
 from training.trainers.distributed import DistEnv
 from training.trainers.export import export_bundle
 
+pytestmark = pytest.mark.slow
+
 SMALL_GRID = ['grid={"shape": [32, 32, 32], "spacing": 4.0}', "autoencoder.patch_size=[32, 32, 32]",
               "autoencoder.max_steps=1", "diffusion.max_steps=1", "autoencoder.batch_size=1", "diffusion.batch_size=2",
               "autoencoder.preview_every=0", "diffusion.preview_every=0", "autoencoder.eval_subjects=1",

@@ -62,6 +62,7 @@ def test_autoencoder_resume_is_bit_identical(tmp_path: Path, tt_manifest: Path, 
     assert any(not torch.equal(weights[k], fresh[k]) for k in weights), "training did not change the weights"
 
 
+@pytest.mark.slow
 def test_diffusion_resume_is_bit_identical(tmp_path: Path, tt_autoencoder_run: Path, tt_diffusion_run: Path) -> None:
     config = load_config("tiny")
     resumed = tmp_path / "resumed"

@@ -14,6 +14,7 @@ import sys
 import nibabel as nib
 import numpy as np
 import pydicom
+import pytest
 
 from BrainGen3DLib.export_logic import ExportLogic, ExportSettings
 from BrainGen3DLib.lesion_logic import InpaintSettings, LesionInpaintLogic
@@ -21,6 +22,8 @@ from BrainGen3DLib.lesion_mask import LesionRegion, segment_mask
 from BrainGen3DLib.process import RunStatus
 
 import lesion_phantoms as ph
+
+pytestmark = pytest.mark.slow
 
 WORKER = [sys.executable, "-m", "braingen3d.worker"]
 PROMPT = "a 15 mm white-matter hyperintensity"

@@ -14,10 +14,13 @@ import time
 
 import numpy as np
 import psutil
+import pytest
 import slicer
 import vtk
 
 from bg3d_gui import make_panel, process_events_until, start_qt
+
+pytestmark = pytest.mark.slow
 
 WORKER = [sys.executable, "-m", "braingen3d.worker"]
 

@@ -258,6 +258,7 @@ def test_saving_and_reloading_the_scene_restores_the_panel(panel_factory, scene,
     assert "Edited by hand" in ui.promptStatusLabel.text()
 
 
+@pytest.mark.slow
 def test_the_documentation_screenshot_renders(scene, tmp_path):
     """docs/images/panel.png comes from render_panel_screenshot.py; it must keep working."""
     from PIL import Image
