@@ -128,9 +128,8 @@ def golden_environment() -> Iterator[None]:
 
 def load_pipeline():
     """The embedded default bundle on the CPU, through the public API only."""
-    # The one import of the pipeline class in the golden test and its script: its module may move
-    # (to ``from braingen3d import BrainGenPipeline``); change this line only.
-    from braingen3d.pipeline import BrainGenPipeline
+    # The one import of the pipeline class in the golden test and its script: the public API.
+    from braingen3d import BrainGenPipeline
 
     return BrainGenPipeline.from_bundle(device="cpu")
 
