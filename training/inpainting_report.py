@@ -21,9 +21,9 @@ import logging
 import time
 from pathlib import Path
 
-from braingen3d.requests.inpaint import InpaintRequest
-from braingen3d.pipelines.inpaint import LesionInpainter
 from braingen3d.io import atomic_write_text
+from braingen3d.pipelines.inpaint import LesionInpainter
+from braingen3d.requests.inpaint import InpaintRequest
 
 from .evaluation.card import update_card
 from .evaluation.inpainting import markdown_trials, run_trials, summarise_trials

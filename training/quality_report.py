@@ -23,12 +23,12 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import spearmanr
 
-from braingen3d.prompts.vocabulary import MODALITIES
 from braingen3d.io import atomic_write_text
 from braingen3d.pipelines.generation import BrainGenPipeline
+from braingen3d.prompts.vocabulary import MODALITIES
 
-from .evaluation.card import update_card
 from .evaluation.adherence import contrast_follows, prompt, ventricles_ml
+from .evaluation.card import update_card
 from .evaluation.cohort_data import load_images
 from .evaluation.realism import histogram_distance_to, mean_pairwise_ms_ssim, nearest_training_ssim
 from .evaluation.reconstruction import reconstruction_scores

@@ -18,8 +18,8 @@ from .devices import DeviceInfo, DeviceProbe
 from .i18n import _
 from .logic import SettingsError, default_worker_command
 from .parameters import DEVICES, MAX_PANEL_SEED, SAMPLERS, compose_prompt, generation_settings, quick_picks
-from .prompt_builder import VocabularyMissingError
 from .process import RunOutcome, RunStatus, qt_timer_factory
+from .prompt_builder import VocabularyMissingError
 from .provenance import SYNTHETIC_ATTRIBUTE, SYNTHETIC_VALUE, ProvenanceError, regeneration_settings
 from .section import PanelSection
 from .widget_helpers import TextBinding, format_duration, prop, set_combo_item_enabled

@@ -23,7 +23,14 @@ import numpy as np
 
 from .i18n import _
 from .provenance import set_provenance
-from .scene_import import ImportOptions, checked_output_path, has_slicer_app, load_volume, place_in_folder, remove_volume
+from .scene_import import (
+    ImportOptions,
+    checked_output_path,
+    has_slicer_app,
+    load_volume,
+    place_in_folder,
+    remove_volume,
+)
 from .volume_geometry import matrix_from_array, voxel_shape
 
 logger = logging.getLogger(__name__)

@@ -17,8 +17,16 @@ from .bundle_card import BundleCardError, default_bundle_folder, read_bundle_car
 from .i18n import _
 from .lesion_import import InpaintNodes, import_inpaint_outputs
 from .lesion_mask import LesionRegion
-from .logic import (DEVICES, MAX_SEED, MAX_STEPS, SAMPLERS, SettingsError, default_worker_command, explain_failure,
-                    worker_environment)
+from .logic import (
+    DEVICES,
+    MAX_SEED,
+    MAX_STEPS,
+    SAMPLERS,
+    SettingsError,
+    default_worker_command,
+    explain_failure,
+    worker_environment,
+)
 from .nifti_files import file_stem, write_nifti
 from .process import RunHandlers, RunOutcome, RunStatus
 from .provenance import is_generated, node_provenance

@@ -22,8 +22,15 @@ import numpy as np
 
 from .i18n import _
 from .logic import SettingsError
-from .volume_geometry import (GeometryError, array_from_matrix, grid_centres, ijk_to_ras, matrix_from_array, node_to_world,
-                              voxel_shape)
+from .volume_geometry import (
+    GeometryError,
+    array_from_matrix,
+    grid_centres,
+    ijk_to_ras,
+    matrix_from_array,
+    node_to_world,
+    voxel_shape,
+)
 
 # A voxel centre this close (mm) outside a face of the box still counts as inside: it absorbs the
 # rounding of matrix products, so a centre exactly on a face is not lost to 1e-15 mm.

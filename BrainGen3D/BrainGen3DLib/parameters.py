@@ -13,15 +13,25 @@ from typing import Annotated
 import slicer
 from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrapper
 
-from .export_logic import MODALITIES as EXPORT_MODALITIES, ExportSettings
+from .export_logic import MODALITIES as EXPORT_MODALITIES
+from .export_logic import ExportSettings
 from .i18n import _
 from .lesion_logic import DEFAULT_ATTEMPTS, LESION_PROMPT_PRESETS, MAX_ATTEMPTS, MAX_BLEND_MARGIN_MM, InpaintSettings
 from .lesion_logic import METHODS as INPAINT_METHODS
 from .logic import DEVICES as PANEL_DEVICES
 from .logic import SAMPLERS as PANEL_SAMPLERS
 from .logic import GenerationSettings
-from .prompt_builder import (ANY_AGE, MAX_AGE, Lesions, Modality, QuickPicks, Sex, Ventricles, VocabularyMissingError,
-                             compose_prompt)
+from .prompt_builder import (
+    ANY_AGE,
+    MAX_AGE,
+    Lesions,
+    Modality,
+    QuickPicks,
+    Sex,
+    Ventricles,
+    VocabularyMissingError,
+    compose_prompt,
+)
 
 SAMPLERS = list(PANEL_SAMPLERS)
 DEVICES = list(PANEL_DEVICES)

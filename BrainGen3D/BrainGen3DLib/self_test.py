@@ -6,7 +6,7 @@ import subprocess
 from pathlib import Path
 
 from .bundle_card import BundleCard, default_bundle_folder, read_bundle_card
-from .logic import worker_python, worker_environment
+from .logic import worker_environment, worker_python
 
 MAKE_TINY_BUNDLE = ("import sys; from braingen3d.bundle import make_random_bundle; "
                     "make_random_bundle(sys.argv[1], preset='tiny')")

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from braingen3d.io import write_nifti, write_volume
 from braingen3d.core.volume import SyntheticVolume
+from braingen3d.io import write_nifti, write_volume
 from Testing.batch.batch_helpers import read_json, run_cli
 from Testing.export.export_readers import (
     LPS_FROM_RAS,

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from braingen3d.models.block_pca_autoencoder import BlockPCAAutoencoder, BlockPCAFitError, training_blocks
 from braingen3d.bundle.weights import load_into, save_weights
+from braingen3d.models.block_pca_autoencoder import BlockPCAAutoencoder, BlockPCAFitError, training_blocks
 from braingen3d.models.builders import build_autoencoder
 
 KWARGS = {"channels": (8, 8, 8), "num_res_blocks": 1, "norm_num_groups": 4, "attention_levels": (False, False, False)}

@@ -11,10 +11,10 @@ import SimpleITK as sitk
 
 from braingen3d.core.errors import OutputExistsError
 from braingen3d.core.geometry import DEFAULT_GRID
-from braingen3d.io import read_volume, write_volume
 from braingen3d.core.provenance import make_provenance
-from braingen3d.export.provenance_reader import read_provenance
 from braingen3d.core.volume import SyntheticVolume
+from braingen3d.export.provenance_reader import read_provenance
+from braingen3d.io import read_volume, write_volume
 
 
 @pytest.fixture()

@@ -12,8 +12,14 @@ from braingen3d.bundle.config import BundleConfig
 from braingen3d.bundle.presets import preset_config
 from braingen3d.core.errors import BundleError, InvalidInputError
 from braingen3d.models.builders import build_unet
-from braingen3d.prompts.attributes import (ALL_ATTRIBUTE_FEATURES, ATTRIBUTE_FEATURES, LESION_ATTRIBUTES_FLAG,
-                                          PROMPT_ATTRIBUTES_FLAG, prompt_attribute_vector, prompt_attribute_vectors)
+from braingen3d.prompts.attributes import (
+    ALL_ATTRIBUTE_FEATURES,
+    ATTRIBUTE_FEATURES,
+    LESION_ATTRIBUTES_FLAG,
+    PROMPT_ATTRIBUTES_FLAG,
+    prompt_attribute_vector,
+    prompt_attribute_vectors,
+)
 from braingen3d.prompts.parser import LesionFinding, lesion_finding
 from braingen3d.prompts.text_encoder import PromptConditioning, TextEncoder
 

@@ -37,7 +37,8 @@ def _check(text: str, modality: str, age: int | None, sex: str | None, ventricle
 
 @pytest.mark.parametrize("template", range(5))
 def test_the_parser_reads_every_training_caption_template(template):
-    from training.captions.phrases import compose, lesion_phrase as caption_lesion_phrase, ventricle_phrase
+    from training.captions.phrases import compose, ventricle_phrase
+    from training.captions.phrases import lesion_phrase as caption_lesion_phrase
 
     rng = np.random.default_rng(template)
     for modality, sex, (z, ventricles), lesions in itertools.product(
@@ -60,7 +61,8 @@ def test_the_parser_reads_the_batch_templates_and_the_evaluation_prompts():
 
 
 def test_the_parser_reads_the_slicer_quick_picks():
-    from BrainGen3DLib.prompt_builder import Lesions, Modality, QuickPicks, Sex, Ventricles, compose_prompt, vocabulary as panel
+    from BrainGen3DLib.prompt_builder import Lesions, Modality, QuickPicks, Sex, Ventricles, compose_prompt
+    from BrainGen3DLib.prompt_builder import vocabulary as panel
 
     assert panel().MODALITY_WORDS == vocabulary.MODALITY_WORDS  # the panel loads the engine's own file
     sexes = {Sex.FEMALE: "F", Sex.MALE: "M"}

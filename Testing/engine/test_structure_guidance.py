@@ -8,9 +8,14 @@ import pytest
 import torch
 
 from braingen3d.core.errors import BundleError, InvalidInputError
-from braingen3d.sampling.structure_guidance import (StructureGuidance, expected_volume, smooth, targets_from_prompt,
-                                           ventricle_finding)
 from braingen3d.models.structure_regressor import NoisyLatentVolumeRegressor
+from braingen3d.sampling.structure_guidance import (
+    StructureGuidance,
+    expected_volume,
+    smooth,
+    targets_from_prompt,
+    ventricle_finding,
+)
 
 NORM = {"coefficients": [22.0, 4.0, 0.5, -1.0, 2.0], "sd": 5.0, "mean": 33.0, "pooled_sd": 15.0, "n": 240,
         "icv_by_sex": {"all": 1850.0, "M": 2050.0, "F": 1680.0}}

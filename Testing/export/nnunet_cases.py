@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from braingen3d.export import NnunetDatasetWriter
 from braingen3d.core.geometry import mni_grid
+from braingen3d.export import NnunetDatasetWriter
 
 GRID = mni_grid((16, 16, 16), 4.0)
 

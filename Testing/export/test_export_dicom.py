@@ -10,9 +10,9 @@ import pytest
 import SimpleITK as sitk
 
 from braingen3d.core.errors import InvalidInputError, OutputExistsError
+from braingen3d.core.geometry import mni_grid
 from braingen3d.export import TISSUE_SEGMENTS, export_dicom_seg, export_dicom_series, read_provenance
 from braingen3d.export.provenance import DICOM_COMMENT_PREFIX
-from braingen3d.core.geometry import mni_grid
 from Testing.export.export_readers import (
     LPS_FROM_RAS,
     dciodvfy_errors,

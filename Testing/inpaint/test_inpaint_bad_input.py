@@ -9,9 +9,9 @@ import pytest
 
 from braingen3d.bundle import preset_config, read_config
 from braingen3d.core.errors import BrainGenError, BundleError, InvalidInputError
+from braingen3d.io.source import SourceImage, read_source
 from braingen3d.pipelines.inpaint import InpaintUnsupportedError, MaskError, prepare_inputs, resolve_method
 from braingen3d.requests.inpaint import InpaintRequest
-from braingen3d.io.source import SourceImage, read_source
 from Testing.inpaint.inpaint_phantoms import make_case, save_nifti
 
 

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 
 from braingen3d.cli.main import main
+from braingen3d.io import nifti_provenance
 from braingen3d.pipelines.inpaint import MaskError
 from braingen3d.worker.protocol import InpaintTask
 from braingen3d.worker.tasks import run_inpaint
-from braingen3d.io import nifti_provenance
 from Testing.inpaint.inpaint_phantoms import make_case, save_nifti
 
 PROMPT = "a 15 mm white-matter hyperintensity"

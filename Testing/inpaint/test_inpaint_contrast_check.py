@@ -9,9 +9,9 @@ import pytest
 
 from braingen3d.core.errors import InvalidInputError
 from braingen3d.pipelines.inpaint.contrast_check import SurroundingTissue
+from braingen3d.pipelines.inpaint.model_space import IntensityMap
 from braingen3d.prompts.parser import HYPERINTENSE, HYPOINTENSE, requested_contrast
 from braingen3d.requests.inpaint import ContrastCheck, validate_contrast_settings
-from braingen3d.pipelines.inpaint.model_space import IntensityMap
 from Testing.inpaint.inpaint_phantoms import make_case
 
 

@@ -7,12 +7,17 @@ import pytest
 from scipy.spatial import cKDTree
 
 from braingen3d.core.geometry import Grid
-from braingen3d.pipelines.inpaint import MaskError, choose_model_grid
 from braingen3d.core.intensity import foreground_mask
-from braingen3d.pipelines.inpaint.inputs import prepare_inputs
-from braingen3d.pipelines.inpaint.model_space import mask_to_grid, resample_to_grid, sample_at_voxels, voxels_to_world
-from braingen3d.pipelines.inpaint.model_space import build_model_view
 from braingen3d.io.source import SourceImage
+from braingen3d.pipelines.inpaint import MaskError, choose_model_grid
+from braingen3d.pipelines.inpaint.inputs import prepare_inputs
+from braingen3d.pipelines.inpaint.model_space import (
+    build_model_view,
+    mask_to_grid,
+    resample_to_grid,
+    sample_at_voxels,
+    voxels_to_world,
+)
 from Testing.inpaint.inpaint_phantoms import BRAIN_CENTRE, ORIENTATIONS, make_case, world_coordinates
 
 ORIENTATION_NAMES = list(ORIENTATIONS)

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from braingen3d.core.errors import CancelledError
-from braingen3d.pipelines.inpaint import Resampling
 from braingen3d.core.progress import CancelToken
+from braingen3d.pipelines.inpaint import Resampling
 from Testing.inpaint.inpaint_phantoms import make_case
 
 PROMPT = "multiple small periventricular lesions"

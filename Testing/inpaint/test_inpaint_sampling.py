@@ -9,12 +9,10 @@ import torch
 from braingen3d.bundle.presets import NOISE_SCHEDULER
 from braingen3d.core.errors import InvalidInputError
 from braingen3d.pipelines.inpaint import INPAINT_UNET_INPUT_ORDER, Resampling
+from braingen3d.pipelines.inpaint.methods import LatentProblem, repaint, sample_with_inpaint_unet
 from braingen3d.pipelines.inpaint.model_space import latent_mask
-from braingen3d.sampling.loop import NoiseLevels
-from braingen3d.pipelines.inpaint.methods import LatentProblem, repaint
-from braingen3d.sampling.loop import SamplerRun
-from braingen3d.pipelines.inpaint.methods import sample_with_inpaint_unet
 from braingen3d.prompts.text_encoder import PromptConditioning
+from braingen3d.sampling.loop import NoiseLevels, SamplerRun
 from braingen3d.sampling.schedulers import make_sampler
 
 CPU = torch.device("cpu")

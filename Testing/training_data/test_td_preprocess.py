@@ -14,7 +14,8 @@ from training.captions.measure import template_tissue_masks
 from training.cohort.templates import load_templates
 from training.data.manifest import COLUMNS, read_manifest, write_manifest
 from training.data.placement import mni_brain_centre_mm
-from training.data.preprocess import PreprocessParams, main as preprocess_main, preprocess_manifest
+from training.data.preprocess import PreprocessParams, preprocess_manifest
+from training.data.preprocess import main as preprocess_main
 
 GRID = mni_grid((40, 48, 40), 4.0)
 PARAMS = PreprocessParams(GRID.shape, 4.0)

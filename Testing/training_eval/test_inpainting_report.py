@@ -13,8 +13,14 @@ import pytest
 from braingen3d.bundle import make_random_bundle, preset_config
 from braingen3d.pipelines.inpaint import LesionInpainter
 from training import inpainting_report
-from training.evaluation.inpainting import (InpaintTrial, deep_white_matter_centre, held_out_rows, markdown_trials,
-                                            run_trials, summarise_trials)
+from training.evaluation.inpainting import (
+    InpaintTrial,
+    deep_white_matter_centre,
+    held_out_rows,
+    markdown_trials,
+    run_trials,
+    summarise_trials,
+)
 
 
 def _cohort(folder: Path, grid) -> Path:

@@ -12,13 +12,12 @@ import torch
 
 from braingen3d.bundle.weights import load_weights
 from braingen3d.pipelines.generation import BrainGenPipeline
+from Testing.training_trainers.trainer_steps import first_diffusion_step
 from training.trainers.anatomical_prior import template_prior_maps
 from training.trainers.configs import TrainingConfigError, load_config
 from training.trainers.diffusion import DiffusionTrainer
 from training.trainers.distributed import DistEnv
 from training.trainers.export import export_bundle
-
-from Testing.training_trainers.trainer_steps import first_diffusion_step
 
 ATTRIBUTES = ["architecture.unet.prompt_attributes=true"]
 PRIOR = ATTRIBUTES + ['architecture.unet.anatomical_prior={"structures": ["ventricles"], "smoothing_voxels": 1.0}']
@@ -80,9 +79,8 @@ def test_a_run_fine_tuned_with_the_prior_exports_a_bundle_the_engine_samples(tmp
 
     # The inpainting U-Net fine-tuned from it keeps the prior, and the bundle with both inpaints.
     from braingen3d.pipelines.inpaint import LesionInpainter
-    from training.trainers.inpainting import InpaintingTrainer
-
     from Testing.inpaint.inpaint_phantoms import make_case
+    from training.trainers.inpainting import InpaintingTrainer
 
     inpainting = InpaintingTrainer(config, tt_autoencoder_run, tmp_path / "tuned", tmp_path / "inpaint", DistEnv())
     inpainting.fit()

@@ -9,18 +9,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from braingen3d.models.block_pca_autoencoder import BlockPCAAutoencoder
 from braingen3d.bundle import load_bundle
+from braingen3d.models.block_pca_autoencoder import BlockPCAAutoencoder
 from braingen3d.pipelines.generation import BrainGenPipeline
 from braingen3d.prompts.text_encoder import TextEncoder
+from Testing.training_trainers.test_tt_resume import _compare_checkpoints
 from training.trainers.autoencoder import AutoencoderTrainer, read_final_record
 from training.trainers.checkpoint import load_checkpoint
 from training.trainers.configs import load_config
 from training.trainers.diffusion import DiffusionTrainer
 from training.trainers.distributed import DistEnv
 from training.trainers.export import export_bundle
-
-from Testing.training_trainers.test_tt_resume import _compare_checkpoints
 
 
 def _config():

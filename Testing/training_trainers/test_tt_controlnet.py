@@ -53,8 +53,8 @@ def test_controlnet_starts_as_a_no_op_and_only_it_trains(controlnet_run, tt_diff
 def test_copy_encoder_weights_shares_the_encoder() -> None:
     from braingen3d.bundle import preset_config
     from braingen3d.bundle.presets import controlnet_config
-    from braingen3d.models.controlnet import controlnet_kwargs
     from braingen3d.models.builders import build_controlnet, build_unet
+    from braingen3d.models.controlnet import controlnet_kwargs
 
     config = preset_config("tiny")
     unet = build_unet(config.unet)

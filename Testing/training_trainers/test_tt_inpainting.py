@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from braingen3d.bundle import load_bundle, preset_config
-from braingen3d.pipelines.inpaint import LesionInpainter
 from braingen3d.models.builders import build_unet
+from braingen3d.pipelines.inpaint import LesionInpainter
 from braingen3d.prompts.attributes import LESION_ATTRIBUTES_FLAG, PROMPT_ATTRIBUTES_FLAG, prompt_attribute_vectors
 from training.trainers.configs import load_config
 from training.trainers.export import export_bundle

@@ -9,12 +9,11 @@ import numpy as np
 import pytest
 
 from braingen3d.pipelines.generation import BrainGenPipeline
+from Testing.training_trainers.trainer_steps import first_diffusion_step
 from training.trainers.configs import load_config
 from training.trainers.diffusion import DiffusionTrainer
 from training.trainers.distributed import DistEnv
 from training.trainers.export import export_bundle
-
-from Testing.training_trainers.trainer_steps import first_diffusion_step
 
 
 def test_min_snr_floor_weights_the_same_first_step_more(tmp_path: Path, tt_autoencoder_run: Path) -> None:

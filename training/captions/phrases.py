@@ -22,6 +22,8 @@ from braingen3d.prompts.vocabulary import (
     article,
     join_and,
     sized_lesion,
+)
+from braingen3d.prompts.vocabulary import (
     ventricle_phrase as _ventricle_words,
 )
 

@@ -6,13 +6,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from braingen3d.prompts.vocabulary import MODALITIES
 from braingen3d.core.errors import InvalidInputError
 from braingen3d.core.geometry import Grid
 from braingen3d.core.intensity import robust_normalise
+from braingen3d.prompts.vocabulary import MODALITIES
 
 from .deform import field_grid_for, smooth_random_field, upsample
-
 
 TISSUE_CONTRAST: dict[str, dict[str, float]] = {
     # Signal relative to white matter. Orderings: T2 CSF > GM > WM; FLAIR GM > WM > CSF (fluid

@@ -30,8 +30,8 @@ import logging
 from pathlib import Path
 from typing import Iterable, Mapping
 
-from braingen3d.prompts.vocabulary import MODALITIES
 from braingen3d.core.errors import InvalidInputError
+from braingen3d.prompts.vocabulary import MODALITIES
 
 from ..captions.measure import MEASUREMENT_COLUMNS
 from ..captions.norms import parse_age, parse_sex

@@ -53,7 +53,8 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     cohort = Path(args.cohort)
     rows = list(csv.DictReader(open(cohort / "manifest.csv", newline="")))
-    load = lambda r: np.asarray(nib.load(str(cohort / r["image"])).dataobj, dtype=np.float32)
+    def load(r):
+        return np.asarray(nib.load(str(cohort / r["image"])).dataobj, dtype=np.float32)
     train = [load(r) for r in [r for r in rows if r["split"] == "train"][: args.train]]
     held = [load(r) for r in [r for r in rows if r["split"] != "train"][: args.held_out]]
 

@@ -178,7 +178,8 @@ class InpaintingTrainer(DiffusionFineTuneTrainer):
         with torch.inference_mode():
             latent = sample_with_inpaint_unet(self.emas["unet"].shadow, problem, run)
             autoencoder = self.pipeline().bundle.autoencoder
-            decode = lambda z: autoencoder.decode(z / self.latents.scale_factor)[0, 0].float().cpu().numpy()
+            def decode(z):
+                return autoencoder.decode(z / self.latents.scale_factor)[0, 0].float().cpu().numpy()
             before, after = decode(problem.clean_latent), decode(latent)
         path = self.monitor.image(self.step, "inpaint", slice_panel([before, after], centre=tuple(int(c) for c in centre)))
         logger.info("Preview (%d DPM++ steps, seed 0, %r in a 12 mm sphere): %s", self.section.preview_steps,

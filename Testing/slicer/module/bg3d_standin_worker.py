@@ -30,8 +30,8 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
-
 import standin_inpaint
+
 from braingen3d.worker.protocol import ProtocolError, event, parse_request
 
 SHAPE = (12, 14, 10)

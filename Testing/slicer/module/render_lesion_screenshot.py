@@ -26,13 +26,11 @@ WIDTH = 460
 def render(output: Path) -> Path:
     """Build the panel, paint a seed, inpaint it with the stand-in worker, and grab the panel into ``output``."""
     import slicer
-
     from bg3d_gui import make_panel, process_events_until, start_qt, write_fake_bundle
 
     start_qt()
-    import qt
-
     import lesion_phantoms as ph
+    import qt
 
     scene = slicer.vtkMRMLScene()
     segmentations_logic = slicer.vtkSlicerSegmentationsModuleLogic()

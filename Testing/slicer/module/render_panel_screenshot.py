@@ -24,7 +24,6 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 def render(output: Path, bundle: Path | None = None) -> Path:
     """Build the panel, run one generation (stand-in, or the real worker on ``bundle``), grab it into ``output``."""
     import slicer
-
     from bg3d_gui import make_panel, process_events_until, start_qt, write_fake_bundle
 
     start_qt()

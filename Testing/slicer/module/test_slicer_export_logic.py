@@ -9,6 +9,7 @@ import sys
 import tomllib
 from pathlib import Path
 
+import lesion_phantoms as ph
 import numpy as np
 import pytest
 
@@ -16,8 +17,6 @@ from BrainGen3DLib import export_logic
 from BrainGen3DLib.export_logic import ExportLogic, ExportSettings, label_from_segmentation, planned_files
 from BrainGen3DLib.logic import SettingsError
 from BrainGen3DLib.process import ProcessState
-
-import lesion_phantoms as ph
 
 REPO = Path(__file__).resolve().parents[3]
 

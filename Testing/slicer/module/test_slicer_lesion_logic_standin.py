@@ -9,10 +9,12 @@ from __future__ import annotations
 import json
 import time
 
+import lesion_phantoms as ph
 import numpy as np
 import psutil
 import pytest
 import slicer
+from bg3d_gui import write_fake_bundle
 
 from BrainGen3DLib.lesion_import import LESION_REFERENCE_ROLE
 from BrainGen3DLib.lesion_logic import InpaintSettings, LesionInpaintLogic
@@ -21,9 +23,6 @@ from BrainGen3DLib.logic import SettingsError
 from BrainGen3DLib.process import ProcessState, RunStatus
 from BrainGen3DLib.provenance import ProvenanceError, regeneration_settings
 from BrainGen3DLib.scene_import import FOLDER_NAME
-
-import lesion_phantoms as ph
-from bg3d_gui import write_fake_bundle
 
 PROMPT = "a 15 mm white-matter hyperintensity"
 ROI_SIZE = (16.0, 12.0, 14.0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import lesion_phantoms as ph
 import nibabel as nib
 import numpy as np
 import pytest
@@ -9,8 +10,6 @@ import pytest
 from BrainGen3DLib.lesion_mask import LesionRegion, RegionError, roi_mask, segment_mask
 from BrainGen3DLib.nifti_files import file_stem, write_nifti
 from BrainGen3DLib.volume_geometry import ijk_to_ras, voxels_ijk
-
-import lesion_phantoms as ph
 
 ROI_SIZE = (17.0, 11.0, 14.0)
 

@@ -6,11 +6,10 @@ import json
 import sys
 import time
 
+import lesion_phantoms as ph
 import numpy as np
 import psutil
 import pytest
-
-import lesion_phantoms as ph
 from bg3d_gui import make_panel, process_events_until, start_qt, write_fake_bundle
 
 PRESETS = ["a 15 mm white-matter hyperintensity", "multiple small periventricular lesions",
@@ -285,7 +284,6 @@ def test_lesion_and_export_settings_are_saved_with_the_scene(panel, scene, tmp_p
 def test_the_lesion_screenshot_renders(scene, tmp_path):
     """docs/images/lesion_seeds.png comes from render_lesion_screenshot.py; it must keep working."""
     from PIL import Image
-
     from render_lesion_screenshot import WIDTH, render
 
     image = Image.open(render(tmp_path / "lesion_seeds.png")).convert("RGB")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import sys
 
+import lesion_phantoms as ph
 import nibabel as nib
 import numpy as np
 import pydicom
@@ -20,8 +21,6 @@ from BrainGen3DLib.export_logic import ExportLogic, ExportSettings
 from BrainGen3DLib.lesion_logic import InpaintSettings, LesionInpaintLogic
 from BrainGen3DLib.lesion_mask import LesionRegion, segment_mask
 from BrainGen3DLib.process import RunStatus
-
-import lesion_phantoms as ph
 
 pytestmark = pytest.mark.slow
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+import bg3d_standin_worker as standin
 import nibabel as nib
 import numpy as np
 import psutil
@@ -15,8 +16,6 @@ from BrainGen3DLib.logic import GenerationLogic, GenerationSettings, SettingsErr
 from BrainGen3DLib.process import ProcessState, RunStatus
 from BrainGen3DLib.provenance import SYNTHETIC_ATTRIBUTE, node_provenance, regeneration_settings
 from BrainGen3DLib.scene_import import FOLDER_NAME
-
-import bg3d_standin_worker as standin
 
 
 def make_logic(scene, command, work_root):

@@ -10,12 +10,11 @@ import time
 
 import psutil
 import pytest
+from bg3d_gui import fake_probe_command, write_fake_bundle
 
 from BrainGen3DLib.bundle_card import BundleCardError, card_html, default_bundle_folder, read_bundle_card
 from BrainGen3DLib.devices import DeviceInfo, DeviceProbe
 from BrainGen3DLib.process import JsonLinesProcess, RunHandlers, RunStatus, WorkerRunner, kill_process_tree
-
-from bg3d_gui import fake_probe_command, write_fake_bundle
 
 
 def python_command(code: str) -> list[str]:

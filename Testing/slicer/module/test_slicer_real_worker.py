@@ -17,7 +17,6 @@ import psutil
 import pytest
 import slicer
 import vtk
-
 from bg3d_gui import make_panel, process_events_until, start_qt
 
 pytestmark = pytest.mark.slow
@@ -110,7 +109,6 @@ def test_the_panel_understands_the_real_probe_answer():
     """The worker's ``probe`` task output (run in-process here; torch is already loaded) parses into the
     device line."""
     from braingen3d.worker.tasks import run_probe
-
     from BrainGen3DLib.devices import DeviceInfo
 
     (output,) = run_probe({"task": "probe"}, emit=None)

@@ -7,7 +7,6 @@ import time
 import numpy as np
 import psutil
 import pytest
-
 from bg3d_gui import make_panel, process_events_until, start_qt, type_text, write_fake_bundle
 
 
@@ -262,7 +261,6 @@ def test_saving_and_reloading_the_scene_restores_the_panel(panel_factory, scene,
 def test_the_documentation_screenshot_renders(scene, tmp_path):
     """docs/images/panel.png comes from render_panel_screenshot.py; it must keep working."""
     from PIL import Image
-
     from render_panel_screenshot import render
 
     image = Image.open(render(tmp_path / "panel.png")).convert("RGB")

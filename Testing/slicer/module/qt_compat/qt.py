@@ -12,8 +12,8 @@ immortalise_singletons()
 
 from PySide6.QtCore import *  # noqa: E402,F401,F403
 from PySide6.QtGui import *  # noqa: E402,F401,F403
-from PySide6.QtWidgets import *  # noqa: E402,F401,F403
 from PySide6.QtUiTools import QUiLoader as _PySideUiLoader  # noqa: E402
+from PySide6.QtWidgets import *  # noqa: E402,F401,F403
 
 
 class QUiLoader(_PySideUiLoader):
