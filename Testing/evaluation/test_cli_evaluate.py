@@ -38,7 +38,8 @@ def test_full_report_from_a_generated_folder(phantom_bundle, phantom_folders, tm
     for entry in measures["histograms"].values():
         assert entry["baseline_w1"] > 0 and entry["n_generated"] == entry["n_reference_b"] == 4
     assert set(measures["simple_reader"]) == {"generated_vs_reference", "baseline"}
-    assert measures["simple_reader"]["generated_vs_reference"]["n_positive"] == 16
+    main_reader = measures["simple_reader"]["generated_vs_reference"]
+    assert main_reader["n_positive"] == main_reader["n_negative"] == 8  # generated vs reference half A
     assert measures["memorisation"]["measured"] and measures["memorisation"]["n_held_out"] == 16
     assert report["inputs"]["reference"]["n"] == 16 and report["inputs"]["training"]["n"] == 24
     assert {row["measure"] for row in report["table"]} >= {"in-brain histogram W1, T1", "latent MMD (linear kernel, unbiased)"}

@@ -62,6 +62,7 @@ def _cnn(kind: str) -> dict:
                           CnnSettings(epochs=8, folds=4), seed=0)
 
 
+# About 3 s each on two idle cores, but a minute or more when the cores are shared with training.
 @pytest.mark.slow
 def test_cnn_reader_tells_noisy_copies_apart():
     result = _cnn("noise")

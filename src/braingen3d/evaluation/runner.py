@@ -15,7 +15,7 @@ from .options import EvaluationOptions
 from .optional import check_all
 from .prompts import plan_generation
 from .sources import VolumeSource, find_sources
-from .splits import matched_comparison, split_halves
+from .splits import Comparison, matched_comparison
 from .volumes import Sample, assign_brain_masks, load_sample
 
 logger = logging.getLogger(__name__)
@@ -65,34 +65,33 @@ def _input_record(samples: list[Sample], location: Path | None, what: str) -> di
             "what": what}
 
 
-def _readers(generated: list[Sample], reference: list[Sample], head: np.ndarray, options: EvaluationOptions,
-             stages: _Stages) -> dict:
-    """Both readers on generated vs reference, and on reference half B vs half A."""
+def _readers(comparison: Comparison, head: np.ndarray, options: EvaluationOptions, stages: _Stages) -> dict:
+    """Both readers on generated vs reference half A, and on half B vs half A (the same sizes and folds)."""
     from .cnn_reader import cnn_reader_auc
     from .image_statistics import statistics_matrix
     from .simple_reader import logistic_reader_auc
 
-    half_a, half_b = split_halves(reference, options.seed)
-    tasks = {"generated_vs_reference": (generated, reference), "baseline": (half_b, half_a)}
+    tasks = {"generated_vs_reference": (comparison.generated, comparison.half_a),
+             "baseline": (comparison.half_b, comparison.half_a)}
     results: dict = {}
-    if "simple_reader" in options.measures():
-        stages.start("simple reader (logistic regression on image statistics)")
-        results["simple_reader"] = {}
+    for measure, title in (("simple_reader", "simple reader (logistic regression on image statistics)"),
+                           ("cnn_reader", "CNN reader (small 3D CNN, k-fold)")):
+        if measure not in options.measures():
+            continue
+        stages.start(title)
+        results[measure] = {}
         for task, (first, second) in tasks.items():
             samples = [*first, *second]
             labels = np.array([1] * len(first) + [0] * len(second))
+            # A generated volume is grouped with the reference subject its prompt came from.
             groups = [s.subject for s in samples]
-            results["simple_reader"][task] = logistic_reader_auc(
-                statistics_matrix(samples, head), labels, groups, [s.modality for s in samples], options.folds, options.seed)
-    if "cnn_reader" in options.measures():
-        stages.start("CNN reader (small 3D CNN, k-fold)")
-        results["cnn_reader"] = {}
-        for task, (first, second) in tasks.items():
-            samples = [*first, *second]
-            labels = np.array([1] * len(first) + [0] * len(second))
-            groups = [s.subject for s in samples]
-            results["cnn_reader"][task] = cnn_reader_auc([s.array for s in samples], labels, groups,
-                                                         [s.modality for s in samples], options.cnn, options.seed)
+            modalities = [s.modality for s in samples]
+            if measure == "simple_reader":
+                results[measure][task] = logistic_reader_auc(statistics_matrix(samples, head), labels, groups,
+                                                             modalities, options.folds, options.seed)
+            else:
+                results[measure][task] = cnn_reader_auc([s.array for s in samples], labels, groups, modalities,
+                                                        options.cnn, options.seed)
     return results
 
 
@@ -164,7 +163,7 @@ def evaluate(options: EvaluationOptions) -> Path:
 
             stages.start("frd")
             measures["frd"] = radiomics_distances(comparison, grid.affine, options.frd_features)
-        measures.update(_readers(generated, reference, head, options, stages))
+        measures.update(_readers(comparison, head, options, stages))
         if "latent" in options.measures():
             from .latent_distance import latent_distances
 
