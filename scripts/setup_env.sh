@@ -2,7 +2,7 @@
 # Creates (or updates) a virtual environment with BrainGen3D installed.
 #
 #   bash scripts/setup_env.sh            # the engine and CLI, in ./.venv
-#   bash scripts/setup_env.sh --test     # plus training, export and test dependencies
+#   bash scripts/setup_env.sh --test     # plus training, export, evaluation and test dependencies
 #
 # Set VENV=/path to use another folder. torch is installed first and pinned by constraints.txt,
 # so no other requirement can replace it (a CUDA build from PyPI is several GB); constraints.txt
@@ -13,7 +13,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${VENV:-$ROOT/.venv}"
 EXTRAS=""
 if [[ "${1:-}" == "--test" ]]; then
-    EXTRAS="[export,train,test]"
+    EXTRAS="[export,train,evaluate,test]"
 fi
 
 if [[ ! -x "$VENV/bin/python" ]]; then

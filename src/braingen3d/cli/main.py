@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from .. import __version__
-from . import batch, export, generate, info, inpaint, provenance
+from . import batch, evaluate, export, generate, info, inpaint, provenance
 from .common import configure_logging, run_guarded
 
 
@@ -19,7 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar, warnings and errors only")
     subparsers = parser.add_subparsers(title="commands", dest="command", metavar="COMMAND")
-    for module in (generate, info, inpaint, provenance, batch, export):
+    for module in (generate, info, inpaint, provenance, batch, export, evaluate):
         module.add_parser(subparsers)
     return parser
 
