@@ -20,7 +20,7 @@ LAYERS: dict[str, int] = {
     "bundle": 4,
     "requests": 5,
     "pipelines": 6,
-    "batch": 7,
+    "batch": 7, "evaluation": 7,
     "worker": 8,
     "cli": 9,
     "": 10,  # the package itself: the public API (``from braingen3d import BrainGenPipeline``), for users only

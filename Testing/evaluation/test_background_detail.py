@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+import eval_phantoms as phantoms
 import numpy as np
 
 from braingen3d.evaluation.background_detail import compare_detail
-
-import eval_phantoms as phantoms
 
 
 def _compare(transform):

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
 
+import eval_phantoms as phantoms
 import nibabel as nib
 import numpy as np
 import pytest
 from PIL import Image
 
 from braingen3d.cli.main import main
-
-import eval_phantoms as phantoms
 
 FAST = ["--frd-features", "original", "--folds", "3", "--skip", "cnn_reader"]
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+import eval_phantoms as phantoms
 from PIL import Image
 
 from braingen3d.evaluation.histograms import histogram_distances, plot_histograms
 from braingen3d.evaluation.splits import matched_comparison
-
-import eval_phantoms as phantoms
 
 
 def _distances(transform=None):

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+import eval_phantoms as phantoms
 import pytest
 
 from braingen3d.evaluation.latent_distance import latent_distances
 from braingen3d.evaluation.splits import matched_comparison
-
-import eval_phantoms as phantoms
 
 
 @pytest.fixture(scope="module")

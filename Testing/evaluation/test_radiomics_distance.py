@@ -5,13 +5,12 @@ from __future__ import annotations
 import contextlib
 import io
 
+import eval_phantoms as phantoms
 import numpy as np
 import pytest
 
 from braingen3d.evaluation.radiomics_distance import extract_features, frd_v1, radiomics_distances
 from braingen3d.evaluation.splits import matched_comparison
-
-import eval_phantoms as phantoms
 
 
 def _comparison(transform=None):

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
+import eval_phantoms as phantoms
 import numpy as np
 import pytest
 
 from braingen3d.evaluation.cnn_reader import cnn_reader_auc
-from braingen3d.evaluation.options import CnnSettings
 from braingen3d.evaluation.image_statistics import STATISTIC_NAMES, statistics_matrix
+from braingen3d.evaluation.options import CnnSettings
 from braingen3d.evaluation.simple_reader import logistic_reader_auc
 from braingen3d.evaluation.splits import split_halves
-
-import eval_phantoms as phantoms
 
 MODALITIES = ("T1", "FLAIR")
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import copy
 
-from braingen3d.evaluation.similarity import mean_pairwise_ms_ssim, memorisation
-
 import eval_phantoms as phantoms
+
+from braingen3d.evaluation.similarity import mean_pairwise_ms_ssim, memorisation
 
 
 def test_identical_samples_have_no_diversity():

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
-from braingen3d.errors import InvalidInputError
-from braingen3d.evaluation.sources import find_sources
-
 import eval_phantoms as phantoms
+import pytest
+from braingen3d.errors import InvalidInputError
+
+from braingen3d.evaluation.sources import find_sources
 
 
 def test_folder_names_and_sidecars(tmp_path):

@@ -65,7 +65,7 @@ def reader_inputs(arrays: list[np.ndarray], max_side: int) -> np.ndarray:
 
 
 def cnn_reader_auc(arrays: list[np.ndarray], labels: np.ndarray, groups: list[str], modalities: list[str],
-                   settings: CnnSettings = CnnSettings(), seed: int = 0) -> dict:
+                   settings: CnnSettings | None = None, seed: int = 0) -> dict:
     """Cross-validated AUC of the CNN reader.
 
     Args:
@@ -73,12 +73,13 @@ def cnn_reader_auc(arrays: list[np.ndarray], labels: np.ndarray, groups: list[st
         labels: 1 for the first group, 0 for the second.
         groups: subject of each volume (kept within one fold).
         modalities: modality of each volume (given to the classifier head as a one-hot).
-        settings: training settings.
+        settings: training settings (``CnnSettings()`` if None).
         seed: folds, initialisation and batch order.
     """
     import torch
 
     labels = np.asarray(labels).astype(int)
+    settings = settings or CnnSettings()
     volumes = torch.from_numpy(reader_inputs(arrays, settings.max_side))
     one_hot = torch.zeros(len(arrays), len(MODALITIES))
     for row, modality in enumerate(modalities):

@@ -12,10 +12,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..batch.prompt_templates import MODALITIES, MODALITY_WORDS, SEX_WORDS, facts_from_prompt
-from ..errors import BrainGenError, BundleError, InvalidInputError, OutputExistsError
-from ..geometry import Grid
+from ..core.errors import BrainGenError, BundleError, InvalidInputError, OutputExistsError
+from ..core.geometry import Grid
 from ..io.atomic import atomic_directory, atomic_write_text, refuse_existing, remove_stale_partials
+from ..prompts.parser import facts_from_prompt
+from ..prompts.vocabulary import MODALITIES, MODALITY_WORDS
+from ..prompts.vocabulary import SEX_NOUNS as SEX_WORDS
 
 if TYPE_CHECKING:
     import torch
@@ -61,7 +63,7 @@ def bundle_identity(bundle: Path) -> dict[str, str]:
 def load_generator(bundle: Path, device: str = "auto") -> Any:
     """A text-to-volume pipeline: ``pipeline(prompt, negative, steps, guidance, sampler, seed)`` returns
     an output whose ``volumes[0]`` has ``array``, ``affine`` and ``provenance``."""
-    from ..pipeline import BrainGenPipeline
+    from ..pipelines.generation import BrainGenPipeline
 
     return BrainGenPipeline.from_bundle(bundle, device)
 
@@ -87,7 +89,7 @@ def read_volume(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def robust_normalise(array: np.ndarray, percentiles: tuple[float, float], mask: np.ndarray | None = None) -> np.ndarray:
-    from ..intensity import robust_normalise as _normalise
+    from ..core.intensity import robust_normalise as _normalise
 
     return _normalise(array, percentiles, mask)
 

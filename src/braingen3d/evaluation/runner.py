@@ -9,10 +9,16 @@ from pathlib import Path
 import numpy as np
 
 from . import engine_adapter as engine
-from .checks import (check_no_overlap, check_options, check_reference_halves, check_same_modalities, check_side,
-                     modality_counts)
-from .options import EvaluationOptions
+from .checks import (
+    check_no_overlap,
+    check_options,
+    check_reference_halves,
+    check_same_modalities,
+    check_side,
+    modality_counts,
+)
 from .optional import check_all
+from .options import EvaluationOptions
 from .prompts import plan_generation
 from .sources import VolumeSource, find_sources
 from .splits import Comparison, matched_comparison
