@@ -200,7 +200,7 @@ def test_cancel_from_the_panel_stops_the_worker_tree(panel, scene, scene_snapsho
     assert scene_snapshot(scene) == before
 
 
-STANDIN_EXPORT_JOB = """
+STANDIN_EXPORT_WORKER = """
 import json, sys
 request = json.loads(sys.stdin.read())
 json.dump(request, open(sys.argv[1], "w"))
@@ -214,7 +214,7 @@ print(json.dumps({"event": "done"}))
 """
 
 
-def test_export_section_follows_the_lesion_and_runs_the_export_job(panel, scene, tmp_path):
+def test_export_section_follows_the_lesion_and_runs_the_export_task(panel, scene, tmp_path):
     from BrainGen3DLib.lesion_logic import InpaintSettings
     from BrainGen3DLib.lesion_mask import LesionRegion
 
@@ -224,7 +224,7 @@ def test_export_section_follows_the_lesion_and_runs_the_export_job(panel, scene,
     panel.logic.lesions.inpaint(source, LesionRegion(roi=roi), InpaintSettings(prompt="a lesion", steps=1, seed=3))
     nodes = panel.logic.lesions.wait(120).result
     request_file = tmp_path / "request.json"
-    panel.logic.exports.worker_command = [sys.executable, "-c", STANDIN_EXPORT_JOB, str(request_file)]
+    panel.logic.exports.worker_command = [sys.executable, "-c", STANDIN_EXPORT_WORKER, str(request_file)]
     ui.exportCollapsibleButton.setCollapsed(False)
 
     ui.exportVolumeSelector.setCurrentNode(nodes.volume)
