@@ -13,7 +13,7 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
-from braingen3d.geometry import mni_grid
+from braingen3d.core.geometry import mni_grid
 from scipy import ndimage
 
 GRID = mni_grid((32, 40, 32), 2.0)

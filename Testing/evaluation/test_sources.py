@@ -6,7 +6,7 @@ import json
 
 import eval_phantoms as phantoms
 import pytest
-from braingen3d.errors import InvalidInputError
+from braingen3d.core.errors import InvalidInputError
 
 from braingen3d.evaluation.sources import find_sources
 
