@@ -13,8 +13,9 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
-from braingen3d.core.geometry import mni_grid
 from scipy import ndimage
+
+from braingen3d.core.geometry import mni_grid
 
 GRID = mni_grid((32, 40, 32), 2.0)
 MODALITIES = ("T1", "T2", "FLAIR", "PD")

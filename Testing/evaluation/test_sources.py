@@ -6,8 +6,8 @@ import json
 
 import eval_phantoms as phantoms
 import pytest
-from braingen3d.core.errors import InvalidInputError
 
+from braingen3d.core.errors import InvalidInputError
 from braingen3d.evaluation.sources import find_sources
 
 
