@@ -17,12 +17,14 @@ def test_folder_names_and_sidecars(tmp_path):
     import nibabel as nib
 
     nib.save(nib.Nifti1Image(volumes[0][2], phantoms.GRID.affine), str(tmp_path / "brain_001.nii.gz"))
-    (tmp_path / "brain_001.json").write_text(json.dumps({"prompt": "FLAIR MRI of a 60-year-old man", "seed": 12}))
+    (tmp_path / "brain_001.json").write_text(json.dumps({"prompt": "FLAIR MRI of a 60-year-old man", "seed": 12,
+                                                         "evaluation_subject": "syn0240"}))
     sources = {s.path.name: s for s in find_sources(tmp_path, "reference")}
     first = sources[f"{volumes[0][0]}_T1.nii.gz"]
     assert (first.subject, first.modality, first.age, first.sex) == (volumes[0][0], "T1", 71.0, "F")
     generated = sources["brain_001.nii.gz"]
     assert (generated.modality, generated.age, generated.sex, generated.seed) == ("FLAIR", 60.0, "M", 12)
+    assert generated.subject == "syn0240"
 
 
 def test_unreadable_files_are_skipped_and_a_folder_of_them_refused(tmp_path, caplog):

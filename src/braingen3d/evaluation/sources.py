@@ -2,7 +2,9 @@
 
 A folder holds ``<subject>_<MODALITY>.nii.gz`` files (also ``.nii`` and ``.nrrd``); a file whose name
 does not end in a modality may have a JSON sidecar (``<name>.json``) with ``modality`` (and optionally
-``age`` and ``sex``) or the ``prompt`` it was generated from. A manifest is the training manifest
+``age`` and ``sex``) or the ``prompt`` it was generated from; the sidecars of volumes kept by
+``evaluate --keep-generated`` also name the reference subject their prompt came from
+(``evaluation_subject``). A manifest is the training manifest
 (``subject_id``, ``image``, ``modality``, ``age``, ``sex``, ``split`` columns; paths relative to it).
 """
 
@@ -110,7 +112,7 @@ def _sidecar_facts(path: Path) -> dict:
     facts = facts_from_prompt(str(data.get("prompt") or "")) if data.get("prompt") else {}
     if str(data.get("modality", "")).upper() in {m.upper() for m in MODALITIES}:
         facts["modality"] = next(m for m in MODALITIES if m.upper() == str(data["modality"]).upper())
-    for key in ("age", "sex", "prompt", "seed"):
+    for key in ("age", "sex", "prompt", "seed", "evaluation_subject"):
         if data.get(key) not in (None, ""):
             facts[key] = data[key]
     return facts
@@ -132,6 +134,8 @@ def read_folder(folder: Path, what: str) -> list[VolumeSource]:
         facts = _sidecar_facts(path)
         named = _modality_from_name(_stem(path))
         subject, modality = named if named else (_stem(path), facts.get("modality"))
+        # Volumes kept by `evaluate --keep-generated` name the reference subject their prompt came from.
+        subject = str(facts.get("evaluation_subject") or subject)
         if modality is None:
             unnamed.append(path.name)
             continue
@@ -141,7 +145,8 @@ def read_folder(folder: Path, what: str) -> list[VolumeSource]:
     for line in unreadable:
         logger.warning("Skipping %s volume %s", what, line)
     if not sources and not unnamed:
-        found = f"{len(files)} volume file(s), none readable: {'; '.join(unreadable[:3])}" if files else "no .nii, .nii.gz or .nrrd file"
+        found = (f"{len(files)} volume file(s), none readable: {'; '.join(unreadable[:3])}" if files
+                 else "no .nii, .nii.gz or .nrrd file")
         raise InvalidInputError(f"The {what} folder {folder} holds no readable volumes ({found}). "
                                 "Point it at a folder of 3D NIfTI/NRRD volumes or at a manifest CSV.")
     if unnamed:
