@@ -140,6 +140,22 @@ def atomic_write_text(path: str | os.PathLike, text: str, overwrite: bool = Fals
 
 
 @contextlib.contextmanager
+def removed_on_failure() -> Iterator[list[Path]]:
+    """A list to append each written file to; if the block raises, every file in it is removed.
+
+    For outputs made of several files (image, sidecar, preview) that must appear together or not at all.
+    """
+    written: list[Path] = []
+    try:
+        yield written
+    except BaseException:
+        for done in written:
+            with contextlib.suppress(FileNotFoundError):
+                Path(done).unlink()
+        raise
+
+
+@contextlib.contextmanager
 def atomic_directory(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Path]:
     """Build a folder under a temporary name and move it into place when complete.
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 from pathlib import Path
 
 import numpy as np
 
 from ..core.volume import SyntheticVolume
-from .atomic import atomic_write_text, check_writable
+from .atomic import atomic_write_text, check_writable, removed_on_failure
 from .nifti import NIFTI_XFORM_MNI_152, write_nifti
 from .nrrd_io import write_nrrd
 from .paths import preview_path, sidecar_path, volume_suffix
@@ -40,8 +39,7 @@ def write_volume(volume: SyntheticVolume, path: Path, overwrite: bool = False, p
     """
     path = Path(path)
     check_outputs(path, overwrite, preview)
-    written: list[Path] = []
-    try:
+    with removed_on_failure() as written:
         sidecar = sidecar_path(path)
         atomic_write_text(sidecar, json.dumps(volume.provenance, indent=2, sort_keys=True) + "\n", overwrite)
         written.append(sidecar)
@@ -52,9 +50,4 @@ def write_volume(volume: SyntheticVolume, path: Path, overwrite: bool = False, p
         else:
             written.append(write_nifti(path, volume.array.astype(np.float32), volume.affine, volume.provenance,
                                        overwrite, xform_code))
-    except BaseException:
-        for done in written:
-            with contextlib.suppress(FileNotFoundError):
-                done.unlink()
-        raise
     return written

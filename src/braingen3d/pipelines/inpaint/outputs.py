@@ -3,7 +3,6 @@ or nothing."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +15,7 @@ from ...core.device import precision_name
 from ...core.errors import InvalidInputError
 from ...core.provenance import make_provenance
 from ...io import atomic_write_text, check_writable, sidecar_path, write_nifti, write_nrrd
+from ...io.atomic import removed_on_failure
 from ...io.nifti import NIFTI_XFORM_SCANNER
 from ...io.paths import stem, volume_suffix
 from ...requests.inpaint import ContrastCheck, InpaintRequest
@@ -90,8 +90,7 @@ def write_inpaint_outputs(result, paths: InpaintOutputPaths, overwrite: bool = F
         overwrite: replace existing files.
         xform_code: NIfTI sform/qform code (the source's, so the output stays in the same space).
     """
-    written: list[Path] = []
-    try:
+    with removed_on_failure() as written:
         for path, provenance in ((paths.volume, result.provenance), (paths.lesion_mask, result.mask_provenance)):
             sidecar = sidecar_path(path)
             atomic_write_text(sidecar, json.dumps(provenance, indent=2, sort_keys=True) + "\n", overwrite)
@@ -99,11 +98,6 @@ def write_inpaint_outputs(result, paths: InpaintOutputPaths, overwrite: bool = F
         written.append(_write_image(paths.lesion_mask, result.lesion_mask.astype(np.uint8), result.affine,
                                     result.mask_provenance, overwrite, xform_code))
         written.append(_write_image(paths.volume, result.array, result.affine, result.provenance, overwrite, xform_code))
-    except BaseException:
-        for done in written:
-            with contextlib.suppress(FileNotFoundError):
-                done.unlink()
-        raise
     return written
 
 
