@@ -87,3 +87,41 @@ def test_block_pca_latents_train_diffusion_and_export_a_loadable_bundle(tmp_path
     volume = BrainGenPipeline(bundle, TextEncoder.from_config(bundle.config.text_encoder), torch.device("cpu"))(
         "T1-weighted MRI of a 70-year-old man with enlarged ventricles", num_inference_steps=2, seed=0)
     assert np.isfinite(volume.volumes[0].array).all()
+
+
+def test_decoder_latent_noise_perturbs_only_what_the_decoder_sees(tmp_path: Path, tt_manifest: Path) -> None:
+    config = _config()
+    config.autoencoder.decoder_latent_noise = 0.5
+    trainer = AutoencoderTrainer(config, tt_manifest, tmp_path / "noisy", DistEnv())
+    x = trainer._batch()
+    noise = trainer._latent_noise(x)["latent_noise"]
+    channels = trainer.autoencoder.latent_channels
+    assert noise.shape == (len(x), channels) and bool((noise >= 0).all()) and float(noise.max()) > 0
+    # one level per sample, scaled by each channel's strength
+    ratios = noise / noise[:, :1]
+    assert torch.allclose(ratios[0], ratios[-1])
+    autoencoder = trainer.autoencoder.eval()
+    with torch.no_grad():
+        clean, mu, _ = autoencoder(x)
+        noisy, noisy_mu, _ = autoencoder(x, latent_noise=torch.full((len(x), channels), 0.5))
+    assert torch.equal(mu, noisy_mu)  # the encoder's output (the diffusion latent) is untouched
+    assert float((noisy - clean).abs().mean()) > 1e-3  # the decoder saw a perturbed latent
+    trainer.close()
+
+    config.autoencoder.decoder_latent_noise = 0.0
+    plain = AutoencoderTrainer(config, tt_manifest, tmp_path / "plain", DistEnv())
+    assert plain._latent_noise(x) == {}
+    plain.close()
+
+
+def test_decoder_latent_noise_is_refused_for_a_kl_autoencoder_and_out_of_range() -> None:
+    import pytest
+
+    from training.trainers.configs import TrainingConfigError
+
+    with pytest.raises(TrainingConfigError, match="needs a block_pca autoencoder"):
+        load_config("tiny", ["autoencoder.decoder_latent_noise=0.1"])
+    config = _config()
+    config.autoencoder.decoder_latent_noise = 2.0
+    with pytest.raises(TrainingConfigError, match="between 0 and 1"):
+        config.validate()

@@ -127,6 +127,7 @@ class AutoencoderTrainer(Trainer):
             self.adversarial_loss = PatchAdversarialLoss(criterion=cfg.adv_criterion)
         self.ssim_loss = SSIMLoss(spatial_dims=3, data_range=1.0, win_size=min(cfg.ssim_win_size, *self.patch))
         self.sampler = ShardedSampler(len(self.store), cfg.seed, env.rank, env.world_size)
+        self.noise_generator = torch.Generator().manual_seed(cfg.seed + env.rank)
         self._start()
 
         self.ae_train: torch.nn.Module = self.autoencoder
@@ -178,6 +179,18 @@ class AutoencoderTrainer(Trainer):
             patches.append(extract_patch(self.store.image(index), corner, self.patch))
         return torch.from_numpy(np.stack(patches)[:, None].copy()).to(self.device)
 
+    def _latent_noise(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The ``latent_noise`` argument of a block-PCA forward: per sample, one level drawn uniformly from 0 to
+        ``decoder_latent_noise`` times each channel's RMS on this batch, so every channel is perturbed in
+        proportion to its own strength, as a sampler's errors are (none when ``decoder_latent_noise`` is 0)."""
+        fraction = self.config.autoencoder.decoder_latent_noise
+        if fraction <= 0:
+            return {}
+        with torch.no_grad():
+            channel_rms = self.autoencoder.encode(x)[0].float().transpose(0, 1).flatten(1).pow(2).mean(1).sqrt()
+        levels = torch.rand(len(x), 1, generator=self.noise_generator) * fraction
+        return {"latent_noise": levels.to(x.device) * channel_rms[None]}
+
     def _adversarial_active(self) -> bool:
         return self.discriminator is not None and self.step >= self.config.autoencoder.adv_start_step
 
@@ -194,7 +207,7 @@ class AutoencoderTrainer(Trainer):
             context = self.ae_train.no_sync() if not sync else contextlib.nullcontext()
             with context:
                 with autocast(self.device, self.section.cpu_bf16):
-                    reconstruction, z_mu, z_sigma = self.ae_train(x)
+                    reconstruction, z_mu, z_sigma = self.ae_train(x, **self._latent_noise(x))
                 reconstruction = reconstruction.float()
                 terms = {
                     "l1": torch.nn.functional.l1_loss(reconstruction, x),

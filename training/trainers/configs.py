@@ -92,6 +92,10 @@ class AutoencoderTrainConfig(LoopConfig):
         eval_subjects: held-out subjects used by each evaluation.
         pca_volumes: training volumes whose blocks fit a ``block_pca`` autoencoder's projection (spread over
             the training split). Its posterior sigma is fixed at ``logvar_init`` (-8 when None).
+        decoder_latent_noise: ``block_pca`` only: before decoding, each training sample's latent channels get
+            Gaussian noise whose standard deviation is a level drawn uniformly from 0 to this value times the
+            channel's RMS, so the decoder learns to turn a diffusion sampler's latent errors into clean anatomy
+            (0: none).
         latent_scaling: how ``scale_factor`` is chosen when the cohort is encoded: ``std`` (1 / std of all
             latent values, as the MONAI tutorial) or ``strongest_channel`` (1 / RMS of the strongest channel,
             for latents whose channels differ in scale, so that no channel stays recognisable at high noise).
@@ -116,6 +120,7 @@ class AutoencoderTrainConfig(LoopConfig):
     eval_every: int = 500
     eval_subjects: int = 4
     pca_volumes: int = 64
+    decoder_latent_noise: float = 0.0
     latent_scaling: str = "std"
 
 
@@ -344,6 +349,13 @@ class TrainingConfig:
         if self.autoencoder.latent_scaling not in LATENT_SCALINGS:
             raise TrainingConfigError(f"Config field 'autoencoder.latent_scaling' is {self.autoencoder.latent_scaling!r}; "
                                       f"choose one of {list(LATENT_SCALINGS)}.")
+        noise = self.autoencoder.decoder_latent_noise
+        if not 0.0 <= noise <= 1.0:
+            raise TrainingConfigError(f"Config field 'autoencoder.decoder_latent_noise' is {noise}; use a fraction "
+                                      "between 0 and 1 of each latent channel's RMS.")
+        if noise > 0 and bundle.autoencoder.get("kind") != "block_pca":
+            raise TrainingConfigError("Config field 'autoencoder.decoder_latent_noise' needs a block_pca autoencoder "
+                                      "(architecture.autoencoder.kind); set it to 0 for this preset.")
         factor = self.downsampling
         patch = self.autoencoder.patch_size
         if len(patch) != 3 or any(p % factor or p <= 0 for p in patch):

@@ -181,9 +181,21 @@ class BlockPCAAutoencoder(torch.nn.Module):
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
         return self.decode(self.encode(x)[0])
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor, latent_noise: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Reconstruction, posterior mean and sigma.
+
+        Args:
+            x: ``(B, C, *spatial)`` images.
+            latent_noise: optional ``(B, latent_channels)`` standard deviations of Gaussian noise added to each
+                sample's latent channels before decoding, so that training teaches the decoder to tolerate a
+                sampler's errors.
+        """
         z_mu, z_sigma = self.encode(x)
-        return self.decode(self.sampling(z_mu, z_sigma)), z_mu, z_sigma
+        z = self.sampling(z_mu, z_sigma)
+        if latent_noise is not None:
+            z = z + torch.randn_like(z) * latent_noise.to(z.dtype).view(*latent_noise.shape, *([1] * self.spatial_dims))
+        return self.decode(z), z_mu, z_sigma
 
     def encode_stage_2_inputs(self, x: torch.Tensor) -> torch.Tensor:
         return self.sampling(*self.encode(x))
