@@ -30,6 +30,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--autoencoder", required=True, help="finished autoencoder run folder")
     parser.add_argument("--diffusion", default=None, help="finished diffusion run folder (needed for --export-bundle)")
     parser.add_argument("--inpainting", default=None, help="finished inpainting run folder to include in the bundle")
+    parser.add_argument("--decoder", default=None,
+                        help="finished block-PCA autoencoder run whose decoder the bundle ships (same encoder as "
+                             "--autoencoder; a decoder trained after the U-Net)")
     add_export_arguments(parser, "with structure guidance")
     args = parser.parse_args(argv)
     if args.export_bundle and not args.diffusion:
@@ -41,7 +44,8 @@ def main(argv: list[str] | None = None) -> int:
                                         overwrite=a.overwrite_bundle, weights_dtype=a.weights_dtype,
                                         inpainting_dir=a.inpainting, structure_regressor_dir=a.out,
                                         structure_guidance_scale=config.structure_regressor.guidance_scale,
-                                        inpaint_defaults=config.inpainting.bundle_defaults()),
+                                        inpaint_defaults=config.inpainting.bundle_defaults(),
+                                        decoder_dir=a.decoder),
         logger,
     )
 

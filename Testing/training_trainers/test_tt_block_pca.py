@@ -125,3 +125,39 @@ def test_decoder_latent_noise_is_refused_for_a_kl_autoencoder_and_out_of_range()
     config.autoencoder.decoder_latent_noise = 2.0
     with pytest.raises(TrainingConfigError, match="between 0 and 1"):
         config.validate()
+
+
+def test_a_decoder_trained_after_the_unet_ships_in_the_bundle_only_on_the_same_encoder(tmp_path: Path,
+                                                                                       tt_manifest: Path) -> None:
+    import pytest
+
+    from braingen3d.bundle.weights import load_weights
+
+    config = _config()
+    runs = {}
+    for name, decoder, volumes in (("encoder", {}, 64), ("wider", {"channels": [8, 16]}, 64), ("other", {}, 2)):
+        run_config = _config()
+        run_config.architecture["autoencoder"].update(decoder)
+        run_config.autoencoder.pca_volumes = volumes  # 2 of the 6 training volumes fit another basis
+        trainer = AutoencoderTrainer(run_config, tt_manifest, tmp_path / name, DistEnv())
+        trainer.fit()
+        trainer.close()
+        runs[name] = tmp_path / name
+    diffusion = DiffusionTrainer(config, runs["encoder"], tmp_path / "diffusion", DistEnv())
+    diffusion.fit()
+    diffusion.close()
+
+    path = export_bundle(runs["encoder"], tmp_path / "diffusion", tmp_path / "bundle", decoder_dir=runs["wider"])
+    bundle = load_bundle(path)
+    assert bundle.config.autoencoder["channels"] == [8, 16]
+    wider = load_weights(runs["wider"] / "final" / "autoencoder.safetensors")
+    shipped = bundle.autoencoder.state_dict()
+    for name, tensor in wider.items():
+        assert torch.equal(shipped[name].float(), tensor.float()), name
+    assert bundle.config.scale_factor == read_final_record(runs["encoder"])["autoencoder"]["scale_factor"]
+    assert bundle.config.training["decoder"]["steps"] == config.autoencoder.max_steps
+    assert "decoder (trained after the U-Net" in (path / "README.md").read_text(encoding="utf-8")
+
+    with pytest.raises(ValueError, match="another encoder"):
+        export_bundle(runs["encoder"], tmp_path / "diffusion", tmp_path / "refused", decoder_dir=runs["other"])
+    assert not (tmp_path / "refused").exists()

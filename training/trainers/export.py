@@ -235,7 +235,8 @@ def _missing_time_note(record: dict[str, Any]) -> str:
 
 def _extra_stage_rows(record: dict[str, Any]) -> str:
     rows = []
-    for key, label in (("inpainting", "inpainting U-Net (fine-tune)"), ("controlnet", "ControlNet (tissue labels)"),
+    for key, label in (("decoder", "decoder (trained after the U-Net, same encoder)"),
+                       ("inpainting", "inpainting U-Net (fine-tune)"), ("controlnet", "ControlNet (tissue labels)"),
                        ("structure_regressor", "structure regressor (guidance)")):
         stage = record.get(key)
         if stage:
@@ -244,7 +245,7 @@ def _extra_stage_rows(record: dict[str, Any]) -> str:
 
 
 def _total_seconds(record: dict[str, Any]) -> float:
-    stages = ("autoencoder", "diffusion", "inpainting", "controlnet", "structure_regressor")
+    stages = ("autoencoder", "diffusion", "decoder", "inpainting", "controlnet", "structure_regressor")
     earlier = sum(run["wall_seconds"] for run in record.get("diffusion_initialisation") or [] if not run.get("missing"))
     return earlier + sum(record[stage]["wall_seconds"] for stage in stages if record.get(stage))
 
@@ -308,12 +309,42 @@ def _load_structure_regressor(run_dir: str | Path, autoencoder_dir: str | Path, 
     return network.eval()
 
 
+ENCODER_BUFFERS = ("block_basis", "channel_scale")
+
+
+def _autoencoder_with_decoder(autoencoder_dir: str | Path, decoder_dir: str | Path, config) -> torch.nn.Module:
+    """The ``decoder_dir`` run's autoencoder, checked to share ``autoencoder_dir``'s fixed encoder; sets the
+    bundle's decoder architecture and the card's ``decoder`` stage."""
+    from .autoencoder import FINAL_WEIGHTS as AE_WEIGHTS
+
+    record = read_final_record(decoder_dir)
+    if record is None:
+        raise FileNotFoundError(f"{decoder_dir} is not a finished autoencoder run (no final/autoencoder.json); "
+                                "finish its training (or --resume it) first.")
+    if record["autoencoder"].get("kind") != "block_pca" or config.autoencoder.get("kind") != "block_pca":
+        raise ValueError("A separate decoder run needs block_pca autoencoders (a fixed encoder); "
+                         f"{decoder_dir} or {autoencoder_dir} is not one.")
+    encoder = load_weights(final_dir(autoencoder_dir) / AE_WEIGHTS)
+    decoder = load_weights(final_dir(decoder_dir) / AE_WEIGHTS)
+    for name in ENCODER_BUFFERS:
+        if encoder[name].shape != decoder[name].shape or not torch.equal(encoder[name].float(), decoder[name].float()):
+            raise ValueError(f"The decoder run {decoder_dir} has another encoder ({name}) than {autoencoder_dir}, "
+                             "so the U-Net's latents would not match: train it with the same config's grid, "
+                             "latent_channels and pca_volumes on the same cohort.")
+    scale = config.autoencoder["scale_factor"]
+    config.autoencoder.update({k: v for k, v in record["autoencoder"].items() if k != "scale_factor"})
+    config.autoencoder["scale_factor"] = scale
+    config.training["decoder"] = {**_run_summary(record), "held_out": record["held_out"],
+                                  "hyperparameters": record["config"]["autoencoder"]}
+    return load_trained_autoencoder(decoder_dir, config.autoencoder_kwargs)
+
+
 def export_bundle(autoencoder_dir: str | Path, diffusion_dir: str | Path, target: str | Path,
                   version: str = "0.1.0", overwrite: bool = False, inpainting_dir: str | Path | None = None,
                   controlnet_dir: str | Path | None = None, weights_dtype: str = "float32",
                   structure_regressor_dir: str | Path | None = None,
                   structure_guidance_scale: float | None = None,
-                  inpaint_defaults: dict[str, Any] | None = None) -> Path:
+                  inpaint_defaults: dict[str, Any] | None = None, decoder_dir: str | Path | None = None) -> Path:
     """Write a bundle from a finished autoencoder run and a finished diffusion run.
 
     Args:
@@ -333,6 +364,9 @@ def export_bundle(autoencoder_dir: str | Path, diffusion_dir: str | Path, target
             None keeps the weight the regressor run was trained with.
         inpaint_defaults: the guidance and negative prompt inpainting uses instead of the generation defaults
             (``sampling_defaults.inpaint``; ``InpaintingTrainConfig.bundle_defaults``); only with ``inpainting_dir``.
+        decoder_dir: optional finished ``block_pca`` autoencoder run whose decoder the bundle ships instead of
+            ``autoencoder_dir``'s (a decoder trained longer or wider after the U-Net). Its fixed encoder must
+            equal ``autoencoder_dir``'s, so the latents the U-Net learnt are unchanged.
     """
     ae_record = read_final_record(autoencoder_dir)
     diffusion_path = final_dir(diffusion_dir) / DIFFUSION_RECORD
@@ -375,7 +409,10 @@ def export_bundle(autoencoder_dir: str | Path, diffusion_dir: str | Path, target
     if structure_regressor_dir is not None:
         structure_regressor = _load_structure_regressor(structure_regressor_dir, autoencoder_dir, config,
                                                         structure_guidance_scale)
-    autoencoder = load_trained_autoencoder(autoencoder_dir, config.autoencoder_kwargs)
+    if decoder_dir is None:
+        autoencoder = load_trained_autoencoder(autoencoder_dir, config.autoencoder_kwargs)
+    else:
+        autoencoder = _autoencoder_with_decoder(autoencoder_dir, decoder_dir, config)
     unet = build_unet(config.unet)
     load_into(unet, load_weights(final_dir(diffusion_dir) / UNET_WEIGHTS), "unet", UNET_WEIGHTS)
     config.training["weights_dtype"] = weights_dtype
