@@ -110,7 +110,8 @@ def run(args: argparse.Namespace) -> int:
         result = run_inpaint_job(job, args.device, callback=bar)
     finally:
         bar.close()
-    for written in write_inpaint_outputs(result, paths, args.overwrite, job.inputs.volume.xform_code):
+    source = job.inputs.volume
+    for written in write_inpaint_outputs(result, paths, args.overwrite, source.xform_code, source.qform_code):
         print(written)
     logger.info("inpainted %d voxels (%d changed) in %.1f s with %s", job.inputs.mask_voxels,
                 result.provenance["changed_voxels"], result.timings["total_seconds"], job.params.method)
