@@ -6,6 +6,7 @@ import json
 import os
 import struct
 from pathlib import Path
+from typing import Any
 
 import torch
 from safetensors import SafetensorError
@@ -49,6 +50,79 @@ def _check_safetensors_header(path: Path) -> None:
     if len(head) < 8:
         raise BundleError(f"{path.name} is truncated ({len(head)} bytes). Restore the bundle's weights.")
     raise BundleError(f"{path.name} is not a valid safetensors file (bad or unreadable header). Restore the bundle's weights.")
+
+
+_DTYPE_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1,
+                "U16": 2, "U32": 4, "U64": 8, "F8_E4M3": 1, "F8_E5M2": 1}
+
+
+def read_header(path: Path) -> dict[str, tuple[int, ...]]:
+    """The tensor names and shapes of a ``.safetensors`` file, from its header alone (no weights are read).
+
+    The header's entries are checked against the file: each tensor's byte range must fit its dtype and shape,
+    and the file must hold every byte the header promises.
+
+    Raises:
+        BundleError: a pickle renamed to .safetensors, a bad header, or a truncated file, naming the file.
+    """
+    path = Path(path)
+    _check_safetensors_header(path)
+    size = path.stat().st_size
+    with open(path, "rb") as handle:
+        (header_len,) = struct.unpack("<Q", handle.read(8))
+        header = json.loads(handle.read(header_len))
+    shapes: dict[str, tuple[int, ...]] = {}
+    end_of_data = 0
+    for name, entry in header.items():
+        if name == "__metadata__":
+            continue
+        try:
+            shape = tuple(int(s) for s in entry["shape"])
+            begin, end = (int(o) for o in entry["data_offsets"])
+            width = _DTYPE_BYTES[entry["dtype"]]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise BundleError(f"{path.name}: the header entry of tensor '{name}' is malformed ({exc!r}). Restore the "
+                              "bundle's weights.") from exc
+        count = 1
+        for dim in shape:
+            count *= dim
+        if min(shape, default=0) < 0 or end - begin != count * width:
+            raise BundleError(f"{path.name}: tensor '{name}' claims shape {shape} of {entry['dtype']} but "
+                              f"{end - begin} bytes. The file is corrupt; restore the bundle's weights.")
+        shapes[name] = shape
+        end_of_data = max(end_of_data, end)
+    if size < 8 + header_len + end_of_data:
+        raise BundleError(f"{path.name} is truncated: its header promises {8 + header_len + end_of_data} bytes, the "
+                          f"file holds {size}. Restore the bundle's weights.")
+    return shapes
+
+
+def check_shapes(expected: dict[str, tuple[int, ...]], given: dict[str, tuple[int, ...]], prefix: str,
+                 filename: str) -> None:
+    """Refuse weights whose tensor names or shapes differ from the network's, naming the config field behind it.
+
+    Args:
+        expected: the network's state-dict shapes.
+        given: the file's shapes (earlier U-Net module names are renamed first, ``rename_legacy_keys``).
+        prefix: the config field of the network, e.g. ``unet``.
+        filename: the weights file, for messages.
+    """
+    given = rename_legacy_keys(given)
+    missing = sorted(set(expected) - set(given))
+    unexpected = sorted(set(given) - set(expected))
+    if missing or unexpected:
+        detail = f"missing {missing[:3]}" if missing else f"unexpected {unexpected[:3]}"
+        raise BundleError(
+            f"{filename} does not match the config field '{prefix}' ({len(missing)} missing, {len(unexpected)} "
+            f"unexpected tensors, e.g. {detail}). Check '{prefix}.channels', '{prefix}.num_res_blocks' and "
+            f"'{prefix}.attention_levels' against the weights."
+        )
+    for key, shape in expected.items():
+        if tuple(given[key]) != tuple(shape):
+            raise BundleError(
+                f"{filename}: tensor '{key}' has shape {tuple(given[key])} but config field "
+                f"'{_field_for_key(prefix, key)}' implies {tuple(shape)}. The config does not match the weights."
+            )
 
 
 def load_weights(path: Path) -> dict[str, torch.Tensor]:
@@ -111,10 +185,10 @@ LEGACY_PREFIXES = (
 """State-dict names of bundles written before the U-Net took its conditioning as arguments, and their names now."""
 
 
-def rename_legacy_keys(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+def rename_legacy_keys(state: dict[str, Any]) -> dict[str, Any]:
     """``state`` with the U-Net's earlier module names (``LEGACY_PREFIXES``) renamed; a renamed key wins over a
     current one given before it."""
-    renamed: dict[str, torch.Tensor] = {}
+    renamed: dict[str, Any] = {}
     for key, tensor in state.items():
         for old, new in LEGACY_PREFIXES:
             if key.startswith(old):
@@ -130,20 +204,6 @@ def load_into(module: torch.nn.Module, state: dict[str, torch.Tensor], prefix: s
     Earlier module names of the U-Net are renamed first (``rename_legacy_keys``), so every bundle loads.
     """
     state = rename_legacy_keys(state)
-    expected = module.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    if missing or unexpected:
-        detail = f"missing {missing[:3]}" if missing else f"unexpected {unexpected[:3]}"
-        raise BundleError(
-            f"{filename} does not match the config field '{prefix}' ({len(missing)} missing, {len(unexpected)} "
-            f"unexpected tensors, e.g. {detail}). Check '{prefix}.channels', '{prefix}.num_res_blocks' and "
-            f"'{prefix}.attention_levels' against the weights."
-        )
-    for key, tensor in expected.items():
-        if tuple(state[key].shape) != tuple(tensor.shape):
-            raise BundleError(
-                f"{filename}: tensor '{key}' has shape {tuple(state[key].shape)} but config field "
-                f"'{_field_for_key(prefix, key)}' implies {tuple(tensor.shape)}. The config does not match the weights."
-            )
+    check_shapes({k: tuple(t.shape) for k, t in module.state_dict().items()},
+                 {k: tuple(t.shape) for k, t in state.items()}, prefix, filename)
     module.load_state_dict(state, strict=True)
