@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 
 from ..bundle import default_bundle_path, read_config
-from ..core.device import DEVICE_CHOICES, resolve_device
+from ..core.device import DEVICE_CHOICES, check_device_name, resolve_device
 from ..io import check_outputs, numbered, write_volume
 from ..requests.generation import GenerationRequest
 from ..sampling.schedulers import SAMPLERS
@@ -50,8 +50,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..pipelines.generation import BrainGenPipeline
-
+    # Every argument is checked before torch and MONAI are imported (seconds), so a bad one is reported at once.
     bundle_path = args.bundle or default_bundle_path()
     config = read_config(bundle_path)
     targets_ml = None if args.ventricles_ml is None else {"ventricles_ml": args.ventricles_ml}
@@ -61,6 +60,9 @@ def run(args: argparse.Namespace) -> int:
     targets = [numbered(args.output, k, params.num_volumes) for k in range(params.num_volumes)]
     for target in targets:
         check_outputs(target, args.overwrite, preview=not args.no_preview)
+    check_device_name(args.device)
+    from ..pipelines.generation import BrainGenPipeline
+
     resolve_device(args.device)
     pipeline = BrainGenPipeline.from_bundle(bundle_path, args.device)
     bar = ProgressBar(params.num_volumes * params.steps, disable=args.quiet)
