@@ -14,16 +14,16 @@ from ..core.errors import BundleError
 from ..io.atomic import atomic_directory
 from ..models.builders import build_autoencoder, build_controlnet, build_structure_regressor, build_unet
 from .config import CARD_NAME, CONFIG_NAME, BundleConfig, read_config
-from .files import bundle_file, check_bundle_folder
-from .inspection import (
+from .files import (
     AUTOENCODER_FILE,
     CONTROLNET_FILE,
     INPAINT_UNET_FILE,
     STRUCTURE_REGRESSOR_FILE,
     UNET_FILE,
-    check_size,
-    network_skeletons,
+    bundle_file,
+    check_bundle_folder,
 )
+from .inspection import check_size, network_skeletons
 from .locations import default_bundle_path
 from .weights import load_into, load_weights, save_weights
 

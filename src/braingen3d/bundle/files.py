@@ -5,11 +5,19 @@ from __future__ import annotations
 import errno
 import os
 import stat
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from ..core.errors import BundleError
+from .safetensors_header import read_header
 
 MISSING = "missing"
+AUTOENCODER_FILE = "autoencoder.safetensors"
+UNET_FILE = "unet.safetensors"
+INPAINT_UNET_FILE = "inpaint_unet.safetensors"
+CONTROLNET_FILE = "controlnet.safetensors"
+STRUCTURE_REGRESSOR_FILE = "structure_regressor.safetensors"
 
 
 def file_kind(path: Path) -> str | None:
@@ -75,3 +83,34 @@ def check_bundle_folder(bundle_dir: Path) -> Path:
         raise BundleError(f"The bundle {bundle_dir} is {kind or 'a file'}, not a folder. Pass --bundle with the "
                           "bundle's folder (it holds config.json).")
     return bundle_dir
+
+
+def weight_files(config: Mapping[str, Any]) -> list[tuple[str, bool]]:
+    """``(file name, required)`` of every weights file the loader reads for a bundle config (a JSON object):
+    the autoencoder and U-Net always; the others as its capabilities and network fields say."""
+    capabilities = config.get("capabilities") or {}
+    files = [(AUTOENCODER_FILE, True), (UNET_FILE, True)]
+    if config.get("inpaint_unet") is not None:
+        files.append((INPAINT_UNET_FILE, "inpaint_unet" in (capabilities.get("inpaint") or [])))
+    if capabilities.get("controlnet"):
+        files.append((CONTROLNET_FILE, True))
+    if capabilities.get("structure_guidance"):
+        files.append((STRUCTURE_REGRESSOR_FILE, True))
+    return files
+
+
+def weight_file_problems(bundle_dir: Path, config: Mapping[str, Any]) -> list[str]:
+    """Why the weights files of a bundle cannot be loaded, from the files and their safetensors headers alone
+    (missing, not regular, outside the folder, pickled, truncated); tensor shapes need the networks
+    (``braingen3d.bundle.inspection``). Standard library only."""
+    problems = []
+    for name, required in weight_files(config):
+        try:
+            path = bundle_file(Path(bundle_dir), name, required=required)
+            if path is not None:
+                read_header(path)
+        except BundleError as problem:
+            problems.append(str(problem))
+        except OSError as error:
+            problems.append(f"{name} cannot be read ({error.strerror or error}).")
+    return problems

@@ -11,14 +11,16 @@ import torch
 from ..core.errors import BundleError
 from ..models.builders import build_autoencoder, build_controlnet, build_structure_regressor, build_unet
 from .config import CARD_NAME, BundleConfig, read_config
-from .files import bundle_file
-from .weights import check_shapes, read_header
-
-AUTOENCODER_FILE = "autoencoder.safetensors"
-UNET_FILE = "unet.safetensors"
-INPAINT_UNET_FILE = "inpaint_unet.safetensors"
-CONTROLNET_FILE = "controlnet.safetensors"
-STRUCTURE_REGRESSOR_FILE = "structure_regressor.safetensors"
+from .files import (
+    AUTOENCODER_FILE,
+    CONTROLNET_FILE,
+    INPAINT_UNET_FILE,
+    STRUCTURE_REGRESSOR_FILE,
+    UNET_FILE,
+    bundle_file,
+)
+from .safetensors_header import read_header
+from .weights import check_shapes
 
 MAX_BUNDLE_PARAMETERS = 1_000_000_000
 """About 4 GB of float32 weights: over 50 times the default bundle, and more than a 2-core CPU can sample with.
