@@ -23,13 +23,15 @@ def run_main(capsys, *args: str) -> tuple[int, str]:
     (lambda d: d, "is a folder; give a file name such as"),
     (lambda d: d / "afile" / "x.nii.gz", "afile is a file, not a folder"),
 ])
+@pytest.mark.parametrize("count", ["1", "3"])
 def test_generate_checks_the_output_path_fully_before_any_model_work(tiny_bundle, tmp_path, capsys, monkeypatch,
-                                                                      make_output, message):
+                                                                      make_output, message, count):
     from braingen3d.pipelines.generation import BrainGenPipeline
 
     monkeypatch.setattr(BrainGenPipeline, "from_bundle", lambda *a, **k: pytest.fail("the model was loaded"))
     (tmp_path / "afile").write_text("not a folder")
-    code, err = run_main(capsys, "generate", "T1 MRI", "-o", str(make_output(tmp_path)), "--bundle", str(tiny_bundle))
+    code, err = run_main(capsys, "generate", "T1 MRI", "-o", str(make_output(tmp_path)), "--bundle", str(tiny_bundle),
+                         "--n", count)
     assert code == 2 and message in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]
 

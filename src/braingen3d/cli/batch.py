@@ -91,7 +91,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     model.add_argument("--negative-prompt", default="", help="what generation steers away from (inpainting uses the "
                                                               "bundle's inpainting negative prompt, as braingen3d inpaint)")
     model.add_argument("--steps", type=int, default=None, help="sampler steps (default: the bundle's)")
-    model.add_argument("--guidance", type=float, default=None, help="generation's guidance scale (default: the bundle's; "
+    model.add_argument("--guidance", type=float, default=None, help="generation's guidance scale, 0-100 (default: the bundle's; "
                                                                     "inpainting uses the bundle's inpainting guidance)")
     model.add_argument("--sampler", default=None, choices=list(SAMPLERS), metavar="{" + ",".join(SAMPLERS) + "}",
                        help="sampler (default: the bundle's)")

@@ -43,7 +43,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--negative-prompt", default=None,
                         help="what to steer away from (default: the bundle's inpainting default; \"\" for none)")
     parser.add_argument("--steps", type=int, default=None, help="sampler steps, 1-1000 (default: the bundle's)")
-    parser.add_argument("--guidance", type=float, default=None, help="classifier-free guidance scale >= 0 (default: the bundle's)")
+    parser.add_argument("--guidance", type=float, default=None, help="classifier-free guidance scale, 0-100 (default: the bundle's)")
     parser.add_argument("--sampler", default=None, choices=list(SAMPLERS), metavar="{" + ",".join(SAMPLERS) + "}",
                         help="sampler (default: the bundle's)")
     parser.add_argument("--seed", type=int, default=None, help="seed (default: random, recorded in the sidecar)")
