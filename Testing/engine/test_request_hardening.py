@@ -11,7 +11,7 @@ from braingen3d.cli.main import main
 from braingen3d.core.errors import InvalidInputError, NonFiniteOutputError
 from braingen3d.core.volume import SyntheticVolume
 from braingen3d.io import write_nifti, write_nrrd, write_volume
-from braingen3d.prompts.parser import check_prompt
+from braingen3d.prompts.parser import check_prompt, facts_from_prompt
 from braingen3d.requests.export import ExportRequest
 from braingen3d.requests.generation import MAX_SEED, GenerationRequest
 from braingen3d.requests.inpaint import InpaintRequest
@@ -110,9 +110,16 @@ def test_impossible_or_contradictory_prompts_are_refused_naming_the_words(prompt
     "proton-density-weighted MRI of a 0-year-old person",
     "T1-weighted MRI of a 120-year-old man",
     "a 15 mm white-matter hyperintensity",
+    "T2-FLAIR MRI of a 60-year-old woman",
+    "T2w FLAIR of a man with a 9 mm white-matter hyperintensity",
 ])
 def test_plausible_prompts_pass(prompt):
     check_prompt(prompt)
+
+
+@pytest.mark.parametrize("prompt", ["T2-FLAIR MRI of a woman", "T2-weighted FLAIR of a man", "t2 flair brain"])
+def test_t2_flair_is_read_as_flair(prompt):
+    assert facts_from_prompt(prompt)["modality"] == "FLAIR"
 
 
 @pytest.mark.parametrize("field", ["prompt", "negative_prompt"])

@@ -52,6 +52,16 @@ _MODALITY_PATTERNS = (
     ("T1", re.compile(r"\bT1\b|\bT1[- ]?w", re.IGNORECASE)),
     ("T2", re.compile(r"\bT2\b|\bT2[- ]?w", re.IGNORECASE)),
 )
+# "T2-FLAIR" (and "T2w FLAIR", "T2-weighted FLAIR") is the usual name of FLAIR, not two contrasts.
+_T2_FLAIR = re.compile(r"\bT2(?:[- ]?w(?:eighted)?)?[- ]FLAIR\b", re.IGNORECASE)
+
+
+def _modality_matches(prompt: str) -> list[tuple[str, str]]:
+    """(modality, the words) of every contrast the prompt names, "T2-FLAIR" read as FLAIR."""
+    text = _T2_FLAIR.sub("FLAIR", prompt or "")
+    return [(name, match.group(0)) for name, pattern in _MODALITY_PATTERNS for match in [pattern.search(text)] if match]
+
+
 _AGE_PATTERNS = (re.compile(r"\b(\d{1,3})[- ]years?[- ]old\b", re.IGNORECASE), re.compile(r"\baged (\d{1,3})\b", re.IGNORECASE),
                  re.compile(r"\b(\d{1,3}) years\b", re.IGNORECASE))
 _FEMALE = re.compile(r"\b(woman|female|girl|lady)\b", re.IGNORECASE)
@@ -112,8 +122,7 @@ def check_prompt(prompt: str) -> None:
     female, male = _FEMALE.search(prompt), _MALE.search(prompt)
     if female and male:
         raise InvalidInputError(f"The prompt names both sexes ('{female.group(0)}' and '{male.group(0)}'); keep one.")
-    modalities = [(name, match.group(0)) for name, pattern in _MODALITY_PATTERNS
-                  for match in [pattern.search(prompt)] if match]
+    modalities = _modality_matches(prompt)
     if len(modalities) > 1:
         words = " and ".join(f"'{word}'" for _, word in modalities)
         raise InvalidInputError(f"The prompt names {len(modalities)} modalities ({words}); a volume has one "
@@ -128,7 +137,7 @@ def facts_from_prompt(prompt: str) -> dict[str, Any]:
         a dict with any of ``modality`` (T1/T2/FLAIR/PD), ``age`` (int) and ``sex`` (F/M).
     """
     facts: dict[str, Any] = {}
-    found = [name for name, pattern in _MODALITY_PATTERNS if pattern.search(prompt or "")]
+    found = [name for name, _ in _modality_matches(prompt)]
     if len(found) == 1:
         facts["modality"] = found[0]
     for pattern in _AGE_PATTERNS:
