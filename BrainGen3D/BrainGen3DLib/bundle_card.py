@@ -1,8 +1,11 @@
 """The bundle card shown in the panel, read from the bundle folder's own files (no torch).
 
 A bundle folder holds ``config.json`` (what the networks and grid are), ``README.md`` (the model
-card) and ``*.safetensors`` weights. Only the two text files are read here; the worker validates the
-weights when it loads the bundle.
+card) and ``*.safetensors`` weights. The two text files are read here; once the engine is installed,
+its torch-free file checks (``braingen3d.bundle.files``) also look at every weights file the config
+needs (missing, not a regular file, outside the folder, pickled, truncated: read from the safetensors
+header, no weights loaded), and the card lists what makes the bundle unusable. The worker checks the
+tensor shapes when it loads the bundle.
 """
 
 from __future__ import annotations
@@ -43,6 +46,8 @@ class BundleCard:
             None when it has no structure guidance.
         card: the model card's Markdown text.
         weights: names of the ``.safetensors`` files present.
+        problems: why the bundle's files cannot be used (empty when they can, or when the engine that
+            checks them is not installed yet).
     """
 
     path: Path
@@ -57,6 +62,7 @@ class BundleCard:
     structure_guidance_scale: float | None = None
     card: str = ""
     weights: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
 
 
 def engine_package_folder() -> Path | None:
@@ -131,11 +137,29 @@ def read_bundle_card(folder: str | os.PathLike) -> BundleCard:
     except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
         raise BundleCardError(_("{path} is not a valid bundle config ({error}). Restore it from the original "
                                 "bundle.").format(path=config_path, error=exc)) from exc
+    checks = _engine_file_checks()
     card_path = folder / CARD_NAME
-    if card_path.is_file():
+    if checks is not None:
+        try:
+            card_path = checks.bundle_file(folder, CARD_NAME, required=False)
+        except checks.BundleError as problem:  # e.g. a README.md that resolves outside the bundle: never shown
+            card.problems.append(str(problem))
+            card_path = None
+        card.problems += checks.weight_file_problems(folder, config)
+    if card_path is not None and card_path.is_file():
         card.card = card_path.read_text(encoding="utf-8", errors="replace")
     card.weights = sorted(p.name for p in folder.glob("*.safetensors"))
     return card
+
+
+def _engine_file_checks():
+    """The engine's torch-free bundle file checks (``braingen3d.bundle.files``, with ``BundleError``), or None
+    before the engine is installed."""
+    if importlib.util.find_spec("braingen3d") is None:
+        return None
+    from braingen3d.bundle import files
+
+    return files
 
 
 def card_html(card: BundleCard) -> str:
@@ -152,6 +176,9 @@ def card_html(card: BundleCard) -> str:
                         _("weight {weight:g} by default").format(weight=card.structure_guidance_scale)
                         if card.structure_guidance_scale > 0 else _("off by default")))
     lines = [f"<b>{html.escape(k)}:</b> {html.escape(v)}" for k, v in rows]
+    if card.problems:
+        lines.append("<span style='color:#b00020'><b>" + html.escape(_("Cannot be used")) + ":</b> "
+                     + html.escape(" ".join(card.problems)) + "</span>")
     preview = _card_preview(card.card)
     if preview:
         lines.append(f"<i>{html.escape(preview)}</i>")

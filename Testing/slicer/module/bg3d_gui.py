@@ -34,7 +34,8 @@ def fake_probe_command() -> list[str]:
 
 
 def write_fake_bundle(folder: Path) -> Path:
-    """A bundle folder with a config.json and model card only (enough for the panel's bundle card)."""
+    """A bundle folder with a config.json, a model card and weights files that hold a valid safetensors header
+    and no tensors (enough for the panel's bundle card and its header checks)."""
     folder.mkdir(parents=True, exist_ok=True)
     config = {"format_version": 1, "bundle_id": "braingen3d-small-mni2mm", "version": "1.0.0", "name": "BrainGen3D small",
               "spatial": {"shape": [80, 96, 80], "spacing": [2.0, 2.0, 2.0]}, "modalities": ["T1", "T2", "FLAIR", "PD"],
@@ -43,8 +44,9 @@ def write_fake_bundle(folder: Path) -> Path:
     (folder / "config.json").write_text(json.dumps(config), encoding="utf-8")
     (folder / "README.md").write_text("# BrainGen3D small\n\nText-conditioned latent diffusion model trained on a "
                                       "template-derived synthetic cohort (T1, T2, FLAIR, PD) at 2 mm.\n", encoding="utf-8")
+    header = b"{}"
     for name in ("autoencoder.safetensors", "unet.safetensors"):
-        (folder / name).write_bytes(b"")
+        (folder / name).write_bytes(len(header).to_bytes(8, "little") + header)
     return folder
 
 

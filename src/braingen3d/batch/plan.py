@@ -21,7 +21,7 @@ import numpy as np
 
 from ..core.errors import InvalidInputError
 from ..export.nnunet_naming import check_case_id
-from ..prompts.parser import facts_from_prompt
+from ..prompts.parser import check_prompt, facts_from_prompt
 from ..prompts.vocabulary import MODALITIES, NO_LESIONS, SEX_NOUNS, VENTRICLE_FINDINGS
 from ..requests.generation import MAX_SEED
 from .prompt_templates import (
@@ -59,6 +59,9 @@ class GenerationSettings:
         negative_prompt: guidance's unconditional branch for generation.
         inpaint_method: ``auto``, ``repaint`` or ``inpaint_unet``.
         blend_margin_mm: inpainting's feathered band.
+        inpaint_guidance_scale: inpainting's guidance weight (the bundle's inpainting default, as
+            ``braingen3d inpaint`` resolves it; None: resolved by the inpainter when a case runs).
+        inpaint_negative_prompt: inpainting's negative prompt (likewise the bundle's inpainting default).
     """
 
     modality: str
@@ -70,6 +73,8 @@ class GenerationSettings:
     negative_prompt: str = ""
     inpaint_method: str = "auto"
     blend_margin_mm: float = 2.0
+    inpaint_guidance_scale: float | None = None
+    inpaint_negative_prompt: str | None = None
 
 
 @dataclass(frozen=True)
@@ -197,6 +202,15 @@ def _check_counts(n: int, base_seed: int, prefix: str) -> None:
     check_case_id(f"{prefix}_0000")
 
 
+def _checked_prompt(prompt: str, where: str) -> str:
+    """``prompt`` after ``check_prompt``, its message saying which prompt of the batch it is."""
+    try:
+        check_prompt(prompt)
+    except InvalidInputError as error:
+        raise InvalidInputError(f"{where} ({prompt!r}): {error}") from None
+    return prompt
+
+
 def _lesion_prompt(lesions: LesionRanges, diameters: tuple[float, ...], modality: str) -> str | None:
     if not diameters:
         return None
@@ -251,7 +265,7 @@ def plan_from_template(
         phrase = lesion_phrase(len(diameters), max(diameters, default=0.0), settings.modality)
         cases.append(CaseSpec(
             index=k, case_id=case_id(case_prefix, k), seed=base_seed + k,
-            prompt=prompt_template.render(drawn, NO_LESIONS),
+            prompt=_checked_prompt(prompt_template.render(drawn, NO_LESIONS), f"The template's prompt of case {k}"),
             description=prompt_template.render(drawn, phrase),
             attributes=attributes, lesion_diameters_mm=diameters,
             lesion_prompt=_lesion_prompt(lesions, diameters, settings.modality),
@@ -323,6 +337,8 @@ def plan_from_prompts(
         raise InvalidInputError("The prompt list is empty.")
     n = len(prompts) if n is None else n
     _check_counts(n, base_seed, case_prefix)
+    for number, prompt in enumerate(prompts, start=1):
+        _checked_prompt(prompt, f"Prompt {number}")
     if lesions.count.high > 0:
         asking = [p for p in prompts if "lesion" in p.lower() or "hyperintens" in p.lower()]
         if asking:

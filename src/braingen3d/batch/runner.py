@@ -182,8 +182,9 @@ class BatchRunner:
                     on_retry(event.total + 1)  # the retry's evaluations and its decode
                 on_unit("inpaint" if event.volume == 1 else f"inpaint, attempt {event.volume}")
 
-            result = self.inpainter(volume.array, volume.affine, label, case.lesion_prompt, negative_prompt="",
-                                    num_inference_steps=s.steps, guidance_scale=s.guidance_scale, sampler=s.sampler,
+            result = self.inpainter(volume.array, volume.affine, label, case.lesion_prompt,
+                                    negative_prompt=s.inpaint_negative_prompt, num_inference_steps=s.steps,
+                                    guidance_scale=s.inpaint_guidance_scale, sampler=s.sampler,
                                     seed=derived_seed(case.seed, INPAINT_STREAM), method=s.inpaint_method,
                                     blend_margin_mm=s.blend_margin_mm, callback=on_inpaint,
                                     cancel=cancel)

@@ -14,16 +14,20 @@ from ..core.errors import BundleError
 from ..io.atomic import atomic_directory
 from ..models.builders import build_autoencoder, build_controlnet, build_structure_regressor, build_unet
 from .config import CARD_NAME, CONFIG_NAME, BundleConfig, read_config
+from .files import (
+    AUTOENCODER_FILE,
+    CONTROLNET_FILE,
+    INPAINT_UNET_FILE,
+    STRUCTURE_REGRESSOR_FILE,
+    UNET_FILE,
+    bundle_file,
+    check_bundle_folder,
+)
+from .inspection import check_size, network_skeletons
 from .locations import default_bundle_path
 from .weights import load_into, load_weights, save_weights
 
 logger = logging.getLogger(__name__)
-
-AUTOENCODER_FILE = "autoencoder.safetensors"
-UNET_FILE = "unet.safetensors"
-INPAINT_UNET_FILE = "inpaint_unet.safetensors"
-CONTROLNET_FILE = "controlnet.safetensors"
-STRUCTURE_REGRESSOR_FILE = "structure_regressor.safetensors"
 
 
 @dataclass
@@ -47,16 +51,20 @@ class Bundle:
 
 
 def _load_net(module: torch.nn.Module, bundle_dir: Path, filename: str, field: str) -> torch.nn.Module:
-    load_into(module, load_weights(bundle_dir / filename), field, filename)
+    load_into(module, load_weights(bundle_file(bundle_dir, filename)), field, filename)
     return module.float().eval().requires_grad_(False)
 
 
 def load_bundle(path: str | os.PathLike | None = None, flash_attention: bool = True) -> Bundle:
-    """Load and validate a bundle folder; every mismatch raises ``BundleError`` naming the field."""
-    bundle_dir = Path(path) if path is not None else default_bundle_path()
-    if not bundle_dir.is_dir():
-        raise BundleError(f"Bundle folder {bundle_dir} does not exist. Pass --bundle with a folder holding {CONFIG_NAME}.")
+    """Load and validate a bundle folder; every mismatch raises ``BundleError`` naming the field.
+
+    The config is checked field by field and the networks it declares are sized (on the meta device) before
+    any is built, so an absurd config is refused before anything is allocated.
+    """
+    bundle_dir = check_bundle_folder(Path(path) if path is not None else default_bundle_path())
     config = read_config(bundle_dir)
+    check_size(network_skeletons(config))
+    card = bundle_file(bundle_dir, CARD_NAME, required=False)
     try:
         autoencoder = build_autoencoder(config.autoencoder_kwargs)
         unet = build_unet(config.unet, flash_attention)
@@ -65,11 +73,11 @@ def load_bundle(path: str | os.PathLike | None = None, flash_attention: bool = T
     bundle = Bundle(
         path=bundle_dir,
         config=config,
-        card=(bundle_dir / CARD_NAME).read_text(encoding="utf-8") if (bundle_dir / CARD_NAME).is_file() else "",
+        card=card.read_text(encoding="utf-8") if card is not None else "",
         autoencoder=_load_net(autoencoder, bundle_dir, AUTOENCODER_FILE, "autoencoder"),
         unet=_load_net(unet, bundle_dir, UNET_FILE, "unet"),
     )
-    if config.inpaint_unet is not None and (bundle_dir / INPAINT_UNET_FILE).exists():
+    if config.inpaint_unet is not None and bundle_file(bundle_dir, INPAINT_UNET_FILE, required=False) is not None:
         bundle.inpaint_unet = _load_net(build_unet(config.inpaint_unet, flash_attention), bundle_dir, INPAINT_UNET_FILE, "inpaint_unet")
     elif config.supports_inpaint("inpaint_unet"):
         raise BundleError(f"Bundle declares capability 'inpaint_unet' but {INPAINT_UNET_FILE} is missing.")

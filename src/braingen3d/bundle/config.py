@@ -13,6 +13,8 @@ import numpy as np
 from ..core.errors import BundleError
 from ..core.geometry import Grid
 from ..sampling.schedulers import SAMPLERS
+from .files import MISSING, bundle_file, check_bundle_folder, file_kind
+from .network_fields import check_network_fields
 
 FORMAT_VERSION = 1
 CONFIG_NAME = "config.json"
@@ -216,8 +218,21 @@ class BundleConfig:
         if not isinstance(field.get("negative_prompt", ""), str):
             raise BundleError(f"Bundle config field '{name}.negative_prompt' must be text; got {field['negative_prompt']!r}.")
 
+    def check_network_fields(self) -> None:
+        """Check every network field's types and ranges (``braingen3d.bundle.network_fields``), before any is built."""
+        check_network_fields("autoencoder", self.autoencoder)
+        check_network_fields("unet", self.unet)
+        if self.inpaint_unet is not None:
+            check_network_fields("inpaint_unet", self.inpaint_unet)
+        if self.controlnet is not None:
+            check_network_fields("controlnet", self.controlnet, channels_required=False)
+        guidance = self.structure_guidance
+        if self.capabilities.get("structure_guidance") and isinstance(guidance, dict) and "regressor" in guidance:
+            check_network_fields("structure_guidance.regressor", guidance["regressor"])
+
     def check_consistency(self) -> None:
-        """Check the fields against each other (weights are checked by the loader)."""
+        """Check each network field, then the fields against each other (weights are checked by the loader)."""
+        self.check_network_fields()
         self._refuse_unsupported_options()
         latent_channels = self.autoencoder.get("latent_channels")
         appends_attributes = bool(self.text_encoder.get("prompt_attributes", False))
@@ -311,12 +326,19 @@ class BundleConfig:
 
 
 def read_config(bundle_dir: Path) -> BundleConfig:
-    path = Path(bundle_dir) / CONFIG_NAME
-    if not path.is_file():
+    """The bundle's config, every field checked (network fields by type and range, then against each other).
+
+    Raises:
+        BundleError: the folder or its config.json is missing or not what it should be (saying what it is), or a
+            field is wrong (naming it).
+    """
+    check_bundle_folder(bundle_dir)
+    if file_kind(Path(bundle_dir) / CONFIG_NAME) == MISSING:
         raise BundleError(f"No {CONFIG_NAME} in bundle folder {bundle_dir}. Point --bundle at a folder written by the training scripts.")
+    path = bundle_file(Path(bundle_dir), CONFIG_NAME)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise BundleError(f"{path} is not valid JSON ({exc}). Restore it from the original bundle.") from exc
     if not isinstance(data, dict):
         raise BundleError(f"{path} must hold a JSON object.")

@@ -2,53 +2,44 @@
 
 from __future__ import annotations
 
-import json
 import os
-import struct
 from pathlib import Path
+from typing import Any
 
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from ..core.errors import BundleError
-
-# torch.save writes a zip archive; pickle protocols 2-5 start with PROTO (0x80) and the protocol number.
-_PICKLE_MAGIC = (b"PK\x03\x04", b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05")
+from .safetensors_header import check_safetensors_header
 
 
-def _safetensors_header_ok(handle, size: int) -> bool:
-    """Whether the file starts with a plausible safetensors header: a length, then that many bytes of JSON."""
-    handle.seek(0)
-    head = handle.read(8)
-    if len(head) < 8:
-        return False
-    (header_len,) = struct.unpack("<Q", head)
-    if header_len <= 1 or header_len > 100_000_000 or header_len > size - 8:
-        return False
-    try:
-        return isinstance(json.loads(handle.read(header_len)), dict)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        return False
+def check_shapes(expected: dict[str, tuple[int, ...]], given: dict[str, tuple[int, ...]], prefix: str,
+                 filename: str) -> None:
+    """Refuse weights whose tensor names or shapes differ from the network's, naming the config field behind it.
 
-
-def _check_safetensors_header(path: Path) -> None:
-    # A valid header is checked first: its 8-byte length may itself start with 0x80.
-    size = path.stat().st_size
-    with open(path, "rb") as handle:
-        if _safetensors_header_ok(handle, size):
-            return
-        handle.seek(0)
-        head = handle.read(8)
-    if any(head.startswith(m) for m in _PICKLE_MAGIC):
+    Args:
+        expected: the network's state-dict shapes.
+        given: the file's shapes (earlier U-Net module names are renamed first, ``rename_legacy_keys``).
+        prefix: the config field of the network, e.g. ``unet``.
+        filename: the weights file, for messages.
+    """
+    given = rename_legacy_keys(given)
+    missing = sorted(set(expected) - set(given))
+    unexpected = sorted(set(given) - set(expected))
+    if missing or unexpected:
+        detail = f"missing {missing[:3]}" if missing else f"unexpected {unexpected[:3]}"
         raise BundleError(
-            f"{path.name} is a pickle/torch.save file renamed to .safetensors. BrainGen3D never unpickles "
-            "weights, because loading a pickle can run arbitrary code. Convert it with safetensors.torch.save_file "
-            "in a trusted environment."
+            f"{filename} does not match the config field '{prefix}' ({len(missing)} missing, {len(unexpected)} "
+            f"unexpected tensors, e.g. {detail}). Check '{prefix}.channels', '{prefix}.num_res_blocks' and "
+            f"'{prefix}.attention_levels' against the weights."
         )
-    if len(head) < 8:
-        raise BundleError(f"{path.name} is truncated ({len(head)} bytes). Restore the bundle's weights.")
-    raise BundleError(f"{path.name} is not a valid safetensors file (bad or unreadable header). Restore the bundle's weights.")
+    for key, shape in expected.items():
+        if tuple(given[key]) != tuple(shape):
+            raise BundleError(
+                f"{filename}: tensor '{key}' has shape {tuple(given[key])} but config field "
+                f"'{_field_for_key(prefix, key)}' implies {tuple(shape)}. The config does not match the weights."
+            )
 
 
 def load_weights(path: Path) -> dict[str, torch.Tensor]:
@@ -56,7 +47,7 @@ def load_weights(path: Path) -> dict[str, torch.Tensor]:
     path = Path(path)
     if not path.is_file():
         raise BundleError(f"The weights file {path} is missing. Restore the bundle folder or re-export it.")
-    _check_safetensors_header(path)
+    check_safetensors_header(path)
     try:
         return load_file(str(path), device="cpu")
     except (SafetensorError, OSError, ValueError) as exc:
@@ -111,10 +102,10 @@ LEGACY_PREFIXES = (
 """State-dict names of bundles written before the U-Net took its conditioning as arguments, and their names now."""
 
 
-def rename_legacy_keys(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+def rename_legacy_keys(state: dict[str, Any]) -> dict[str, Any]:
     """``state`` with the U-Net's earlier module names (``LEGACY_PREFIXES``) renamed; a renamed key wins over a
     current one given before it."""
-    renamed: dict[str, torch.Tensor] = {}
+    renamed: dict[str, Any] = {}
     for key, tensor in state.items():
         for old, new in LEGACY_PREFIXES:
             if key.startswith(old):
@@ -130,20 +121,6 @@ def load_into(module: torch.nn.Module, state: dict[str, torch.Tensor], prefix: s
     Earlier module names of the U-Net are renamed first (``rename_legacy_keys``), so every bundle loads.
     """
     state = rename_legacy_keys(state)
-    expected = module.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    if missing or unexpected:
-        detail = f"missing {missing[:3]}" if missing else f"unexpected {unexpected[:3]}"
-        raise BundleError(
-            f"{filename} does not match the config field '{prefix}' ({len(missing)} missing, {len(unexpected)} "
-            f"unexpected tensors, e.g. {detail}). Check '{prefix}.channels', '{prefix}.num_res_blocks' and "
-            f"'{prefix}.attention_levels' against the weights."
-        )
-    for key, tensor in expected.items():
-        if tuple(state[key].shape) != tuple(tensor.shape):
-            raise BundleError(
-                f"{filename}: tensor '{key}' has shape {tuple(state[key].shape)} but config field "
-                f"'{_field_for_key(prefix, key)}' implies {tuple(tensor.shape)}. The config does not match the weights."
-            )
+    check_shapes({k: tuple(t.shape) for k, t in module.state_dict().items()},
+                 {k: tuple(t.shape) for k, t in state.items()}, prefix, filename)
     module.load_state_dict(state, strict=True)

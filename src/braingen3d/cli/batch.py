@@ -88,9 +88,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                          help=f"inpainting's feathered band around each lesion (default {DEFAULT_BLEND_MARGIN_MM:g})")
 
     model = parser.add_argument_group("model")
-    model.add_argument("--negative-prompt", default="", help="what generation steers away from")
+    model.add_argument("--negative-prompt", default="", help="what generation steers away from (inpainting uses the "
+                                                              "bundle's inpainting negative prompt, as braingen3d inpaint)")
     model.add_argument("--steps", type=int, default=None, help="sampler steps (default: the bundle's)")
-    model.add_argument("--guidance", type=float, default=None, help="guidance scale (default: the bundle's)")
+    model.add_argument("--guidance", type=float, default=None, help="generation's guidance scale, 0-100 (default: the bundle's; "
+                                                                    "inpainting uses the bundle's inpainting guidance)")
     model.add_argument("--sampler", default=None, choices=list(SAMPLERS), metavar="{" + ",".join(SAMPLERS) + "}",
                        help="sampler (default: the bundle's)")
     model.add_argument("--bundle", type=Path, default=None, help="model bundle folder (default: the embedded bundle)")
@@ -107,8 +109,11 @@ def _settings(args: argparse.Namespace, bundle_path: Path, modality: str) -> tup
     # The shared settings only; each case's prompt and seed are checked when it runs.
     params = GenerationRequest("batch", args.negative_prompt, args.steps, args.guidance, args.sampler,
                                max(args.seed, 0)).resolve(config.sampling_defaults)
+    # Inpainting takes the bundle's inpainting guidance and negative prompt, exactly as `braingen3d inpaint` does.
+    inpaint = config.inpaint_defaults()
     settings = GenerationSettings(modality, config.bundle_id, config.version, params.steps, params.guidance_scale,
-                                  params.sampler, params.negative_prompt, args.inpaint_method, args.blend_margin_mm)
+                                  params.sampler, params.negative_prompt, args.inpaint_method, args.blend_margin_mm,
+                                  float(inpaint["guidance_scale"]), str(inpaint["negative_prompt"]))
     return settings, config
 
 

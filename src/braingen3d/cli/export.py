@@ -37,7 +37,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                              "3 white matter, 4 ventricles, 5 lesion) or auto (lesion for 0/1 masks, else tissue)")
     parser.add_argument("--modality", default=None, choices=list(MODALITIES),
                         help="DICOM contrast (default: from the provenance or the prompt)")
-    parser.add_argument("--patient-age", type=int, default=None, help="DICOM Patient's Age of the synthetic subject "
+    parser.add_argument("--patient-age", type=int, default=None, help="DICOM Patient's Age of the synthetic subject, 0-120 "
                                                                       "(default: from the provenance or the prompt)")
     parser.add_argument("--patient-sex", default=None, choices=list(PATIENT_SEXES),
                         help="DICOM Patient's Sex of the synthetic subject (default: from the provenance or the prompt)")

@@ -7,8 +7,9 @@ import logging
 from pathlib import Path
 
 from ..bundle import default_bundle_path, read_config
-from ..core.device import DEVICE_CHOICES, resolve_device
+from ..core.device import DEVICE_CHOICES, check_device_name, resolve_device
 from ..io import check_outputs, numbered, write_volume
+from ..io.paths import image_output_suffix
 from ..requests.generation import GenerationRequest
 from ..sampling.schedulers import SAMPLERS
 from .common import EXIT_OK, ProgressBar
@@ -30,7 +31,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="output file (.nii.gz, .nii or .nrrd); with --n > 1 files are numbered name_001, name_002, ...")
     parser.add_argument("--negative-prompt", default="", help="what to steer away from (replaces the empty prompt in guidance)")
     parser.add_argument("--steps", type=int, default=None, help="sampler steps, 1-1000 (default: the bundle's)")
-    parser.add_argument("--guidance", type=float, default=None, help="classifier-free guidance scale >= 0; 1 = off (default: the bundle's)")
+    parser.add_argument("--guidance", type=float, default=None, help="classifier-free guidance scale, 0-100; 1 = off (default: the bundle's)")
     parser.add_argument("--sampler", default=None, choices=list(SAMPLERS), metavar="{" + ",".join(SAMPLERS) + "}",
                         help="sampler (default: the bundle's); " + "; ".join(f"{k}: {v}" for k, v in SAMPLERS.items()))
     parser.add_argument("--seed", type=int, default=None, help="seed; volume k uses seed+k (default: random, recorded in the sidecar)")
@@ -50,17 +51,20 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..pipelines.generation import BrainGenPipeline
-
+    # Every argument is checked before torch and MONAI are imported (seconds), so a bad one is reported at once.
     bundle_path = args.bundle or default_bundle_path()
     config = read_config(bundle_path)
     targets_ml = None if args.ventricles_ml is None else {"ventricles_ml": args.ventricles_ml}
     params = GenerationRequest(args.prompt, args.negative_prompt, args.steps, args.guidance, args.sampler, args.seed,
                                args.num_volumes, args.unconditional, args.structure_guidance,
                                targets_ml).resolve(config.sampling_defaults)
+    image_output_suffix(args.output)  # a folder or a .seg.nrrd is named as such before the names are numbered
     targets = [numbered(args.output, k, params.num_volumes) for k in range(params.num_volumes)]
     for target in targets:
         check_outputs(target, args.overwrite, preview=not args.no_preview)
+    check_device_name(args.device)
+    from ..pipelines.generation import BrainGenPipeline
+
     resolve_device(args.device)
     pipeline = BrainGenPipeline.from_bundle(bundle_path, args.device)
     bar = ProgressBar(params.num_volumes * params.steps, disable=args.quiet)

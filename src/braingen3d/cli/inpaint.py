@@ -43,7 +43,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--negative-prompt", default=None,
                         help="what to steer away from (default: the bundle's inpainting default; \"\" for none)")
     parser.add_argument("--steps", type=int, default=None, help="sampler steps, 1-1000 (default: the bundle's)")
-    parser.add_argument("--guidance", type=float, default=None, help="classifier-free guidance scale >= 0 (default: the bundle's)")
+    parser.add_argument("--guidance", type=float, default=None, help="classifier-free guidance scale, 0-100 (default: the bundle's)")
     parser.add_argument("--sampler", default=None, choices=list(SAMPLERS), metavar="{" + ",".join(SAMPLERS) + "}",
                         help="sampler (default: the bundle's)")
     parser.add_argument("--seed", type=int, default=None, help="seed (default: random, recorded in the sidecar)")
@@ -110,7 +110,8 @@ def run(args: argparse.Namespace) -> int:
         result = run_inpaint_job(job, args.device, callback=bar)
     finally:
         bar.close()
-    for written in write_inpaint_outputs(result, paths, args.overwrite, job.inputs.volume.xform_code):
+    source = job.inputs.volume
+    for written in write_inpaint_outputs(result, paths, args.overwrite, source.xform_code, source.qform_code):
         print(written)
     logger.info("inpainted %d voxels (%d changed) in %.1f s with %s", job.inputs.mask_voxels,
                 result.provenance["changed_voxels"], result.timings["total_seconds"], job.params.method)

@@ -17,6 +17,15 @@ logger = logging.getLogger(__name__)
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
 
 
+def check_device_name(name: str | None) -> None:
+    """Refuse a device name that is not auto, cpu, cuda or cuda:N, without importing torch (whether CUDA is
+    there is ``resolve_device``'s to say)."""
+    text = (name or "auto").strip().lower()
+    if text in DEVICE_CHOICES or (text.startswith("cuda:") and text[5:].isdigit()):
+        return
+    raise DeviceError(f"Unknown device '{name}'. Choose one of: auto, cpu, cuda, cuda:N.")
+
+
 def resolve_device(name: str | None = "auto") -> "torch.device":
     """``auto`` picks CUDA when present, else CPU; ``cpu``, ``cuda`` or ``cuda:N`` are taken as asked."""
     import torch

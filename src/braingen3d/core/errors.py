@@ -45,3 +45,11 @@ class InpaintUnsupportedError(InvalidInputError):
 
 class MaskError(InvalidInputError):
     """The lesion mask is empty, misplaced, too large, or not a binary mask."""
+
+
+class NonFiniteOutputError(BrainGenError):
+    """A volume about to be written holds NaN or infinite voxels; nothing is written."""
+
+
+class InputNotFoundError(InvalidInputError, FileNotFoundError):
+    """An input file or folder does not exist."""

@@ -20,7 +20,7 @@ from typing import Any
 import nibabel as nib
 import nrrd
 
-from ..core.errors import InvalidInputError
+from ..core.errors import BrainGenError, InputNotFoundError, InvalidInputError
 from ..io.paths import sidecar_path
 from .provenance import (
     DICOM_COMMENT_PREFIX,
@@ -69,7 +69,11 @@ def _from_nifti(path: Path) -> dict[str, Any]:
     nnunet = _nnunet_sidecar(path, name)
     if nnunet is not None:
         return _from_json_file(nnunet)
-    header = nib.load(path).header
+    try:
+        header = nib.load(path).header
+    except Exception as error:  # nibabel raises many types for unreadable files
+        raise InvalidInputError(f"{path} is not a readable NIfTI file ({error}). It may be truncated or not a NIfTI "
+                                "at all; pass the file braingen3d wrote, or its JSON sidecar.") from error
     for extension in header.extensions:  # braingen3d.io also embeds the record as a JSON comment extension
         try:
             record = json.loads(extension.get_content())
@@ -131,7 +135,11 @@ def _from_dicom(path: Path) -> dict[str, Any]:
         import pydicom
     except ImportError as error:
         raise InvalidInputError("Reading DICOM provenance needs pydicom: pip install 'braingen3d[export]'.") from error
-    ds = pydicom.dcmread(path, stop_before_pixels=True)
+    try:
+        ds = pydicom.dcmread(path, stop_before_pixels=True)
+    except Exception as error:  # pydicom raises many types for unreadable files
+        raise InvalidInputError(f"{path} is not a readable DICOM file ({error}). Pass a file of the exported "
+                                "series.") from error
     record: dict[str, Any] = {}
     comments = str(ds.get("ImageComments", ""))
     if comments.startswith(DICOM_COMMENT_PREFIX):
@@ -158,13 +166,23 @@ def read_provenance(path: str | Path) -> dict[str, Any]:
         the provenance dict; it always has ``synthetic`` (a bool) when the file says it.
 
     Raises:
-        FileNotFoundError: ``path`` does not exist.
+        InputNotFoundError: ``path`` does not exist (an ``InvalidInputError`` and a ``FileNotFoundError``).
         ProvenanceNotFoundError: the file carries no BrainGen3D provenance.
         InvalidInputError: the file type is not supported or the record is unreadable.
     """
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"{path} does not exist.")
+        raise InputNotFoundError(f"{path} does not exist. Check the path of the file to read.")
+    try:
+        return _read_provenance(path)
+    except OSError as error:  # permissions, a device, an I/O error: a read-side problem
+        if isinstance(error, BrainGenError):
+            raise
+        raise InvalidInputError(f"{path} cannot be read ({error.strerror or error}). Check the file and its "
+                                "permissions.") from error
+
+
+def _read_provenance(path: Path) -> dict[str, Any]:
     if path.is_dir():
         dicom_files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith(".") and _is_dicom(p))
         if not dicom_files:

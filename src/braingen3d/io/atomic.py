@@ -200,6 +200,9 @@ def check_writable(path: Path, overwrite: bool) -> None:
     if path.exists() and not overwrite:
         raise OutputExistsError(f"{path} already exists. Pass --overwrite to replace it, or choose another output path.")
     parent = path.parent if str(path.parent) else Path(".")
+    if parent.exists() and not parent.is_dir():
+        raise InvalidInputError(f"{parent} is a file, not a folder, so {path.name} cannot be written into it. "
+                                "Choose an output path inside a folder.")
     if not parent.is_dir():
         raise InvalidInputError(f"The output folder {parent} does not exist. Create it first or choose another path.")
     if not os.access(parent, os.W_OK | os.X_OK):

@@ -18,6 +18,7 @@ import numpy as np
 from ..core.errors import InvalidInputError
 from ..core.provenance import short_description
 from .atomic import atomic_write_bytes
+from .finite import check_finite_voxels
 
 NIFTI_XFORM_SCANNER = 1
 NIFTI_XFORM_MNI_152 = 4
@@ -27,19 +28,21 @@ GZIP_LEVEL = 1
 
 def make_nifti(array: np.ndarray, affine: np.ndarray, provenance: dict[str, Any] | None = None,
                xform_code: int = NIFTI_XFORM_MNI_152, descrip: str | None = None,
-               intent: str | None = None) -> nib.Nifti1Image:
+               intent: str | None = None, qform_code: int | None = None) -> nib.Nifti1Image:
     """A NIfTI-1 image with qform and sform set to ``affine`` and provenance in the header.
 
     Args:
         array: voxel data in (i, j, k) order; its dtype is kept.
         affine: 4x4 voxel-to-RAS matrix in mm.
         provenance: stored whole in a JSON header extension, summarised in ``descrip``.
-        xform_code: 4 (MNI152) for generated volumes on the bundle grid, 1 (scanner) otherwise.
+        xform_code: the sform code (and the qform code unless ``qform_code`` is given): 4 (MNI152) for generated
+            volumes on the bundle grid, 1 (scanner) otherwise, or a source file's own code.
         descrip: header ``descrip`` text; by default a summary of ``provenance``.
         intent: NIfTI intent name, e.g. ``"label"`` for label maps.
+        qform_code: the qform code when it differs from the sform's (a source file's own, possibly 0).
     """
     image = nib.Nifti1Image(np.asarray(array), np.asarray(affine, dtype=float))
-    image.set_qform(affine, code=xform_code)
+    image.set_qform(affine, code=xform_code if qform_code is None else qform_code)
     image.set_sform(affine, code=xform_code)
     image.header.set_xyzt_units("mm", "sec")
     if intent:
@@ -60,13 +63,14 @@ def nifti_bytes(image: nib.Nifti1Image, gzipped: bool) -> bytes:
 
 def write_nifti(path: Path, array: np.ndarray, affine: np.ndarray, provenance: dict[str, Any] | None = None,
                 overwrite: bool = False, xform_code: int = NIFTI_XFORM_MNI_152, descrip: str | None = None,
-                intent: str | None = None) -> Path:
+                intent: str | None = None, qform_code: int | None = None) -> Path:
     """Write ``array`` (i, j, k) with its RAS ``affine`` to ``path`` (.nii or .nii.gz) atomically."""
     path = Path(path)
     lower = path.name.lower()
     if not lower.endswith((".nii", ".nii.gz")):
         raise InvalidInputError(f"NIfTI output {path} must end in .nii.gz or .nii.")
-    image = make_nifti(array, affine, provenance, xform_code, descrip, intent)
+    check_finite_voxels(array, path)
+    image = make_nifti(array, affine, provenance, xform_code, descrip, intent, qform_code)
     atomic_write_bytes(path, nifti_bytes(image, lower.endswith(".gz")), overwrite=overwrite)
     return path
 

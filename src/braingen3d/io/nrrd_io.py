@@ -11,6 +11,7 @@ import numpy as np
 
 from ..core.errors import InvalidInputError
 from .atomic import atomic_path
+from .finite import check_finite_voxels
 
 RAS_TO_LPS = np.diag([-1.0, -1.0, 1.0])
 PROVENANCE_KEY = "braingen3d_provenance"
@@ -26,6 +27,7 @@ def nrrd_geometry(affine: np.ndarray) -> dict[str, Any]:
 def write_nrrd(path: Path, array: np.ndarray, affine: np.ndarray, provenance: dict[str, Any] | None = None,
                overwrite: bool = False, extra: dict[str, str] | None = None) -> Path:
     """Write a 3D ``array`` (i, j, k) as gzip NRRD with provenance header keys, atomically."""
+    check_finite_voxels(array, Path(path))
     header: dict[str, Any] = {"kinds": ["domain"] * 3, "encoding": "gzip", **nrrd_geometry(affine)}
     if provenance:
         header[SYNTHETIC_KEY] = "YES"

@@ -7,6 +7,8 @@ from pathlib import Path
 from ..core.errors import InvalidInputError
 
 VOLUME_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".seg.nrrd")
+IMAGE_SUFFIXES = (".nii.gz", ".nii", ".nrrd")
+"""What an image (a generated or inpainted volume) may be written as; ``.seg.nrrd`` holds segmentations only."""
 
 
 def volume_suffix(path: Path) -> str:
@@ -15,6 +17,22 @@ def volume_suffix(path: Path) -> str:
         if name.endswith(suffix):
             return suffix
     raise InvalidInputError(f"Unsupported output type for {path}; use .nii.gz, .nii or .nrrd.")
+
+
+def image_output_suffix(path: Path) -> str:
+    """The suffix of an image output, refusing a folder, a ``.seg.nrrd`` and any other type by name.
+
+    Raises:
+        InvalidInputError: naming what ``path`` is and the fix.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise InvalidInputError(f"{path} is a folder; give a file name such as {path / 'brain.nii.gz'}.")
+    suffix = volume_suffix(path)
+    if suffix == ".seg.nrrd":
+        raise InvalidInputError(f"{path}: a .seg.nrrd holds a Slicer segmentation, not an image. Write the volume as "
+                                ".nii.gz, .nii or .nrrd (braingen3d export --to seg.nrrd makes a segmentation of a mask).")
+    return suffix
 
 
 def stem(path: Path) -> str:

@@ -25,7 +25,9 @@ class SourceImage:
         affine: 4x4 voxel-to-RAS matrix in mm.
         path: the file it came from, if any.
         sha256: hex digest of that file.
-        xform_code: the NIfTI sform/qform code to write outputs with (scanner if unknown).
+        xform_code: the NIfTI sform code to write outputs with: the file's own (scanner for NRRD, and when the
+            NIfTI file sets neither code).
+        qform_code: the NIfTI qform code to write outputs with, chosen likewise (the file's own, possibly 0).
     """
 
     array: np.ndarray
@@ -33,6 +35,7 @@ class SourceImage:
     path: Path | None = None
     sha256: str | None = None
     xform_code: int = NIFTI_XFORM_SCANNER
+    qform_code: int = NIFTI_XFORM_SCANNER
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -56,7 +59,7 @@ def file_sha256(path: Path, chunk_bytes: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-def _read_nifti(path: Path, role: str) -> tuple[np.ndarray, np.ndarray, int]:
+def _read_nifti(path: Path, role: str) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
     try:
         image = nib.load(str(path))
         array = np.asanyarray(image.dataobj)
@@ -64,8 +67,9 @@ def _read_nifti(path: Path, role: str) -> tuple[np.ndarray, np.ndarray, int]:
         raise InvalidInputError(f"The {role} {path} is not a readable NIfTI file ({exc}).") from exc
     sform_code = int(image.header["sform_code"])
     qform_code = int(image.header["qform_code"])
-    code = sform_code or qform_code or NIFTI_XFORM_SCANNER
-    return array, np.asarray(image.affine, dtype=float), code
+    if not sform_code and not qform_code:  # outputs must say their affine means something: scanner space
+        sform_code = qform_code = NIFTI_XFORM_SCANNER
+    return array, np.asarray(image.affine, dtype=float), (sform_code, qform_code)
 
 
 def read_source(path: str | Path, role: str = "volume") -> SourceImage:
@@ -80,10 +84,10 @@ def read_source(path: str | Path, role: str = "volume") -> SourceImage:
         raise InvalidInputError(f"The {role} file {path} does not exist. Check the path.")
     name = path.name.lower()
     if name.endswith((".nii", ".nii.gz")):
-        array, affine, code = _read_nifti(path, role)
+        array, affine, codes = _read_nifti(path, role)
     elif name.endswith((".nrrd", ".nhdr")):
         array, affine, _ = read_nrrd(path)
-        code = NIFTI_XFORM_SCANNER
+        codes = (NIFTI_XFORM_SCANNER, NIFTI_XFORM_SCANNER)
     else:
         raise InvalidInputError(f"The {role} {path} has an unsupported type; use NIfTI (.nii, .nii.gz) or NRRD (.nrrd).")
     if array.ndim == 4 and array.shape[3] == 1:
@@ -92,4 +96,4 @@ def read_source(path: str | Path, role: str = "volume") -> SourceImage:
         raise InvalidInputError(f"The {role} {path} has {array.ndim} dimensions with shape {array.shape}; a 3D image is needed.")
     if not np.all(np.isfinite(affine)) or abs(np.linalg.det(affine[:3, :3])) < 1e-12:
         raise InvalidInputError(f"The {role} {path} has a degenerate voxel-to-world matrix; fix its header (sform/qform).")
-    return SourceImage(array, affine, path, file_sha256(path), code)
+    return SourceImage(array, affine, path, file_sha256(path), *codes)

@@ -9,9 +9,10 @@ import numpy as np
 
 from ..core.volume import SyntheticVolume
 from .atomic import atomic_write_text, check_writable, removed_on_failure
+from .finite import check_finite_voxels
 from .nifti import NIFTI_XFORM_MNI_152, write_nifti
 from .nrrd_io import write_nrrd
-from .paths import preview_path, sidecar_path, volume_suffix
+from .paths import image_output_suffix, preview_path, sidecar_path, volume_suffix
 from .preview import write_preview
 
 
@@ -24,8 +25,9 @@ def output_paths(path: Path, preview: bool = True) -> list[Path]:
 
 
 def check_outputs(path: Path, overwrite: bool, preview: bool = True) -> None:
-    """Raise before any work if any output of ``path`` exists (without overwrite) or is unwritable."""
-    volume_suffix(path)
+    """Raise before any work if ``path`` is not an image file name (a folder, a .seg.nrrd, another type), or any
+    output of it exists (without overwrite) or is unwritable (its folder is missing, a file, read-only)."""
+    image_output_suffix(path)
     for target in output_paths(path, preview):
         check_writable(target, overwrite)
 
@@ -35,10 +37,12 @@ def write_volume(volume: SyntheticVolume, path: Path, overwrite: bool = False, p
     """Write ``volume`` to ``path`` (.nii.gz, .nii or .nrrd) with sidecar and preview.
 
     Each file is written atomically; the image is written last, and if anything fails the
-    files this call already wrote are removed, so no partial output is left behind.
+    files this call already wrote are removed, so no partial output is left behind. A volume with
+    NaN or infinite voxels is refused (``NonFiniteOutputError``) before any file is written.
     """
     path = Path(path)
     check_outputs(path, overwrite, preview)
+    check_finite_voxels(volume.array, path)
     with removed_on_failure() as written:
         sidecar = sidecar_path(path)
         atomic_write_text(sidecar, json.dumps(volume.provenance, indent=2, sort_keys=True) + "\n", overwrite)

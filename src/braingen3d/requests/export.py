@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..core.errors import InvalidInputError
+from ..prompts.parser import MAX_AGE
 from ..prompts.vocabulary import MODALITIES
 
 FORMATS = {
@@ -69,6 +70,9 @@ class ExportRequest:
             raise InvalidInputError(f"Unknown segments {self.segments!r}; choose one of {', '.join(SEGMENTS)}.")
         if self.modality is not None and self.modality not in MODALITIES:
             raise InvalidInputError(f"Unknown modality {self.modality!r}; choose one of {', '.join(MODALITIES)}.")
+        age = self.patient_age
+        if age is not None and (isinstance(age, bool) or not isinstance(age, int) or not 0 <= age <= MAX_AGE):
+            raise InvalidInputError(f"--patient-age must be a whole number of years from 0 to {MAX_AGE}; got {age!r}.")
         if self.patient_sex is not None and self.patient_sex not in PATIENT_SEXES:
             raise InvalidInputError(f"Unknown patient sex {self.patient_sex!r}; choose one of {', '.join(PATIENT_SEXES)}.")
         output = Path(self.output)

@@ -159,11 +159,18 @@ def parse_request(data: Any, complete: bool = False) -> _Task:
         ProtocolError: naming the first field that is missing or of the wrong type.
     """
     if not isinstance(data, dict):
-        raise ProtocolError("The request must be a JSON object.")
-    task = data.get("task")
+        raise ProtocolError(f"The request must be a JSON object, not {_json_kind(data)}.")
+    if "task" not in data:
+        raise ProtocolError(f"The request has no 'task'; give one of {sorted(TASKS)}.")
+    task = data["task"]
+    if not isinstance(task, str):
+        raise ProtocolError(f"The request field 'task' is {_json_kind(task)}, expected str: one of {sorted(TASKS)}.")
     if task not in TASKS:
         raise ProtocolError(f"Unknown task {task!r}; expected one of {sorted(TASKS)}.")
     cls = TASKS[task]
+    unknown = sorted(set(data) - set(cls.schema) - {"task"})
+    if unknown:
+        raise ProtocolError(f"The {task} request has unknown field(s) {unknown}; its fields are {sorted(cls.schema)}.")
     values: dict[str, Any] = {}
     for name, (kind, nullable, required) in cls.schema.items():
         if name not in data or (data[name] is None and not nullable):
@@ -172,12 +179,21 @@ def parse_request(data: Any, complete: bool = False) -> _Task:
             continue
         value = data[name]
         if value is not None and (not isinstance(value, _TYPES[kind]) or (kind != "bool" and isinstance(value, bool))):
-            raise ProtocolError(f"The {task} request field '{name}' is {type(value).__name__}, expected {kind}.")
+            raise ProtocolError(f"The {task} request field '{name}' is {_json_kind(value)}, expected {kind}.")
         values[name] = value
     request = cls(**values)
     if isinstance(request, ExportTask):
         _check_exports(request.exports)
     return request
+
+
+def _json_kind(value: Any) -> str:
+    """The JSON name of a decoded value's type, for messages."""
+    for kind, types in (("null", (type(None),)), ("bool", (bool,)), ("int", (int,)), ("float", (float,)),
+                        ("str", (str,)), ("list", (list,)), ("object", (dict,))):
+        if isinstance(value, types):
+            return kind
+    return type(value).__name__
 
 
 def _needs(task: str, name: str) -> str:
@@ -197,11 +213,20 @@ def _check_exports(exports: list[Any]) -> None:
 
 
 def read_request(text: str, complete: bool = False) -> _Task:
-    """``parse_request`` of a JSON text (an empty text is the empty object)."""
+    """``parse_request`` of a JSON text.
+
+    Raises:
+        ProtocolError: the text is empty, not JSON, nested too deeply, or not a valid request.
+    """
+    if not text or not text.strip():
+        raise ProtocolError("The request is empty: send one JSON object with a 'task' "
+                            f"({', '.join(sorted(TASKS))}) on the worker's standard input.")
     try:
-        data = json.loads(text or "{}")
+        data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ProtocolError(f"The request is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise ProtocolError("The request is nested too deeply to be a request; send a flat JSON object.") from None
     return parse_request(data, complete)
 
 

@@ -24,9 +24,24 @@ Emit = Callable[..., None]
 Outputs = list[dict[str, Any]]
 
 
-def output_folder(path: str) -> Path:
-    """The request's ``output_dir``, created if missing."""
+def check_output_folder(path: str) -> Path:
+    """The request's ``output_dir``, refused (naming the field) if it or a parent is a file or it is not writable."""
     folder = Path(path)
+    if not path.strip():
+        raise InvalidInputError("The request field 'output_dir' is empty; give the folder the outputs go to.")
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise InvalidInputError(f"The request field 'output_dir' ({folder}) needs {existing} to be a folder, but it "
+                                "is a file. Choose another output folder.")
+    if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
+        raise InvalidInputError(f"The request field 'output_dir' ({folder}): {existing} is not writable. Choose a "
+                                "folder you can write to.")
+    return folder
+
+
+def output_folder(path: str) -> Path:
+    """The request's ``output_dir`` (checked by ``check_output_folder``), created if missing."""
+    folder = check_output_folder(path)
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 
@@ -37,13 +52,20 @@ def _progress(emit: Emit) -> Callable[[Any], None]:
 
 def run_generate(task: GenerateTask, emit: Emit) -> Outputs:
     """Generate volumes and write them as NIfTI into ``output_dir``; one output per volume."""
+    from ..bundle import default_bundle_path, read_config
+    from ..core.device import check_device_name
     from ..io import write_volume
-    from ..pipelines.generation import BrainGenPipeline
 
-    folder = output_folder(task.output_dir)
-    pipeline = BrainGenPipeline.from_bundle(task.bundle or None, task.device or "auto")
     request = GenerationRequest(task.prompt, task.negative_prompt, task.steps, task.guidance, task.sampler, task.seed,
                                 task.num_volumes, task.unconditional, task.structure_guidance)
+    # Everything is checked before the model loads.
+    request = request.resolve(read_config(Path(task.bundle) if task.bundle else default_bundle_path()).sampling_defaults)
+    check_output_folder(task.output_dir)
+    check_device_name(task.device)
+    from ..pipelines.generation import BrainGenPipeline
+
+    pipeline = BrainGenPipeline.from_bundle(task.bundle or None, task.device or "auto")
+    folder = output_folder(task.output_dir)
     output = pipeline.generate(request, callback=_progress(emit))
     results = []
     for volume in output.volumes:
@@ -68,7 +90,7 @@ def run_inpaint(task: InpaintTask, emit: Emit) -> Outputs:
         write_inpaint_outputs,
     )
 
-    folder = output_folder(task.output_dir)
+    check_output_folder(task.output_dir)
     default = Resampling()
     resampling = Resampling(rounds=default.rounds if task.resample_rounds is None else task.resample_rounds,
                             jump_length=default.jump_length if task.jump_length is None else task.jump_length)
@@ -79,12 +101,14 @@ def run_inpaint(task: InpaintTask, emit: Emit) -> Outputs:
     volume_path, mask_path = Path(task.volume), Path(task.mask)
     job = plan_inpaint_job(volume_path, mask_path, request, bundle=task.bundle or None,
                            resample_mask=task.resample_mask)
+    folder = output_folder(task.output_dir)
     paths = InpaintOutputPaths.in_folder(folder, job.inputs.volume.name, job.params.seed, f"_{os.getpid()}")
     check_inpaint_outputs(paths, overwrite=True, sources=[volume_path, mask_path])
     device = task.device or "auto"
     resolve_device(device)
     result = run_inpaint_job(job, device, callback=_progress(emit))
-    write_inpaint_outputs(result, paths, overwrite=True, xform_code=job.inputs.volume.xform_code)
+    write_inpaint_outputs(result, paths, overwrite=True, xform_code=job.inputs.volume.xform_code,
+                          qform_code=job.inputs.volume.qform_code)
     return [
         {"path": str(paths.volume), "role": "volume", "provenance": result.provenance},
         {"path": str(paths.lesion_mask), "role": "lesion_mask", "provenance": result.mask_provenance},

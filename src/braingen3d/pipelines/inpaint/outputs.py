@@ -17,7 +17,7 @@ from ...core.provenance import make_provenance
 from ...io import atomic_write_text, check_writable, sidecar_path, write_nifti, write_nrrd
 from ...io.atomic import removed_on_failure
 from ...io.nifti import NIFTI_XFORM_SCANNER
-from ...io.paths import stem, volume_suffix
+from ...io.paths import image_output_suffix, stem, volume_suffix
 from ...requests.inpaint import ContrastCheck, InpaintRequest
 from .contrast_check import ContrastAttempt
 from .inputs import InpaintInputs
@@ -58,7 +58,7 @@ class InpaintOutputPaths:
 def check_inpaint_outputs(paths: InpaintOutputPaths, overwrite: bool, sources: list[Path | None]) -> None:
     """Fail before any work if an output exists (without ``overwrite``), is unwritable, or would replace an input."""
     for path in (paths.volume, paths.lesion_mask):
-        volume_suffix(path)
+        image_output_suffix(path)
     files = paths.files()
     if len({f.resolve() for f in files}) != len(files):
         raise InvalidInputError(f"The volume output {paths.volume} and the lesion-mask output {paths.lesion_mask} "
@@ -72,14 +72,14 @@ def check_inpaint_outputs(paths: InpaintOutputPaths, overwrite: bool, sources: l
 
 
 def _write_image(path: Path, array: np.ndarray, affine: np.ndarray, provenance: dict[str, Any], overwrite: bool,
-                 xform_code: int) -> Path:
+                 xform_code: int, qform_code: int | None) -> Path:
     if volume_suffix(path) == ".nrrd":
         return write_nrrd(path, array, affine, provenance, overwrite)
-    return write_nifti(path, array, affine, provenance, overwrite, xform_code)
+    return write_nifti(path, array, affine, provenance, overwrite, xform_code, qform_code=qform_code)
 
 
 def write_inpaint_outputs(result, paths: InpaintOutputPaths, overwrite: bool = False,
-                          xform_code: int = NIFTI_XFORM_SCANNER) -> list[Path]:
+                          xform_code: int = NIFTI_XFORM_SCANNER, qform_code: int | None = None) -> list[Path]:
     """Write ``result`` (an ``InpaintResult``): sidecars first, then the mask, then the volume.
 
     Each file is written atomically; if any write fails, the files this call already wrote are removed.
@@ -88,7 +88,8 @@ def write_inpaint_outputs(result, paths: InpaintOutputPaths, overwrite: bool = F
         result: the inpainting result.
         paths: where to write.
         overwrite: replace existing files.
-        xform_code: NIfTI sform/qform code (the source's, so the output stays in the same space).
+        xform_code: NIfTI sform code (the source's, so the output stays in the same space).
+        qform_code: NIfTI qform code (the source's; ``xform_code`` if None).
     """
     with removed_on_failure() as written:
         for path, provenance in ((paths.volume, result.provenance), (paths.lesion_mask, result.mask_provenance)):
@@ -96,8 +97,9 @@ def write_inpaint_outputs(result, paths: InpaintOutputPaths, overwrite: bool = F
             atomic_write_text(sidecar, json.dumps(provenance, indent=2, sort_keys=True) + "\n", overwrite)
             written.append(sidecar)
         written.append(_write_image(paths.lesion_mask, result.lesion_mask.astype(np.uint8), result.affine,
-                                    result.mask_provenance, overwrite, xform_code))
-        written.append(_write_image(paths.volume, result.array, result.affine, result.provenance, overwrite, xform_code))
+                                    result.mask_provenance, overwrite, xform_code, qform_code))
+        written.append(_write_image(paths.volume, result.array, result.affine, result.provenance, overwrite,
+                                    xform_code, qform_code))
     return written
 
 
