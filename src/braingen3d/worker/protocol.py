@@ -19,6 +19,15 @@ Events are JSON objects with an ``event``, one per line:
 * ``done``.
 
 A run ends with ``result`` and ``done`` (exit code 0) or with ``error`` (exit code 1).
+
+**The warm worker** (``python -m braingen3d.worker --persistent``) stays alive between requests and keeps
+the last bundle loaded. It reads one JSON object per line: a request, which may carry an ``id`` (a string
+or an integer) that every event of that request repeats, or a control message ``{"control": "cancel"}``
+(stop the running request at its next step boundary: it ends with an ``error`` of kind ``cancelled``) or
+``{"control": "shutdown"}``. Each request ends with ``done`` or ``error``; the worker then reads the next
+one. ``started`` is sent once, with ``persistent: true``. A line that is not a request gets an ``error``
+of kind ``invalid_input`` and the worker goes on; after running out of memory it exits, so the next
+request starts a fresh worker. Without requests for ``--idle-timeout`` seconds it exits by itself.
 """
 
 from __future__ import annotations
@@ -32,6 +41,11 @@ ERROR_KINDS = ("invalid_input", "bundle", "out_of_memory", "cancelled", "interna
 """``invalid_input``: the request or its files; ``bundle``: the model bundle; ``out_of_memory``; ``cancelled``;
 ``internal``: anything else (a bug)."""
 EXPORT_FORMATS = ("nifti", "nrrd", "seg.nrrd", "dicom")
+CONTROLS = ("cancel", "shutdown")
+"""The warm worker's control messages: ``{"control": "cancel"}`` and ``{"control": "shutdown"}``."""
+REQUEST_ID = "id"
+MAX_LINE_CHARACTERS = 1 << 20
+"""The longest request line the warm worker reads (requests carry paths, not data)."""
 
 
 class ProtocolError(ValueError):
@@ -228,6 +242,34 @@ def read_request(text: str, complete: bool = False) -> _Task:
     except RecursionError:
         raise ProtocolError("The request is nested too deeply to be a request; send a flat JSON object.") from None
     return parse_request(data, complete)
+
+
+def split_request_id(data: Any) -> tuple[Any, str | int | None]:
+    """A decoded warm-worker request without its ``id``, and the ``id``.
+
+    Raises:
+        ProtocolError: the ``id`` is neither a string nor an integer.
+    """
+    if not isinstance(data, dict) or REQUEST_ID not in data:
+        return data, None
+    data = dict(data)
+    request_id = data.pop(REQUEST_ID)
+    if request_id is not None and (isinstance(request_id, bool) or not isinstance(request_id, (str, int))):
+        raise ProtocolError(f"The request field 'id' is {_json_kind(request_id)}, expected str or int.")
+    return data, request_id
+
+
+def control_of(data: Any) -> str | None:
+    """The control message a decoded line carries (``cancel``, ``shutdown``), or None for a request.
+
+    Raises:
+        ProtocolError: an unknown control message.
+    """
+    if not isinstance(data, dict) or "control" not in data:
+        return None
+    if data["control"] not in CONTROLS:
+        raise ProtocolError(f"Unknown control {data['control']!r}; expected one of {list(CONTROLS)}.")
+    return data["control"]
 
 
 def event(name: str, **fields_: Any) -> dict[str, Any]:

@@ -46,18 +46,29 @@ class EventLogHandler(logging.Handler):
         self.emit_event("log", level=record.levelname, message=record.getMessage())
 
 
-def _is_out_of_memory(exc: BaseException) -> bool:
+def is_out_of_memory(exc: BaseException) -> bool:
     return isinstance(exc, MemoryError) or "out of memory" in str(exc).lower()
 
 
-def serve(stdin=None, stdout=None) -> int:
-    """Read one request, run it, report events. Returns the process exit code."""
-    stdin = stdin or sys.stdin
+def event_stream(stdout=None) -> EventWriter:
+    """The event writer on ``stdout``; from now on anything a library prints goes to stderr, and the engine's
+    log records also go to the client as ``log`` events."""
     emit = EventWriter(stdout or sys.stdout)
     # Anything a library prints must not corrupt the event stream: stdout now goes to stderr.
     sys.stdout = sys.stderr
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("braingen3d").addHandler(EventLogHandler(emit))
+    return emit
+
+
+def out_of_memory_message() -> str:
+    return "The worker ran out of memory. Generate fewer volumes at once, close other programs, or use a GPU."
+
+
+def serve(stdin=None, stdout=None) -> int:
+    """Read one request, run it, report events. Returns the process exit code."""
+    stdin = stdin or sys.stdin
+    emit = event_stream(stdout)
     emit("started", pid=os.getpid())
     try:
         outputs = run_task(read_request(stdin.read()), emit)
@@ -69,9 +80,8 @@ def serve(stdin=None, stdout=None) -> int:
     except BrainGenError as exc:
         emit("error", kind=exc.kind, message=str(exc))
     except BaseException as exc:  # the client must always hear why the worker stopped
-        if _is_out_of_memory(exc):
-            emit("error", kind="out_of_memory",
-                 message="The worker ran out of memory. Generate fewer volumes at once, close other programs, or use a GPU.")
+        if is_out_of_memory(exc):
+            emit("error", kind="out_of_memory", message=out_of_memory_message())
         else:
             traceback.print_exc(file=sys.stderr)
             emit("error", kind="internal", message=f"{type(exc).__name__}: {exc}")

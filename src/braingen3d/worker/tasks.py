@@ -10,18 +10,34 @@ from __future__ import annotations
 
 import contextlib
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 from ..core.errors import BrainGenError, InvalidInputError
+from ..core.progress import CancelToken
 from ..requests.export import ExportRequest
 from ..requests.generation import GenerationRequest
 from ..requests.inpaint import InpaintRequest
 from ..sampling.repaint import Resampling
+from .pipeline_cache import PipelineCache
 from .protocol import ExportTask, GenerateTask, InpaintTask, ProbeTask
 
 Emit = Callable[..., None]
 Outputs = list[dict[str, Any]]
+
+
+@dataclass
+class TaskContext:
+    """What a task may use besides its request.
+
+    Args:
+        cancel: set to stop the task at the next step boundary (``CancelledError``).
+        pipelines: the warm worker's loaded model, reused across tasks (a one-shot worker loads its own).
+    """
+
+    cancel: CancelToken | None = None
+    pipelines: PipelineCache = field(default_factory=PipelineCache)
 
 
 def check_output_folder(path: str) -> Path:
@@ -50,23 +66,22 @@ def _progress(emit: Emit) -> Callable[[Any], None]:
     return lambda event: emit("progress", **event.to_dict())
 
 
-def run_generate(task: GenerateTask, emit: Emit) -> Outputs:
+def run_generate(task: GenerateTask, emit: Emit, context: TaskContext | None = None) -> Outputs:
     """Generate volumes and write them as NIfTI into ``output_dir``; one output per volume."""
     from ..bundle import default_bundle_path, read_config
     from ..core.device import check_device_name
     from ..io import write_volume
 
+    context = context or TaskContext()
     request = GenerationRequest(task.prompt, task.negative_prompt, task.steps, task.guidance, task.sampler, task.seed,
                                 task.num_volumes, task.unconditional, task.structure_guidance)
     # Everything is checked before the model loads.
     request = request.resolve(read_config(Path(task.bundle) if task.bundle else default_bundle_path()).sampling_defaults)
     check_output_folder(task.output_dir)
     check_device_name(task.device)
-    from ..pipelines.generation import BrainGenPipeline
-
-    pipeline = BrainGenPipeline.from_bundle(task.bundle or None, task.device or "auto")
+    pipeline = context.pipelines.get(task.bundle or None, task.device or "auto")
     folder = output_folder(task.output_dir)
-    output = pipeline.generate(request, callback=_progress(emit))
+    output = pipeline.generate(request, callback=_progress(emit), cancel=context.cancel)
     results = []
     for volume in output.volumes:
         name = f"braingen3d_seed{volume.provenance['seed']}_{os.getpid()}.nii.gz"
@@ -75,7 +90,7 @@ def run_generate(task: GenerateTask, emit: Emit) -> Outputs:
     return results
 
 
-def run_inpaint(task: InpaintTask, emit: Emit) -> Outputs:
+def run_inpaint(task: InpaintTask, emit: Emit, context: TaskContext | None = None) -> Outputs:
     """Inpaint ``volume`` in ``mask``; every check runs before the model loads, and files are written only at the end.
 
     Returns:
@@ -90,6 +105,7 @@ def run_inpaint(task: InpaintTask, emit: Emit) -> Outputs:
         write_inpaint_outputs,
     )
 
+    context = context or TaskContext()
     check_output_folder(task.output_dir)
     default = Resampling()
     resampling = Resampling(rounds=default.rounds if task.resample_rounds is None else task.resample_rounds,
@@ -106,7 +122,8 @@ def run_inpaint(task: InpaintTask, emit: Emit) -> Outputs:
     check_inpaint_outputs(paths, overwrite=True, sources=[volume_path, mask_path])
     device = task.device or "auto"
     resolve_device(device)
-    result = run_inpaint_job(job, device, callback=_progress(emit))
+    pipeline = context.pipelines.get(str(job.bundle_path), device)
+    result = run_inpaint_job(job, device, callback=_progress(emit), cancel=context.cancel, pipeline=pipeline)
     write_inpaint_outputs(result, paths, overwrite=True, xform_code=job.inputs.volume.xform_code,
                           qform_code=job.inputs.volume.qform_code)
     return [
@@ -131,7 +148,7 @@ class ExportFailed(BrainGenError):
         self.kind = kind
 
 
-def run_export(task: ExportTask, emit: Emit) -> Outputs:
+def run_export(task: ExportTask, emit: Emit, context: TaskContext | None = None) -> Outputs:
     """Export ``volume`` (and ``mask``) in every requested format, one after the other.
 
     Returns:
@@ -141,9 +158,12 @@ def run_export(task: ExportTask, emit: Emit) -> Outputs:
         ExportFailed: a format could not be exported (``invalid_input`` for what the engine refuses, ``internal``
             otherwise), naming the formats already written.
     """
+    context = context or TaskContext()
     requests = export_requests(task)
     outputs: Outputs = []
     for index, request in enumerate(requests):
+        if context.cancel is not None:
+            context.cancel.check()
         emit("progress", step=index, total=len(requests), volume=1, num_volumes=1, eta_seconds=None,
              phase=f"export {request.format}")
         parent = request.output.parent
@@ -180,7 +200,7 @@ def _export_one(request: ExportRequest) -> list[Path]:
                            "internal") from exc
 
 
-def run_probe(task: ProbeTask, emit: Emit) -> Outputs:
+def run_probe(task: ProbeTask, emit: Emit, context: TaskContext | None = None) -> Outputs:
     """Report the engine version and devices (the panel's device field)."""
     from .. import __version__
     from ..core.device import describe_devices
@@ -188,7 +208,7 @@ def run_probe(task: ProbeTask, emit: Emit) -> Outputs:
     return [{"engine_version": __version__, "devices": describe_devices()}]
 
 
-TASKS: dict[str, Callable[[Any, Emit], Outputs]] = {
+TASKS: dict[str, Callable[[Any, Emit, TaskContext], Outputs]] = {
     "generate": run_generate,
     "inpaint": run_inpaint,
     "export": run_export,
@@ -196,8 +216,8 @@ TASKS: dict[str, Callable[[Any, Emit], Outputs]] = {
 }
 
 
-def run_task(task: Any, emit: Emit) -> Outputs:
-    """Run a parsed protocol request."""
+def run_task(task: Any, emit: Emit, context: TaskContext | None = None) -> Outputs:
+    """Run a parsed protocol request (with a fresh context unless the warm worker passes its own)."""
     if task.task not in TASKS:
         raise InvalidInputError(f"Unknown task {task.task!r}; expected one of {sorted(TASKS)}.")
-    return TASKS[task.task](task, emit)
+    return TASKS[task.task](task, emit, context or TaskContext())

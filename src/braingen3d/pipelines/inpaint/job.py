@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ...bundle import default_bundle_path, read_config
 from ...core.progress import CancelToken, ProgressCallback
@@ -12,6 +13,9 @@ from ...io.source import read_source
 from ...requests.inpaint import InpaintRequest
 from .inpainter import InpaintResult, LesionInpainter
 from .inputs import InpaintInputs, prepare_inputs
+
+if TYPE_CHECKING:
+    from ..generation import BrainGenPipeline
 
 
 @dataclass
@@ -41,6 +45,7 @@ def plan_inpaint_job(volume_path: str | os.PathLike, mask_path: str | os.PathLik
 
 
 def run_inpaint_job(job: InpaintJob, device: str = "auto", callback: ProgressCallback | None = None,
-                    cancel: CancelToken | None = None) -> InpaintResult:
-    """Load the bundle onto ``device`` and inpaint."""
-    return LesionInpainter.from_bundle(job.bundle_path, device).inpaint(job.inputs, job.params, callback, cancel)
+                    cancel: CancelToken | None = None, pipeline: "BrainGenPipeline | None" = None) -> InpaintResult:
+    """Load the bundle onto ``device`` and inpaint (or use ``pipeline``, the job's bundle already loaded)."""
+    inpainter = LesionInpainter(pipeline) if pipeline is not None else LesionInpainter.from_bundle(job.bundle_path, device)
+    return inpainter.inpaint(job.inputs, job.params, callback, cancel)
