@@ -28,6 +28,7 @@ from BrainGen3DLib.parameters import BrainGen3DParameterNode
 from BrainGen3DLib.process import RunStatus
 from BrainGen3DLib.provenance import node_provenance
 from BrainGen3DLib.self_test import testing_bundle
+from BrainGen3DLib.warm_worker import shutdown_warm_workers
 
 HOMEPAGE = "https://github.com/braingen3d/BrainGen3D"
 
@@ -89,6 +90,7 @@ class BrainGen3DWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             section.cleanup()
         self.logic.file_keeper.forget_all()
         self.removeObservers()
+        shutdown_warm_workers()  # the engine's memory goes with the module
 
     def enter(self) -> None:
         self.initializeParameterNode()

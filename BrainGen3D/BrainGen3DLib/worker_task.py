@@ -1,8 +1,8 @@
 """What every background job of the module shares: a scene to import into, a process runner, a run folder.
 
-Generation, lesion inpainting and export each run one child process at a time through a
-``WorkerRunner`` (``process.py``) and import or report its result on the GUI thread. This base class
-holds the parts they share: the scene (``slicer.mrmlScene`` unless one is injected), the runner
+Generation, lesion inpainting and export each run one request at a time through a ``WorkerRunner``
+(``process.py``) on the shared warm engine worker (``warm_worker.py``), and import or report its result
+on the GUI thread. This base class holds the parts they share: the scene (``slicer.mrmlScene`` unless one is injected), the runner
 (polled by a QTimer in Slicer, by ``wait`` in scripts and tests), and a per-run temporary folder that
 is removed when the run ends, whatever the outcome.
 """
@@ -19,6 +19,7 @@ from typing import Sequence
 
 from .process import ProcessState, RunOutcome, WorkerRunner, qt_timer_factory
 from .scene_import import has_slicer_app
+from .warm_worker import worker_process
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +63,7 @@ class WorkerTask:
         self.worker_command = list(worker_command) if worker_command else None
         if runner is None:
             timed = use_timer if use_timer is not None else qt_app_exists()
-            runner = WorkerRunner(timer_factory=qt_timer_factory if timed else None)
+            runner = WorkerRunner(process_factory=worker_process, timer_factory=qt_timer_factory if timed else None)
         self.runner = runner
         self.work_root = Path(work_root) if work_root else None
         self._output_dir: Path | None = None

@@ -77,10 +77,10 @@ def test_self_test_volume_is_on_the_bundle_grid_and_the_panel_reproduces_it(scen
         widget.parent.close()
 
 
-def test_cancelling_the_real_worker_kills_it_and_changes_nothing(scene, tiny_bundle, work_root, scene_snapshot,
-                                                                   monkeypatch):
-    """Cancel while the real worker is busy loading (cancelling mid-denoising is covered with the stand-in,
-    whose steps can be made slow)."""
+def test_cancelling_the_real_worker_while_it_loads_kills_it_and_changes_nothing(scene, tiny_bundle, work_root,
+                                                                                  scene_snapshot, monkeypatch):
+    """Cancel while the real worker is busy loading, which nothing can interrupt: it is killed (cancelling
+    mid-denoising keeps it warm: test_slicer_warm_worker.py)."""
     start_qt()
     monkeypatch.setenv("BRAINGEN3D_BUNDLE", str(tiny_bundle))
     widget = make_panel(WORKER, work_root)
