@@ -17,7 +17,9 @@
 # STAGING ($RUN/bundle), THREADS (2; also the cohort's worker processes), BUNDLE_VERSION (0.5.0),
 # WEIGHTS_DTYPE (float16), SKIP_QUALITY_GATE (0), PRIOR_REFINE_STEPS (400; 0 skips the refinement),
 # MIN_SSIM (0.95), MIN_PSNR (30), AE_MAX_STEPS, DIFFUSION_MAX_STEPS and INPAINT_MAX_STEPS (default:
-# the config's; raising one later continues that stage from its checkpoint to the new step count).
+# the config's; raising one later continues that stage from its checkpoint to the new step count),
+# DECODER_CONFIG (none; a block-PCA config whose decoder is trained after the U-Net on the same fixed
+# encoder, in $RUN/decoder, and shipped instead of the first one).
 #
 # PYTHON defaults to ./.venv/bin/python (made by scripts/setup_env.sh --test) when it exists.
 #
@@ -202,17 +204,35 @@ else
         --threads "$THREADS"
 fi
 
+# 5b. Optional decoder stage (DECODER_CONFIG): a block-PCA decoder trained longer or wider on the same fixed
+#     encoder, so the U-Net's latents stay valid; the export checks that the encoders are equal.
+DECODER_ARGS=()
+DECODER_RECORD=""
+if [[ -n "${DECODER_CONFIG:-}" ]]; then
+    DECODER_RECORD="$RUN/decoder/final/autoencoder.json"
+    DECODER_ARGS=(--decoder "$RUN/decoder")
+    wait_for_stage "$RUN/decoder"
+    if stage_complete "$DECODER_RECORD" ""; then
+        log "decoder: complete"
+    else
+        log "decoder: training $DECODER_CONFIG (resuming if a checkpoint exists)"
+        run_stage decoder -m training.train_autoencoder --config "$DECODER_CONFIG" \
+            --manifest "$COHORT/manifest.csv" --out "$RUN/decoder" --resume --threads "$THREADS"
+    fi
+fi
+
 # 6. Structure regressor (structure guidance), then the bundle export with both U-Nets and the regressor.
 wait_for_stage "$RUN/structure_regressor"
 EXPORT_ARGS=(--config "$CONFIG" --autoencoder "$RUN/autoencoder" --diffusion "$DIFFUSION_FINAL" --inpainting "$RUN/inpainting"
     --out "$RUN/structure_regressor" --threads "$THREADS" --export-bundle "$STAGING" --overwrite-bundle
-    --bundle-version "$BUNDLE_VERSION" --weights-dtype "$WEIGHTS_DTYPE")
+    --bundle-version "$BUNDLE_VERSION" --weights-dtype "$WEIGHTS_DTYPE" ${DECODER_ARGS[@]+"${DECODER_ARGS[@]}"})
 # The staged bundle is current when it is newer than every stage it holds (an extended stage re-exports).
 bundle_current() {
     local weights="$STAGING/structure_regressor.safetensors" record
     [[ -f "$weights" ]] || return 1
     for record in "$RUN/autoencoder/final/autoencoder.json" "$DIFFUSION_FINAL/final/diffusion.json" \
-            "$RUN/inpainting/final/inpainting.json" "$RUN/structure_regressor/final/structure_regressor.json"; do
+            "$RUN/inpainting/final/inpainting.json" "$RUN/structure_regressor/final/structure_regressor.json" \
+            $DECODER_RECORD; do
         [[ "$weights" -nt "$record" ]] || return 1
     done
 }

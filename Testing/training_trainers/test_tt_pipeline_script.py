@@ -121,3 +121,22 @@ def test_the_bundle_is_exported_again_when_a_stage_it_holds_is_newer(tmp_path: P
     os.utime(run / "inpainting" / "final" / "inpainting.json", (newer + 10, newer + 10))  # e.g. INPAINT_MAX_STEPS
     exported = _trainer_calls(tmp_path, "tiny")
     assert len(exported) == 1 and "training.train_structure_regressor" in exported[0] and "--export-only" in exported[0]
+
+
+def test_a_decoder_config_trains_the_decoder_after_the_unets_and_the_export_ships_it(tmp_path: Path) -> None:
+    _finished_stages(tmp_path, "autoencoder", "diffusion", "inpainting")
+    python, calls_log = _recording_python(tmp_path)
+    env = dict(os.environ, PYTHON=python, RUN=str(tmp_path / "run"), COHORT=str(tmp_path / "cohort"),
+               SKIP_QUALITY_GATE="1", CONFIG="tiny", DECODER_CONFIG="tiny")
+    result = subprocess.run(["bash", str(SCRIPT)], env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    calls = calls_log.read_text().splitlines()
+    run = tmp_path / "run"
+    assert [c.split()[1] for c in calls] == ["training.train_autoencoder", "training.train_structure_regressor"]
+    assert f"--config tiny --manifest {tmp_path / 'cohort' / 'manifest.csv'} --out {run / 'decoder'}" in calls[0]
+    assert f"--decoder {run / 'decoder'}" in calls[1]
+    # Without DECODER_CONFIG nothing of the decoder stage runs.
+    calls_log.unlink()
+    result = _run(tmp_path, python, "tiny")
+    assert result.returncode == 0
+    assert all("--decoder" not in c and "train_autoencoder" not in c for c in calls_log.read_text().splitlines())
