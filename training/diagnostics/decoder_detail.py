@@ -9,7 +9,8 @@ For each run and each held-out volume it reports, inside the brain:
 and writes a PNG per run: input, linear decode, decode, decode of the noisy latent, in three planes,
 one row per held-out volume shown.
 
-Runs that share an encoder see the same latents and noise, so they can be compared directly.
+Runs that share an encoder see the same latents and noise, so they can be compared directly. A run that
+has not finished is read from its last checkpoint.
 
     python -m training.diagnostics.decoder_detail runs/k8/autoencoder runs/k8/decoder \\
         --cohort cache/cohort --held-out 8 -o runs/k8/decoder_detail
@@ -38,11 +39,22 @@ logger = logging.getLogger("decoder_detail")
 
 
 def load_run(run: Path) -> torch.nn.Module:
-    """A finished autoencoder run's EMA weights (``final/``)."""
-    record = json.loads((run / "final" / "autoencoder.json").read_text(encoding="utf-8"))
-    kwargs = {k: v for k, v in record["autoencoder"].items() if k != "scale_factor"}
+    """An autoencoder run's EMA weights: the finished run's ``final/``, else its last checkpoint."""
+    final = run / "final" / "autoencoder.json"
+    if final.is_file():
+        record = json.loads(final.read_text(encoding="utf-8"))
+        kwargs = {k: v for k, v in record["autoencoder"].items() if k != "scale_factor"}
+        weights = load_weights(run / "final" / "autoencoder.safetensors")
+    else:
+        from training.trainers.checkpoint import load_checkpoint
+        from training.trainers.configs import config_from_dict
+
+        state = load_checkpoint(run / "checkpoints" / "checkpoint_last.pt", "autoencoder")
+        config = config_from_dict(json.loads(state["meta"])["config"])
+        kwargs, weights = dict(config.bundle_config().autoencoder_kwargs), state["emas"]["autoencoder"]["weights"]
+        logger.info("%s is not finished; using its checkpoint at step %d.", run, state["step"])
     model = build_autoencoder(kwargs)
-    load_into(model, load_weights(run / "final" / "autoencoder.safetensors"), "autoencoder", "autoencoder.safetensors")
+    load_into(model, weights, "autoencoder", "autoencoder weights")
     return model.eval()
 
 
