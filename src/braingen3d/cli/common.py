@@ -39,20 +39,30 @@ class ProgressBar:
         self.bar.close()
 
 
+def _print_notes(exc: BaseException) -> None:
+    """What the command added to the error, e.g. which of several volumes are finished on disk."""
+    for note in getattr(exc, "__notes__", ()):
+        print(note, file=sys.stderr)
+
+
 def run_guarded(action: Callable[[], int]) -> int:
-    """Run a subcommand; turn engine errors into a one-line message and an exit code."""
+    """Run a subcommand; turn engine errors into a one-line message (and the notes the command added to it) and an
+    exit code."""
     try:
         return action()
     except BrainGenError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        _print_notes(exc)
         if exc.kind == "cancelled":
             return EXIT_CANCELLED
         return EXIT_BUNDLE if exc.kind == "bundle" else EXIT_USAGE
-    except OSError as exc:  # e.g. a full disk: the atomic writers left no partial file behind
+    except OSError as exc:  # e.g. a full disk: the atomic writers removed the file they were writing
         where = f" ({exc.filename})" if exc.filename else ""
-        print(f"error: {exc.strerror or exc}{where}. No partial output was left; free space or fix the path and retry.",
-              file=sys.stderr)
+        print(f"error: {exc.strerror or exc}{where}. The output being written was removed, so no partial file is "
+              "left; free space or fix the path and retry.", file=sys.stderr)
+        _print_notes(exc)
         return EXIT_INTERNAL
-    except KeyboardInterrupt:
-        print("error: interrupted; no partial output was left.", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        print("error: interrupted; the output being written was removed, so no partial file is left.", file=sys.stderr)
+        _print_notes(exc)
         return EXIT_CANCELLED

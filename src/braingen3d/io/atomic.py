@@ -18,7 +18,7 @@ import re
 import shutil
 import socket
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -28,7 +28,13 @@ logger = logging.getLogger(__name__)
 
 PARTIAL_SUFFIX = ".partial"
 _HOST = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname()) or "host"
-_PARTIAL_NAME = re.compile(r"\..+\.(?P<host>[A-Za-z0-9-]+)~(?P<pid>\d+)~[0-9a-f]{8}" + re.escape(PARTIAL_SUFFIX))
+_PARTIAL_NAME = re.compile(r"\.(?P<name>.+)\.(?P<host>[A-Za-z0-9-]+)~(?P<pid>\d+)~[0-9a-f]{8}" + re.escape(PARTIAL_SUFFIX))
+
+
+def _commit(temporary: Path, path: Path) -> None:
+    """Move a finished temporary onto its final name. Every rename of this module goes through here, so a test
+    can stop the process at any commit."""
+    os.replace(temporary, path)
 
 
 def temporary_sibling(path: Path) -> Path:
@@ -49,18 +55,26 @@ def _process_alive(pid: int) -> bool:
     return True
 
 
-def remove_stale_partials(folder: Path) -> int:
+def remove_stale_partials(folder: Path, names: Iterable[str] | None = None) -> int:
     """Delete temporary files in ``folder`` left by dead processes of this host; return how many.
+
+    Args:
+        folder: where to look.
+        names: only the temporaries of these final file names (e.g. ``["brain.nii.gz", "brain.json"]``);
+            all of them if None.
 
     Leftovers of other hosts (a shared file system) or of running processes are never touched,
     because a writer there may still be about to move its file into place.
     """
     removed = 0
+    folder = Path(folder)
     if not folder.is_dir():
         return 0
+    wanted = None if names is None else set(names)
     for child in folder.iterdir():
         match = _PARTIAL_NAME.fullmatch(child.name)
-        if match and match["host"] == _HOST and not _process_alive(int(match["pid"])):
+        if (match and match["host"] == _HOST and (wanted is None or match["name"] in wanted)
+                and not _process_alive(int(match["pid"]))):
             if child.is_dir():
                 shutil.rmtree(child, ignore_errors=True)
             else:
@@ -118,7 +132,7 @@ def atomic_output(path: str | os.PathLike, overwrite: bool = False) -> Iterator[
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(temporary, path)
+        _commit(temporary, path)
     except BaseException:
         with contextlib.suppress(OSError):
             handle.close()
@@ -179,11 +193,11 @@ def atomic_directory(path: str | os.PathLike, overwrite: bool = False) -> Iterat
                 os.fsync(handle.fileno())
         if path.exists():
             retired = temporary_sibling(path)
-            os.replace(path, retired)
-        os.replace(temporary, path)
+            _commit(path, retired)
+        _commit(temporary, path)
     except BaseException:
         if retired is not None and not path.exists():
-            os.replace(retired, path)  # put the old output back
+            _commit(retired, path)  # put the old output back
         shutil.rmtree(temporary, ignore_errors=True)
         raise
     _fsync_directory(path.parent)
@@ -223,7 +237,7 @@ def atomic_path(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Pa
         yield temporary
         with open(temporary, "rb+") as handle:
             os.fsync(handle.fileno())
-        os.replace(temporary, path)
+        _commit(temporary, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)

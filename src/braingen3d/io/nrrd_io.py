@@ -38,6 +38,11 @@ def write_nrrd(path: Path, array: np.ndarray, affine: np.ndarray, provenance: di
     return Path(path)
 
 
+def read_nrrd_header(path: Path) -> dict[str, Any]:
+    """The header of a NRRD file, without its voxels."""
+    return dict(nrrd.read_header(str(path)))
+
+
 def read_nrrd(path: Path) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """Read a 3D NRRD as an (i, j, k) array, its RAS affine and its header."""
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -163,19 +164,43 @@ class BrainGenPipeline:
             control: a ControlNet conditioning map on the bundle grid (bundles with capability ``controlnet``).
             control_scale: strength of the ControlNet residuals.
         """
+        timings: dict[str, float] = {}
+        volumes = list(self.generate_volumes(request, callback, cancel, control, control_scale, timings=timings))
+        return GenerationOutput(volumes, timings)
+
+    def generate_volumes(self, request: GenerationRequest, callback: ProgressCallback | None = None,
+                         cancel: CancelToken | None = None, control: np.ndarray | None = None,
+                         control_scale: float = 1.0, indices: Sequence[int] | None = None,
+                         timings: dict[str, float] | None = None) -> Iterator[SyntheticVolume]:
+        """Yield the volumes of ``request`` one at a time, each as soon as it is decoded, so a caller can write it
+        and let it go. Volume ``k`` depends only on the request and ``k`` (its seed is ``seed + k``), so a subset
+        of ``indices`` gives exactly the volumes the whole request gives at those places.
+
+        Args:
+            request: the generation request (its None fields take this bundle's defaults).
+            callback: receives a ``ProgressEvent`` after every step.
+            cancel: checked before every step; raises ``CancelledError`` when set.
+            control: a ControlNet conditioning map on the bundle grid (bundles with capability ``controlnet``).
+            control_scale: strength of the ControlNet residuals.
+            indices: which volumes (0-based, ascending, below ``num_volumes``); all if None.
+            timings: if given, filled with ``encode_seconds``, ``decode_seconds`` (the last) and ``total_seconds``.
+        """
         params = request.resolve(self.config.sampling_defaults)
+        todo = list(range(params.num_volumes)) if indices is None else [int(k) for k in indices]
+        if any(not 0 <= k < params.num_volumes for k in todo) or todo != sorted(set(todo)):
+            raise InvalidInputError(f"Volume indices must be distinct, ascending and from 0 to {params.num_volumes - 1}; "
+                                    f"got {list(indices or [])}.")
         model = self._controlled_unet(control, control_scale)
         structure = self.make_structure_guidance(params.prompt, params.structure_guidance,
                                                  dict(params.structure_targets_ml) if params.structure_targets_ml else None)
-        timings: dict[str, float] = {}
+        timings = {} if timings is None else timings
         start = time.perf_counter()
         conditioning = self.encode_prompts(params.prompt, params.negative_prompt)
         timings["encode_seconds"] = time.perf_counter() - start
-        clock = EtaClock(params.num_volumes * (params.steps + 1))
-        volumes: list[SyntheticVolume] = []
+        clock = EtaClock(len(todo) * (params.steps + 1))
         precision = precision_name(self.device)
-        with inference_context(self.device):
-            for k in range(params.num_volumes):
+        for k in todo:
+            with inference_context(self.device):
                 volume_seed = params.seed + k
 
                 def on_step(step: int, total: int, _k: int = k) -> None:
@@ -205,6 +230,7 @@ class BrainGenPipeline:
                     **({"structure_guidance": structure.scale, "structure_targets_ml": dict(structure.targets_ml)}
                        if structure is not None else {}),
                 )
-                volumes.append(SyntheticVolume(array, self.config.grid.affine.copy(), provenance))
+                volume = SyntheticVolume(array, self.config.grid.affine.copy(), provenance)
+            timings["total_seconds"] = time.perf_counter() - start
+            yield volume
         timings["total_seconds"] = time.perf_counter() - start
-        return GenerationOutput(volumes, timings)

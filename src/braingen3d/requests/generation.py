@@ -116,3 +116,29 @@ class GenerationRequest:
                 raise InvalidInputError(f"Target volume {name} must be a finite number of ml; got {value!r}.")
         return replace(self, prompt=prompt.strip(), negative_prompt=(self.negative_prompt or "").strip(),
                        guidance_scale=float(guidance))
+
+    def provenance_differences(self, record: Mapping[str, Any], index: int, bundle_id: str,
+                               bundle_version: str) -> list[str]:
+        """How a volume's provenance ``record`` differs from volume ``index`` of this (resolved) request made with
+        the bundle ``bundle_id`` ``bundle_version``: ``"steps 20 (asked 25)"`` and the like; empty if it matches.
+
+        Compared: the bundle id and version, prompt, negative prompt, seed, steps, guidance, sampler, and the
+        structure-guidance weight and targets where this request sets them.
+        """
+        wanted: dict[str, Any] = {
+            "bundle_id": bundle_id, "bundle_version": bundle_version, "prompt": self.prompt,
+            "negative_prompt": self.negative_prompt, "seed": None if self.seed is None else self.seed + index,
+            "steps": self.steps, "guidance_scale": self.guidance_scale, "sampler": self.sampler,
+        }
+        if self.structure_guidance is not None:
+            wanted["structure_guidance"] = float(self.structure_guidance)
+        found = dict(record)
+        if self.structure_guidance == 0 and "structure_guidance" not in found:
+            found["structure_guidance"] = 0.0  # off is not recorded
+        differences = [f"{key} {found.get(key)!r} (asked {value!r})" for key, value in wanted.items()
+                       if found.get(key) != value]
+        for name, value in (self.structure_targets_ml or {}).items():
+            recorded = (found.get("structure_targets_ml") or {}).get(name)
+            if recorded != value:
+                differences.append(f"structure_targets_ml.{name} {recorded!r} (asked {value!r})")
+        return differences

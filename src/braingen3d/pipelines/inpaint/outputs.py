@@ -15,8 +15,8 @@ from ...core.device import precision_name
 from ...core.errors import InvalidInputError
 from ...core.provenance import make_provenance
 from ...io import atomic_write_text, check_writable, sidecar_path, write_nifti, write_nrrd
-from ...io.atomic import removed_on_failure
 from ...io.nifti import NIFTI_XFORM_SCANNER
+from ...io.output_set import leftovers, writing_output_set
 from ...io.paths import image_output_suffix, stem, volume_suffix
 from ...requests.inpaint import ContrastCheck, InpaintRequest
 from .contrast_check import ContrastAttempt
@@ -54,9 +54,15 @@ class InpaintOutputPaths:
     def files(self) -> list[Path]:
         return [self.volume, sidecar_path(self.volume), self.lesion_mask, sidecar_path(self.lesion_mask)]
 
+    def before_volume(self) -> list[Path]:
+        """The files written before the volume, which is written last and marks the set finished."""
+        return [sidecar_path(self.volume), sidecar_path(self.lesion_mask), self.lesion_mask]
+
 
 def check_inpaint_outputs(paths: InpaintOutputPaths, overwrite: bool, sources: list[Path | None]) -> None:
-    """Fail before any work if an output exists (without ``overwrite``), is unwritable, or would replace an input."""
+    """Fail before any work if an output exists (without ``overwrite``), is unwritable, or would replace an input.
+
+    Files an interrupted write left without the volume (its sidecars and mask) are not in the way."""
     for path in (paths.volume, paths.lesion_mask):
         image_output_suffix(path)
     files = paths.files()
@@ -64,11 +70,12 @@ def check_inpaint_outputs(paths: InpaintOutputPaths, overwrite: bool, sources: l
         raise InvalidInputError(f"The volume output {paths.volume} and the lesion-mask output {paths.lesion_mask} "
                                 "collide; choose different names.")
     protected = {Path(s).resolve() for s in sources if s is not None}
+    replaceable = set(leftovers(paths.volume, paths.before_volume()))
     for target in files:
         if target.resolve() in protected:
             raise InvalidInputError(f"The output {target} would replace an input file. Choose another output path; "
                                     "inputs are never overwritten.")
-        check_writable(target, overwrite)
+        check_writable(target, overwrite or target in replaceable)
 
 
 def _write_image(path: Path, array: np.ndarray, affine: np.ndarray, provenance: dict[str, Any], overwrite: bool,
@@ -82,7 +89,10 @@ def write_inpaint_outputs(result, paths: InpaintOutputPaths, overwrite: bool = F
                           xform_code: int = NIFTI_XFORM_SCANNER, qform_code: int | None = None) -> list[Path]:
     """Write ``result`` (an ``InpaintResult``): sidecars first, then the mask, then the volume.
 
-    Each file is written atomically; if any write fails, the files this call already wrote are removed.
+    Each file is written atomically and the volume last, so the volume is there only when the rest is: a killed
+    write leaves no volume, and the next call replaces its sidecars, mask and hidden temporaries without
+    ``overwrite`` (see :mod:`braingen3d.io.output_set`). With ``overwrite`` an existing volume is removed first.
+    If a write fails, the files this call already wrote are removed.
 
     Args:
         result: the inpainting result.
@@ -91,13 +101,13 @@ def write_inpaint_outputs(result, paths: InpaintOutputPaths, overwrite: bool = F
         xform_code: NIfTI sform code (the source's, so the output stays in the same space).
         qform_code: NIfTI qform code (the source's; ``xform_code`` if None).
     """
-    with removed_on_failure() as written:
+    with writing_output_set(paths.volume, paths.before_volume(), overwrite) as (replaceable, written):
         for path, provenance in ((paths.volume, result.provenance), (paths.lesion_mask, result.mask_provenance)):
             sidecar = sidecar_path(path)
-            atomic_write_text(sidecar, json.dumps(provenance, indent=2, sort_keys=True) + "\n", overwrite)
+            atomic_write_text(sidecar, json.dumps(provenance, indent=2, sort_keys=True) + "\n", sidecar in replaceable)
             written.append(sidecar)
         written.append(_write_image(paths.lesion_mask, result.lesion_mask.astype(np.uint8), result.affine,
-                                    result.mask_provenance, overwrite, xform_code, qform_code))
+                                    result.mask_provenance, paths.lesion_mask in replaceable, xform_code, qform_code))
         written.append(_write_image(paths.volume, result.array, result.affine, result.provenance, overwrite,
                                     xform_code, qform_code))
     return written
