@@ -92,6 +92,21 @@ def kill_process_tree(popen: subprocess.Popen, timeout: float = DEFAULT_KILL_TIM
             pass
 
 
+def event_from_line(line: str) -> dict[str, Any] | None:
+    """The event a worker's stdout line carries; a line that is not an event object becomes a ``log`` event,
+    and an empty line None."""
+    line = line.strip()
+    if not line:
+        return None
+    try:
+        event = json.loads(line)
+    except json.JSONDecodeError:
+        event = None
+    if not isinstance(event, dict) or not isinstance(event.get("event"), str):
+        event = {"event": "log", "level": "info", "message": line, "source": "stdout"}
+    return event
+
+
 class JsonLinesProcess:
     """One child process: a JSON request on stdin, JSON-line events on stdout, free text on stderr.
 
@@ -151,16 +166,9 @@ class JsonLinesProcess:
 
     def _read_stdout(self) -> None:
         for line in self._popen.stdout:
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                event = json.loads(line)
-            except json.JSONDecodeError:
-                event = None
-            if not isinstance(event, dict) or not isinstance(event.get("event"), str):
-                event = {"event": "log", "level": "info", "message": line, "source": "stdout"}
-            self._queue.put(event)
+            event = event_from_line(line)
+            if event is not None:
+                self._queue.put(event)
 
     def _read_stderr(self) -> None:
         for line in self._popen.stderr:

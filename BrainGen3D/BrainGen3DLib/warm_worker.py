@@ -31,7 +31,7 @@ import time
 from typing import Any, Sequence
 
 from .i18n import _
-from .process import DEFAULT_KILL_TIMEOUT, EXIT_EVENT, READER_GRACE_SECONDS, kill_process_tree
+from .process import DEFAULT_KILL_TIMEOUT, EXIT_EVENT, READER_GRACE_SECONDS, event_from_line, kill_process_tree
 
 logger = logging.getLogger(__name__)
 
@@ -154,15 +154,9 @@ class WarmWorkerSession:
 
     def _read_stdout(self, popen: subprocess.Popen) -> None:
         for line in popen.stdout:
-            line = line.strip()
-            if not line:
+            event = event_from_line(line)
+            if event is None:
                 continue
-            try:
-                event = json.loads(line)
-            except json.JSONDecodeError:
-                event = None
-            if not isinstance(event, dict) or not isinstance(event.get("event"), str):
-                event = {"event": "log", "level": "info", "message": line, "source": "stdout"}
             if event["event"] == "started":  # each run gets its own (WarmProcess.start)
                 self.last_event_time = time.monotonic()
                 continue
