@@ -183,6 +183,7 @@ def main() -> None:
     speedup_fp32 = rows[3]["end_to_end_s"] / rows[2]["end_to_end_s"]
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"load average before run {os.getloadavg()[0]:.2f}")
+    rows.append(run_case(["engine", bundle, str(steps), "dpm++"], {CPU_BF16_ENV: "0"}))
     rows.append(run_case(["engine", bundle, str(steps), "dpm++", "0"]))  # the same without structure guidance
     print(format_table(rows))
     print(f"\nTutorial size: BrainGen3D DPM++-{args.tutorial_steps} is {speedup:.1f}x faster end-to-end than the MONAI "

@@ -189,7 +189,7 @@ class GenerationLogic(WorkerTask):
                 on_finished(outcome)
 
         command = self.worker_command or default_worker_command()
-        logger.info("Starting BrainGen3D worker: %s", " ".join(command))
+        logger.debug("BrainGen3D generation request to the worker: %s", " ".join(command))
         self.runner.start(command, settings.to_request(str(self._output_dir)),
                           RunHandlers(on_event=on_event, on_result=on_result, on_finished=finished),
                           env=worker_environment())
