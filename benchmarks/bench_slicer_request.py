@@ -1,7 +1,8 @@
 """Time a Generate request through the Slicer module's logic, end to end (not part of the test suite).
 
 Runs the module's ``GenerationLogic`` on a real MRML scene (``slicer-core``, no Slicer application) with the
-real engine worker, and times each request from the call to the volume node in the scene. The first request
+real engine worker (needs the test extra, which installs ``slicer-core``), and times each request from the
+call to the volume node in the scene. The first request
 starts the warm worker (engine import and bundle load); the later ones reuse it. Prints one Markdown table.
 
     python benchmarks/bench_slicer_request.py [--bundle DIR] [--requests 3]
