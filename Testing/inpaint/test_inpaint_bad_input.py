@@ -148,3 +148,21 @@ def test_bad_parameters(tiny_bundle, kwargs, message):
 def test_every_refusal_is_a_braingen_error_of_kind_invalid_input():
     for error in (MaskError("x"), InpaintUnsupportedError("x")):
         assert isinstance(error, BrainGenError) and error.kind == "invalid_input"
+
+
+def test_the_command_refuses_bad_files_before_importing_torch(tmp_path):
+    """Checking the inputs needs no network: the CLI answers a bad mask without paying the engine's import."""
+    import subprocess
+    import sys
+
+    case = make_case()
+    volume, mask = tmp_path / "volume.nii.gz", tmp_path / "mask.nii.gz"
+    save_nifti(volume, case.volume, case.affine)
+    save_nifti(mask, np.zeros_like(case.mask), case.affine)
+    code = ("import sys; from braingen3d.cli.main import main\n"
+            f"code = main(['inpaint', {str(volume)!r}, {str(mask)!r}, 'a lesion', '-o', {str(tmp_path / 'out.nii.gz')!r}])\n"
+            "print(code, sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'monai', 'transformers'}))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.stdout.strip().splitlines()[-1] == "2 []", (result.stdout, result.stderr)
+    assert "empty" in result.stderr
+    assert not (tmp_path / "out.nii.gz").exists()

@@ -89,13 +89,9 @@ class AttemptProgressBar(ProgressBar):
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..pipelines.inpaint import (
-        InpaintOutputPaths,
-        check_inpaint_outputs,
-        plan_inpaint_job,
-        run_inpaint_job,
-        write_inpaint_outputs,
-    )
+    # Neither module imports torch: bad input is refused before the engine's import.
+    from ..pipelines.inpaint.job import plan_inpaint_job, run_inpaint_job
+    from ..pipelines.inpaint.outputs import InpaintOutputPaths, check_inpaint_outputs, write_inpaint_outputs
 
     request = InpaintRequest(args.prompt, args.negative_prompt, args.steps, args.guidance, args.sampler, args.seed,
                              args.method, args.blend_margin_mm,

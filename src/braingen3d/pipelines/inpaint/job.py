@@ -11,11 +11,11 @@ from ...bundle import default_bundle_path, read_config
 from ...core.progress import CancelToken, ProgressCallback
 from ...io.source import read_source
 from ...requests.inpaint import InpaintRequest
-from .inpainter import InpaintResult, LesionInpainter
 from .inputs import InpaintInputs, prepare_inputs
 
 if TYPE_CHECKING:
     from ..generation import BrainGenPipeline
+    from .inpainter import InpaintResult
 
 
 @dataclass
@@ -47,5 +47,7 @@ def plan_inpaint_job(volume_path: str | os.PathLike, mask_path: str | os.PathLik
 def run_inpaint_job(job: InpaintJob, device: str = "auto", callback: ProgressCallback | None = None,
                     cancel: CancelToken | None = None, pipeline: "BrainGenPipeline | None" = None) -> InpaintResult:
     """Load the bundle onto ``device`` and inpaint (or use ``pipeline``, the job's bundle already loaded)."""
+    from .inpainter import LesionInpainter  # torch and the networks: only once the job is checked
+
     inpainter = LesionInpainter(pipeline) if pipeline is not None else LesionInpainter.from_bundle(job.bundle_path, device)
     return inpainter.inpaint(job.inputs, job.params, callback, cancel)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -19,9 +19,11 @@ from ...io.nifti import NIFTI_XFORM_SCANNER
 from ...io.output_set import leftovers, writing_output_set
 from ...io.paths import image_output_suffix, stem, volume_suffix
 from ...requests.inpaint import ContrastCheck, InpaintRequest
-from .contrast_check import ContrastAttempt
 from .inputs import InpaintInputs
-from .model_space import ModelView
+
+if TYPE_CHECKING:
+    from .contrast_check import ContrastAttempt
+    from .model_space import ModelView
 
 LESION_MASK_SUFFIX = "_lesion_mask"
 
