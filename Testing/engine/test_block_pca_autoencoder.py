@@ -87,6 +87,32 @@ def test_the_latent_keeps_the_energy_spectrum_under_one_common_factor() -> None:
     assert float(moved.norm()) == pytest.approx(float(autoencoder.channel_scale[0]), rel=1e-5)
 
 
+def test_channel_whitening_gives_unit_channels_and_the_same_decode() -> None:
+    """Whitened channels each have unit second moment; the basis and, for the same image, the decode (linear
+    path and correction) are those of the common-spread latent, so one trained correction serves both."""
+    volumes = _volumes()
+    common = _fitted(6, volumes)
+    whitened = BlockPCAAutoencoder(latent_channels=6, channel_whitening=True, **KWARGS).eval()
+    blocks = training_blocks(whitened, volumes)
+    whitened.fit_basis(blocks)
+    assert torch.equal(whitened.block_basis, common.block_basis)
+    torch.manual_seed(0)
+    for parameter in common.decoder.parameters():  # a non-zero correction, shared by both
+        parameter.data.normal_(0.0, 0.05)
+    whitened.load_state_dict({**common.state_dict(), "channel_scale": whitened.channel_scale})
+    x = torch.from_numpy(volumes[0])[None, None]
+    with torch.no_grad():
+        latents = torch.cat([whitened.encode(torch.from_numpy(v)[None, None])[0] for v in volumes])
+        per_channel = (latents.permute(1, 0, 2, 3, 4).reshape(6, -1) ** 2).sum(1) / len(blocks)
+        np.testing.assert_allclose(per_channel.numpy(), np.ones(6), rtol=1e-4)
+        np.testing.assert_allclose(whitened.decode(whitened.encode(x)[0]).numpy(),
+                                   common.decode(common.encode(x)[0]).numpy(), atol=1e-5)
+    with pytest.raises(AssertionError):  # the correction does notice the scaling: the test can fail
+        with torch.no_grad():
+            np.testing.assert_allclose(common.decode(whitened.encode(x)[0]).numpy(),
+                                       common.decode(common.encode(x)[0]).numpy(), atol=1e-5)
+
+
 def test_refitting_gives_identical_weights() -> None:
     volumes = _volumes()
     assert torch.equal(_fitted(8, volumes).block_basis, _fitted(8, volumes).block_basis)
@@ -110,7 +136,7 @@ def test_bundle_kind_builds_it_and_weights_round_trip(tmp_path) -> None:
     autoencoder = _fitted(8, _volumes())
     built = build_autoencoder({"kind": "block_pca", "latent_channels": 8, **KWARGS})
     assert isinstance(built, BlockPCAAutoencoder)
-    # The default bundle's config says "whiten": false (the only behaviour); true is refused by name.
+    # "whiten" is an earlier whitening (its decoder read the whitened latent): false is accepted, true refused.
     assert isinstance(build_autoencoder({"kind": "block_pca", "latent_channels": 8, "whiten": False, **KWARGS}),
                       BlockPCAAutoencoder)
     with pytest.raises(ValueError, match="'whiten: true'"):

@@ -182,8 +182,9 @@ class BundleConfig:
     def _refuse_unsupported_options(self) -> None:
         """Options this engine does not build, each refused by name before any network is made."""
         if self.autoencoder.get("whiten"):
-            raise BundleError("Bundle config field 'autoencoder.whiten' is true; this engine builds block-PCA latents with "
-                              "their natural spectrum only (whiten false). Retrain the bundle with the current configs.")
+            raise BundleError("Bundle config field 'autoencoder.whiten' is true; that whitening's decoder read the "
+                              "whitened latent, which this engine does not build (its whitening is "
+                              "'channel_whitening'). Retrain the bundle with the current configs.")
         for name, net in (("unet", self.unet), ("inpaint_unet", self.inpaint_unet)):
             if net is None:
                 continue

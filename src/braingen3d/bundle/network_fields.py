@@ -22,7 +22,7 @@ MAX_TRANSFORMER_LAYERS = 16
 _COUNTS = ("in_channels", "out_channels", "latent_channels")
 _FLAGS = ("with_conditioning", "resblock_updown", "upcast_attention", "include_fc", "use_combined_linear",
           "with_encoder_nonlocal_attn", "with_decoder_nonlocal_attn", "prompt_attributes", "lesion_attributes",
-          "use_flash_attention", "whiten")
+          "use_flash_attention", "whiten", "channel_whitening")
 
 
 def _fail(field: str, expected: str, value: Any) -> BundleError:

@@ -1,12 +1,13 @@
 """An autoencoder whose encoder is a fixed block-PCA projection and whose decoder learns a correction.
 
 The image is cut into non-overlapping ``f x f x f`` blocks (``f`` = the downsampling factor). Each block
-is projected on the ``latent_channels`` leading principal directions of training blocks, and all channels
-are divided by one common spread, so the latent keeps the blocks' natural energy spectrum (coarse
-directions strong, fine ones weak) and stays an orthonormal transform of the image up to one factor.
-Dividing each channel by its own spread instead (whitening) would make a diffusion model, which noises
-every channel equally, invent fine detail at the same noise levels as the coarse anatomy, which gives
-block noise. The natural spectrum needs a U-Net preconditioned per channel (``braingen3d.models.unet``).
+is projected on the ``latent_channels`` leading principal directions of training blocks. With
+``channel_whitening`` each channel is divided by its own spread, so every channel has unit variance and a
+diffusion model, which noises every channel equally, forms coarse anatomy and fine detail over the same
+noise levels. Without it all channels are divided by one common spread and the latent keeps the blocks'
+natural energy spectrum (coarse directions strong, fine ones weak); then the weakest directions only rise
+above the noise in the last few timesteps, too late for a sampler to form them, and they need a U-Net
+preconditioned per channel (``braingen3d.models.unet``) even to be denoised.
 Decoding inverts the projection (the best linear reconstruction) and adds the output of a MONAI
 ``Decoder`` started at zero, so training can only refine the linear reconstruction, never start from noise.
 
@@ -50,6 +51,9 @@ class BlockPCAAutoencoder(torch.nn.Module):
         with_decoder_nonlocal_attn: MONAI ``Decoder``'s non-local attention.
         norm_eps: group-norm epsilon.
         use_checkpoint: gradient checkpointing of the decoder (CUDA training).
+        channel_whitening: divide each latent channel by its own spread (unit variance per channel) instead
+            of one common spread. The decoder's correction always reads the latent at the common spread, so
+            the same trained correction serves both.
         with_encoder_nonlocal_attn: accepted for config compatibility with ``AutoencoderKL``; unused.
     """
 
@@ -66,6 +70,7 @@ class BlockPCAAutoencoder(torch.nn.Module):
         with_decoder_nonlocal_attn: bool = False,
         norm_eps: float = 1e-6,
         use_checkpoint: bool = False,
+        channel_whitening: bool = False,
         with_encoder_nonlocal_attn: bool = False,
     ) -> None:
         super().__init__()
@@ -83,6 +88,7 @@ class BlockPCAAutoencoder(torch.nn.Module):
                              f"{self.block}-voxel block; got {latent_channels}.")
         self.latent_channels = latent_channels
         self.use_checkpoint = use_checkpoint
+        self.channel_whitening = channel_whitening
         if isinstance(num_res_blocks, int):
             num_res_blocks = [num_res_blocks] * len(channels)
         kernel = (latent_channels, in_channels) + (self.block,) * spatial_dims
@@ -133,7 +139,8 @@ class BlockPCAAutoencoder(torch.nn.Module):
         signs = torch.sign(basis.gather(1, basis.abs().argmax(1, keepdim=True)))
         basis = basis * signs
         self.block_basis.copy_(basis.reshape(self.block_basis.shape).to(self.block_basis.dtype))
-        self.channel_scale.copy_(kept.mean().sqrt().expand_as(kept).to(self.channel_scale.dtype))
+        spread = kept.sqrt() if self.channel_whitening else kept.mean().sqrt().expand_as(kept)
+        self.channel_scale.copy_(spread.to(self.channel_scale.dtype))
         return {"energy_kept": float(kept.sum() / energy.sum()), "blocks": len(blocks)}
 
     def image_blocks(self, image: torch.Tensor) -> torch.Tensor:
@@ -171,7 +178,10 @@ class BlockPCAAutoencoder(torch.nn.Module):
         """Linear reconstruction plus the learned correction, in float32."""
         with torch.autocast(device_type=z.device.type, enabled=False):
             linear = self._unproject(z.float() * self._channel_scale(), self.block_basis, stride=self.block)
-        h = self.post_quant_conv(z)
+        # The correction reads the latent at the channels' common spread (their RMS), whitened or not.
+        scale = self.channel_scale.float()
+        common = (scale / scale.pow(2).mean().sqrt()).view(1, -1, *([1] * self.spatial_dims))
+        h = self.post_quant_conv(z * common.to(z.dtype))
         if self.use_checkpoint and self.training:
             correction = torch.utils.checkpoint.checkpoint(self.decoder, h, use_reentrant=False)
         else:

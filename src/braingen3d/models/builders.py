@@ -21,8 +21,9 @@ def build_autoencoder(kwargs: dict[str, Any]) -> AutoencoderKL | BlockPCAAutoenc
     kind = kwargs.pop("kind", "kl")
     if kind == BLOCK_PCA_KIND:
         if kwargs.pop("whiten", False):
-            raise ValueError("'whiten: true' (one spread per latent channel) is not supported; block-PCA latents keep "
-                             "their natural spectrum. Retrain the bundle with the current training configs.")
+            raise ValueError("'whiten: true' is not supported: its decoder read the whitened latent. Whitened block-PCA "
+                             "latents are 'channel_whitening: true' now; retrain the bundle with the current training "
+                             "configs.")
         return BlockPCAAutoencoder(**{"spatial_dims": 3, **kwargs})
     if kind != "kl":
         raise ValueError(f"Unknown autoencoder kind '{kind}'; use 'kl' or '{BLOCK_PCA_KIND}'.")
