@@ -14,9 +14,9 @@ from ...bundle import BundleConfig
 from ...core.device import precision_name
 from ...core.errors import InvalidInputError
 from ...core.provenance import make_provenance
-from ...io import atomic_write_text, check_writable, sidecar_path, write_nifti, write_nrrd
+from ...io import atomic_write_text, sidecar_path, write_nifti, write_nrrd
 from ...io.nifti import NIFTI_XFORM_SCANNER
-from ...io.output_set import leftovers, writing_output_set
+from ...io.output_set import check_output_set, writing_output_set
 from ...io.paths import image_output_suffix, stem, volume_suffix
 from ...requests.inpaint import ContrastCheck, InpaintRequest
 from .inputs import InpaintInputs
@@ -72,12 +72,11 @@ def check_inpaint_outputs(paths: InpaintOutputPaths, overwrite: bool, sources: l
         raise InvalidInputError(f"The volume output {paths.volume} and the lesion-mask output {paths.lesion_mask} "
                                 "collide; choose different names.")
     protected = {Path(s).resolve() for s in sources if s is not None}
-    replaceable = set(leftovers(paths.volume, paths.before_volume()))
     for target in files:
         if target.resolve() in protected:
             raise InvalidInputError(f"The output {target} would replace an input file. Choose another output path; "
                                     "inputs are never overwritten.")
-        check_writable(target, overwrite or target in replaceable)
+    check_output_set(paths.volume, paths.before_volume(), overwrite)
 
 
 def _write_image(path: Path, array: np.ndarray, affine: np.ndarray, provenance: dict[str, Any], overwrite: bool,
